@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies, and why:
+// - swift-argument-parser: every command line (broker, CLI, bench) gets --help and validation for free.
+// - swift-log: libraries take a Logger; the executables choose the handler.
+let package = Package(
+    name: "Parley",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "parley-broker", targets: ["parley-broker"]),
+        .executable(name: "parley", targets: ["parley"]),
+        .library(name: "Parley", targets: ["Parley"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "ParleyWire"),
+        .target(
+            name: "ParleyBroker",
+            dependencies: ["ZeroMQ", "ParleyWire", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Parley",
+            dependencies: ["ZeroMQ", "ParleyWire", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "parley-broker",
+            dependencies: [
+                "ParleyBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "parley",
+            dependencies: [
+                "Parley", "ParleyWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "parley-bench",
+            dependencies: [
+                "ZeroMQ", "ParleyWire", "Parley",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "bench/Sources/parley-bench"
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ParleyWireTests", dependencies: ["ParleyWire"]),
+        .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBroker", "ParleyWire"]),
+        .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ZeroMQ"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,88 @@
+import Logging
+
+/// A Parley agent: asks other agents for help and clarification, and serves the requests sent to it.
+///
+/// All methods are async and thread-safe; the ZeroMQ socket lives on the agent's own reactor thread,
+/// so no call ever blocks Swift's cooperative thread pool.
+///
+/// ```swift
+/// let agent = try Agent(AgentConfiguration(id: "planner", layer: "domain"))
+/// try await agent.connect()
+/// let answer: Plan = try await agent.requestHelp(to: .capability("planning"), problem: Task(...))
+/// ```
+public final class Agent: Sendable {
+    /// The configuration the agent registered with.
+    public let configuration: AgentConfiguration
+    private let connection: AgentConnection
+    private let backoff: Backoff
+
+    /// An agent that is not connected yet. Throws when the configuration breaks a naming rule.
+    public init(_ configuration: AgentConfiguration, logger: Logger = Logger(label: "parley.agent")) throws {
+        if let problem = configuration.problem() { throw ParleyError.invalidConfiguration(problem) }
+        self.configuration = configuration
+        self.connection = try AgentConnection(configuration: configuration, logger: logger)
+        self.backoff = Backoff(base: configuration.baseBackoff, cap: configuration.maxBackoff)
+    }
+
+    /// Connects and registers. Throws `registrationRefused` (for example, the id is held by another live
+    /// agent) or `brokerUnreachable` when no WELCOME arrives within `connectTimeout`.
+    /// After that the agent reconnects and re-registers by itself whenever the broker goes silent.
+    public func connect() async throws {
+        try await connection.start()
+    }
+
+    /// Says BYE and disconnects. Open requests end with UNAVAILABLE; handlers in progress are cancelled.
+    public func close() async {
+        await connection.stop()
+    }
+
+    /// Serves the requests delivered to this agent with `handler` (one at a time per delivery, concurrently).
+    public func serve(_ handler: @escaping RequestHandler) {
+        connection.setHandler(handler)
+    }
+
+    /// Sends a request and returns its one outcome, whatever the status. Retries after UNAVAILABLE or
+    /// OVERLOADED with exponential backoff and full jitter, reusing the callback id, within `timeout`.
+    public func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String = "application/json",
+                     timeout: Duration? = nil) async -> Outcome {
+        let callbackID = CallbackID.random()
+        let budget = (timeout ?? configuration.defaultTimeout).wholeMilliseconds
+        let clock = ContinuousClock()
+        let start = clock.now
+        var retry = 0
+        while true {
+            let elapsed = (clock.now - start).wholeMilliseconds
+            let request = Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: UInt32(clamping: max(budget &- elapsed, 1)),
+                                  target: target, contentType: contentType)
+            let outcome = await connection.call(request, body: body)
+            guard outcome.status == .unavailable || outcome.status == .overloaded, retry < configuration.retries,
+                  !Task.isCancelled else { return outcome }
+            retry += 1
+            let delay = backoff.delay(beforeRetry: retry)
+            guard (clock.now - start + delay).wholeMilliseconds < budget else { return outcome }
+            try? await Task.sleep(for: delay)
+        }
+    }
+
+    /// Asks `target` for help with `problem` and decodes the answer. Throws `ParleyError.outcome` unless OK.
+    public func requestHelp<Problem: Encodable & Sendable, Answer: Decodable>(
+        to target: Target, problem: Problem, timeout: Duration? = nil, as answer: Answer.Type = Answer.self
+    ) async throws -> Answer {
+        try await ask(.help, target, problem, timeout)
+    }
+
+    /// Asks `target` to clarify `question` and decodes the answer. Throws `ParleyError.outcome` unless OK.
+    public func requestClarification<Question: Encodable & Sendable, Answer: Decodable>(
+        to target: Target, question: Question, timeout: Duration? = nil, as answer: Answer.Type = Answer.self
+    ) async throws -> Answer {
+        try await ask(.clarification, target, question, timeout)
+    }
+
+    func ask<Payload: Encodable & Sendable, Answer: Decodable>(
+        _ kind: RequestKind, _ target: Target, _ payload: Payload, _ timeout: Duration?
+    ) async throws -> Answer {
+        let outcome = await send(kind, to: target, body: try JSONPayload.encode(payload), timeout: timeout)
+        guard outcome.status == .ok else { throw ParleyError.outcome(outcome.status, reason: outcome.text) }
+        return try JSONPayload.decode(Answer.self, from: outcome.body)
+    }
+}

@@ -1,0 +1,37 @@
+/// Who an agent is and how it talks to the broker.
+public struct AgentConfiguration: Sendable {
+    /// The agent's id: 1–64 of `A–Z a–z 0–9 _ -`.
+    public var id: String
+    /// The agent's Clean Architecture layer, e.g. `domain`.
+    public var layer: String
+    /// What it can be asked for through `cap:<name>` targets.
+    public var capabilities: [String]
+    /// The broker's ROUTER endpoint.
+    public var brokerEndpoint: String
+    /// The time a request is given when the caller names none.
+    public var defaultTimeout: Duration = .seconds(30)
+    /// How often a request is retried after UNAVAILABLE or OVERLOADED, with the same callback id.
+    public var retries = 3
+    /// Backoff before retry n is a random time in 0 ..< min(maxBackoff, baseBackoff × 2ⁿ) (full jitter).
+    public var baseBackoff: Duration = .milliseconds(100)
+    /// The ceiling of the backoff.
+    public var maxBackoff: Duration = .seconds(5)
+    /// How long `connect()` waits for the broker's WELCOME.
+    public var connectTimeout: Duration = .seconds(10)
+
+    /// An agent named `id` in `layer` offering `capabilities`, talking to the broker at `brokerEndpoint`.
+    public init(id: String, layer: String, capabilities: [String] = [], brokerEndpoint: String = "tcp://127.0.0.1:7410") {
+        self.id = id
+        self.layer = layer
+        self.capabilities = capabilities
+        self.brokerEndpoint = brokerEndpoint
+    }
+
+    /// The first rule the configuration breaks, or nil.
+    func problem() -> String? {
+        if let problem = Names.agentProblem(id) { return problem }
+        if let problem = Names.layerProblem(layer) { return problem }
+        if capabilities.count > Names.maxCapabilities { return "more than \(Names.maxCapabilities) capabilities" }
+        return capabilities.lazy.compactMap(Names.capabilityProblem).first
+    }
+}

@@ -1,0 +1,23 @@
+/// What the broker knows of one registered agent.
+struct AgentRecord {
+    let id: String
+    let layer: String
+    let capabilities: [String]
+    let instance: UInt64
+    var peer: PeerID
+    var lastHeard: UInt64
+    /// False once it stopped heartbeating or became unreachable; it may come back with the same instance.
+    var isAlive = true
+    /// When it went away (meaningful when not alive).
+    var awaySince: UInt64 = 0
+    /// Requests delivered to it and not yet answered.
+    var inFlight = 0
+    /// Requests it made that have not ended.
+    var pendingAsRequester = 0
+}
+
+/// The agents offering one capability, with a round-robin cursor for ties.
+struct CapabilityPool {
+    var agentIDs: [String] = []
+    var cursor = 0
+}

@@ -1,0 +1,66 @@
+import Logging
+import ParleyWire
+import Synchronization
+import ZeroMQ
+
+/// The broker process's engine: one reactor thread that owns the ROUTER socket and the `BrokerCore`.
+///
+/// `run()` blocks its calling thread (give it a dedicated one, never a Swift concurrency thread) until
+/// `stop()` is called from any thread. The reactor only does I/O: payload frames are moved from the
+/// inbound to the outbound socket without being decoded or copied.
+public final class Broker: Sendable {
+    private let options: BrokerOptions
+    private let logger: Logger
+    private let wake: WakeSignal
+    private let stopping = Atomic<Bool>(false)
+
+    /// A broker that will serve with `options`, logging to `logger`.
+    public init(options: BrokerOptions, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        self.wake = try WakeSignal()
+    }
+
+    /// Asks the reactor to shut down: pending requests end with UNAVAILABLE, agents get BYE. Thread-safe.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
+    /// Binds and serves until `stop()`. `onReady` receives the bound endpoint (useful with port 0).
+    public func run(onReady: (String) -> Void = { _ in }) throws {
+        let context = try Context()
+        let router = try Socket(context, type: .router)
+        defer { router.close() }
+        try router.setRouterMandatory(true)
+        try router.setSendHighWaterMark(options.highWaterMark)
+        try router.setReceiveHighWaterMark(options.highWaterMark)
+        try router.setMaxMessageSize(options.transportFrameLimit)
+        try router.setLinger(milliseconds: 1_000)
+        if options.transportHeartbeatMilliseconds > 0 {
+            let interval = options.transportHeartbeatMilliseconds
+            try router.setHeartbeat(interval: interval, timeout: interval * 3, ttl: interval * 3)
+        }
+        try router.bind(options.endpoint)
+        let endpoint = (try? router.lastEndpoint) ?? options.endpoint
+        logger.info("broker listening", metadata: ["endpoint": "\(endpoint)"])
+        onReady(endpoint)
+
+        var loop = ReactorLoop(router: router, core: BrokerCore(configuration: options.core, now: MonotonicClock.milliseconds()),
+                               logger: logger)
+        var poller = Poller()
+        poller.add(router)
+        let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
+        while !stopping.load(ordering: .acquiring) {
+            let now = MonotonicClock.milliseconds()
+            loop.runTimers(now: now)
+            let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, 1_000) : 0
+            _ = try poller.poll(timeoutMilliseconds: Int(wait))
+            if poller.isReadable(wakeIndex) { wake.drain() }
+            try loop.drainInbound()
+        }
+        loop.core.shutdown()
+        loop.flush()
+        logger.info("broker stopped", metadata: ["endpoint": "\(endpoint)"])
+    }
+}

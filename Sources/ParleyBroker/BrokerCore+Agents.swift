@@ -1,0 +1,100 @@
+import ParleyWire
+
+/// Registration, heartbeats and liveness.
+extension BrokerCore {
+    /// HELLO: a new agent, the same agent process reconnecting (same instance: takeover), or a restarted
+    /// agent whose earlier registration went away. A live agent's id held by another instance is refused.
+    mutating func register(_ hello: Hello, peer: PeerID, now: UInt64) {
+        if let existing = agents[hello.agentID], existing.isAlive, existing.instance != hello.instance {
+            counters.duplicateIDsRefused += 1
+            return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer,
+                          reason: "agent id '\(hello.agentID)' is held by another live agent; choose another id or stop that agent")
+        }
+        if let previousID = agentByPeer[peer], previousID != hello.agentID {
+            unregister(previousID, now: now)
+        }
+        var pendingAsRequester = 0
+        if let existing = agents[hello.agentID] {
+            pendingAsRequester = existing.pendingAsRequester
+            detach(existing)
+        }
+        var record = AgentRecord(id: hello.agentID, layer: hello.layer, capabilities: hello.capabilities,
+                                 instance: hello.instance, peer: peer, lastHeard: now)
+        record.pendingAsRequester = pendingAsRequester
+        agents[hello.agentID] = record
+        agentByPeer[peer] = hello.agentID
+        for capability in hello.capabilities {
+            capabilityIndex[capability, default: CapabilityPool()].agentIDs.append(hello.agentID)
+        }
+        send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),
+                                    liveness: UInt8(clamping: configuration.liveness),
+                                    maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes))))
+        requeueDeliveries(of: hello.agentID, now: now)
+        dispatchWaiting(now: now)
+    }
+
+    /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests
+    /// addressed to it by id end with UNAVAILABLE.
+    mutating func unregister(_ agentID: String, now: UInt64) {
+        guard let record = agents[agentID] else { return }
+        detach(record)
+        agents[agentID] = nil
+        for (key, request) in pending where request.servingAgent == agentID || isAddressed(request, to: agentID) {
+            if isAddressed(request, to: agentID) {
+                finish(key, status: .unavailable, body: .text("agent '\(agentID)' left"))
+            } else {
+                unassign(key)
+                dispatch(key, now: now)
+            }
+        }
+    }
+
+    /// The agent stopped heartbeating or cannot be reached: it is remembered as away, so that requests
+    /// addressed to it wait for its return; the requests it was serving are redelivered.
+    mutating func markAway(_ agentID: String, now: UInt64) {
+        guard let record = agents[agentID], record.isAlive else { return }
+        agentByPeer[record.peer] = nil
+        agents[agentID]!.isAlive = false
+        agents[agentID]!.awaySince = now
+        requeueDeliveries(of: agentID, now: now)
+    }
+
+    /// Sends HEARTBEAT to live agents, marks silent ones away, and forgets agents away for too long.
+    mutating func heartbeatAndCheckLiveness(now: UInt64) {
+        let silence = configuration.heartbeatMilliseconds * configuration.liveness
+        var silent: [String] = []
+        var forgotten: [String] = []
+        for record in agents.values {
+            if record.isAlive {
+                if now &- record.lastHeard > silence { silent.append(record.id) } else { send(record.peer, .heartbeat) }
+            } else if now &- record.awaySince > configuration.awayRetentionMilliseconds {
+                forgotten.append(record.id)
+            }
+        }
+        for agentID in silent { markAway(agentID, now: now) }
+        for agentID in forgotten { unregister(agentID, now: now) }
+    }
+
+    /// Removes the agent's peer mapping and capability entries (the record itself stays).
+    private mutating func detach(_ record: AgentRecord) {
+        if agentByPeer[record.peer] == record.id { agentByPeer[record.peer] = nil }
+        for capability in record.capabilities {
+            capabilityIndex[capability]?.agentIDs.removeAll { $0 == record.id }
+            if capabilityIndex[capability]?.agentIDs.isEmpty == true { capabilityIndex[capability] = nil }
+        }
+    }
+
+    /// Takes back every request delivered to the agent and routes it again.
+    private mutating func requeueDeliveries(of agentID: String, now: UInt64) {
+        let keys = pending.compactMap { $0.value.servingAgent == agentID ? $0.key : nil }
+        for key in keys {
+            unassign(key)
+            dispatch(key, now: now)
+        }
+    }
+
+    private func isAddressed(_ request: PendingRequest<Payload>, to agentID: String) -> Bool {
+        if case .agent(agentID) = request.target { return true }
+        return false
+    }
+}

@@ -1,0 +1,135 @@
+import ParleyWire
+
+/// The broker's routing and correlation logic as a sans-I/O state machine.
+///
+/// Feed it decoded headers, opaque payloads and the current time (monotonic milliseconds); it appends
+/// the messages to send to `outbox`. It never touches a socket, never decodes a payload and never blocks,
+/// so tests drive it directly. Not thread-safe: one reactor thread owns it.
+public struct BrokerCore<Payload: BrokerPayload> {
+    /// The tunables in force.
+    public let configuration: BrokerConfiguration
+    /// Messages to send, in order. The reactor sends them and calls `clearOutbox()`.
+    public internal(set) var outbox: [Outbound<Payload>] = []
+    /// Running totals.
+    public internal(set) var counters = BrokerCounters()
+
+    var agents: [String: AgentRecord] = [:]
+    var agentByPeer: [PeerID: String] = [:]
+    var capabilityIndex: [String: CapabilityPool] = [:]
+    var pending: [RequestKey: PendingRequest<Payload>] = [:]
+    var deliveries: [UInt64: RequestKey] = [:]
+    var waiting: [RequestKey] = []
+    var deadlines = DeadlineHeap<RequestKey>()
+    var outcomes = OutcomeCache<Payload>()
+    var nextDeliveryID: UInt64 = 1
+    var nextHeartbeat: UInt64
+
+    /// A core with no agents, its first heartbeat due one interval after `now`.
+    public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64) {
+        self.configuration = configuration
+        self.nextHeartbeat = now + configuration.heartbeatMilliseconds
+        outbox.reserveCapacity(64)
+    }
+
+    /// When `tick` should next run.
+    public var nextWakeup: UInt64 {
+        min(nextHeartbeat, deadlines.earliest ?? .max)
+    }
+
+    /// Empties the outbox after the reactor has sent it, keeping its storage.
+    public mutating func clearOutbox() {
+        outbox.removeAll(keepingCapacity: true)
+    }
+
+    /// Handles one decoded message from `peer`. `body` is the second frame, if there was one.
+    public mutating func handle(_ header: Header, body: Payload?, from peer: PeerID, now: UInt64) {
+        if case .hello(let hello) = header { return register(hello, peer: peer, now: now) }
+        if case .status = header { return }  // answered by the reactor from `snapshot`
+        guard let agentID = agentByPeer[peer], agents[agentID] != nil else {
+            return refuseUnregistered(header, peer: peer)
+        }
+        agents[agentID]!.lastHeard = now
+        switch header {
+        case .heartbeat:
+            break
+        case .bye:
+            unregister(agentID, now: now)
+        case .request(let request):
+            accept(request, body: body, from: agentID, now: now)
+        case .progress(let progress):
+            extend(progress, note: body, from: agentID, now: now)
+        case .reply(let reply):
+            answer(reply, body: body, from: agentID)
+        case .cancel(let callbackID):
+            cancel(callbackID, from: agentID)
+        case .hello, .status:
+            break
+        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply:
+            refuse(status: .badRequest, command: header.code.rawValue, callbackID: nil, peer: peer,
+                   reason: "\(header.code) is sent by the broker, not to it")
+        }
+    }
+
+    /// Refuses a message whose header could not be decoded (or that broke a framing rule).
+    /// A REQUEST whose callback id could be read ends with RESULT BAD_REQUEST; anything else gets ERROR.
+    public mutating func refuseMalformed(command: UInt8, callbackID: CallbackID?, from peer: PeerID, reason: String) {
+        refuse(status: .badRequest, command: command, callbackID: callbackID, peer: peer, reason: reason)
+    }
+
+    /// Runs timers due at `now`: deadlines, heartbeats, liveness, outcome-cache expiry.
+    public mutating func tick(now: UInt64) {
+        while let key = deadlines.popDue(now) {
+            guard let request = pending[key], request.deadline <= now else { continue }
+            finish(key, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
+        }
+        if now >= nextHeartbeat {
+            nextHeartbeat = now + configuration.heartbeatMilliseconds
+            heartbeatAndCheckLiveness(now: now)
+            outcomes.expire(before: now &- configuration.dedupeWindowMilliseconds)
+        }
+    }
+
+    /// The peer cannot be reached any more (the socket said so): its agent counts as gone at once.
+    public mutating func peerUnreachable(_ peer: PeerID, now: UInt64) {
+        guard let agentID = agentByPeer[peer] else { return }
+        markAway(agentID, now: now)
+    }
+
+    /// Ends every pending request with UNAVAILABLE and says BYE to every live agent (broker shutting down).
+    public mutating func shutdown() {
+        for key in Array(pending.keys) {
+            finish(key, status: .unavailable, body: .text("the broker is shutting down"))
+        }
+        for agent in agents.values where agent.isAlive {
+            send(agent.peer, .bye)
+        }
+    }
+
+    mutating func send(_ peer: PeerID, _ header: Header, _ body: Outbound<Payload>.Body = .none) {
+        outbox.append(Outbound(peer: peer, header: header, body: body))
+    }
+
+    mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {
+        if status == .badRequest { counters.malformed += 1 }
+        if command == CommandCode.request.rawValue, let callbackID {
+            counters.outcomes[Int(status.rawValue)] += 1
+            send(peer, .result(Result(callbackID: callbackID, status: status, attempts: 0)), .text(reason))
+        } else {
+            send(peer, .error(ErrorNotice(status: status, command: command, callbackID: callbackID ?? .none)), .text(reason))
+        }
+    }
+
+    private mutating func refuseUnregistered(_ header: Header, peer: PeerID) {
+        switch header {
+        case .bye:
+            return
+        case .request(let request):
+            counters.outcomes[Int(Status.unavailable.rawValue)] += 1
+            send(peer, .result(Result(callbackID: request.callbackID, status: .unavailable, attempts: 0)),
+                 .text("not registered: send HELLO first"))
+        default:
+            break
+        }
+        send(peer, .bye)
+    }
+}

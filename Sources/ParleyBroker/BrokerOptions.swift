@@ -1,0 +1,18 @@
+/// Where and how a broker process serves.
+public struct BrokerOptions: Sendable {
+    /// The ROUTER endpoint agents connect to.
+    public var endpoint: String = "tcp://127.0.0.1:7410"
+    /// The core's tunables.
+    public var core = BrokerConfiguration()
+    /// ZMTP-level heartbeat interval on the ROUTER, in milliseconds (0 = off); keeps dead TCP peers from lingering.
+    public var transportHeartbeatMilliseconds: Int32 = 5_000
+    /// Outgoing queue per peer before messages to it are dropped (ZMQ_SNDHWM), and the incoming one.
+    public var highWaterMark: Int32 = 100_000
+
+    /// The defaults documented in docs/PROTOCOL.md.
+    public init() {}
+
+    /// A frame larger than this makes libzmq drop the connection (ZMQ_MAXMSGSIZE); bodies between
+    /// `core.maxBodyBytes` and this get BAD_REQUEST instead.
+    public var transportFrameLimit: Int64 { Int64(core.maxBodyBytes) * 2 + 65_536 }
+}

@@ -1,0 +1,24 @@
+/// What the broker core needs from a payload it never decodes: a way to share it without copying its bytes,
+/// and a cheap fingerprint to tell a retry from a different request reusing a callback id.
+///
+/// The reactor's implementation is a ZeroMQ message (`zmq_msg_copy` shares the buffer); tests use byte arrays.
+public protocol BrokerPayload {
+    /// Another handle to the same bytes, to send while this one is kept for redelivery or the outcome cache.
+    func share() -> Self
+    /// A 64-bit hash of the bytes. Read-only; the bytes are never interpreted.
+    var fingerprint: UInt64 { get }
+}
+
+/// FNV-1a over 8-byte words then the remaining bytes: a fast, stable fingerprint for payload comparison.
+public func payloadFingerprint(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)
+    let prime: UInt64 = 0x0000_0100_0000_01b3
+    let words = bytes.count / 8
+    for index in 0..<words {
+        hash = (hash ^ bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) &* prime
+    }
+    for index in (words * 8)..<bytes.count {
+        hash = (hash ^ UInt64(bytes[index])) &* prime
+    }
+    return hash
+}

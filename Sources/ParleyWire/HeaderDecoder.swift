@@ -1,0 +1,152 @@
+/// Decodes and validates header frames. Pure: no sockets, no Foundation.
+public enum HeaderDecoder {
+    /// Decodes one header frame, checking signature, version, field bounds and naming rules.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Header {
+        guard bytes.count >= 3 else { throw .tooShort(bytes.count) }
+        guard bytes[0] == protocolSignature else { throw .badSignature(bytes[0]) }
+        guard bytes[1] == protocolVersion else { throw .unsupportedVersion(bytes[1]) }
+        guard let code = CommandCode(rawValue: bytes[2]) else { throw .unknownCommand(bytes[2]) }
+        var reader = Reader(bytes: bytes, offset: 3)
+        let header = try decodeBody(code, &reader)
+        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
+        return header
+    }
+
+    /// Decodes a header held in an array (tests, tools).
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Header {
+        do {
+            return try bytes.withUnsafeBytes { raw in try decode(raw) }
+        } catch let error as DecodeError {
+            throw error
+        } catch {
+            preconditionFailure("decode throws only DecodeError")
+        }
+    }
+
+    /// The callback id of a REQUEST header whose later fields are bad, so the refusal can name it.
+    public static func requestCallbackID(_ bytes: UnsafeRawBufferPointer) -> CallbackID? {
+        guard bytes.count >= 19, bytes[0] == protocolSignature, bytes[1] == protocolVersion,
+              bytes[2] == CommandCode.request.rawValue else { return nil }
+        var reader = Reader(bytes: bytes, offset: 3)
+        return try? reader.callbackID("callback id")
+    }
+
+    private static func decodeBody(_ code: CommandCode, _ reader: inout Reader) throws(DecodeError) -> Header {
+        switch code {
+        case .hello:
+            let instance: UInt64 = try reader.integer("instance")
+            let agentID = try reader.name("agent id", problem: Names.agentProblem)
+            let layer = try reader.name("layer", problem: Names.layerProblem)
+            let count = Int(try reader.byte("capability count"))
+            guard count <= Names.maxCapabilities else {
+                throw .invalidField(field: "capability count", problem: "\(count) exceeds \(Names.maxCapabilities)")
+            }
+            var capabilities: [String] = []
+            capabilities.reserveCapacity(count)
+            for _ in 0..<count { capabilities.append(try reader.name("capability", problem: Names.capabilityProblem)) }
+            return .hello(Hello(instance: instance, agentID: agentID, layer: layer, capabilities: capabilities))
+        case .welcome:
+            return .welcome(Welcome(heartbeatMilliseconds: try reader.integer("heartbeat"),
+                                    liveness: try reader.byte("liveness"),
+                                    maxBodyBytes: try reader.integer("max body")))
+        case .heartbeat: return .heartbeat
+        case .bye: return .bye
+        case .status: return .status
+        case .statusReply: return .statusReply
+        case .request:
+            let callbackID = try reader.callbackID("callback id")
+            let kind = try reader.kind()
+            let timeout: UInt32 = try reader.integer("timeout")
+            guard timeout > 0 else { throw .invalidField(field: "timeout", problem: "must be at least 1 ms") }
+            let targetText = try reader.string("target")
+            guard let target = Target(targetText) else {
+                throw .invalidField(field: "target", problem: "'\(targetText)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
+            }
+            let contentType = try reader.string("content type")
+            return .request(Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout,
+                                    target: target, contentType: contentType))
+        case .deliver:
+            return .deliver(Deliver(deliveryID: try reader.integer("delivery id"), callbackID: try reader.callbackID("callback id"),
+                                    kind: try reader.kind(), attempt: try reader.byte("attempt"),
+                                    timeoutMilliseconds: try reader.integer("timeout"), requester: try reader.string("requester"),
+                                    requesterLayer: try reader.string("requester layer"), contentType: try reader.string("content type")))
+        case .progress:
+            return .progress(Progress(deliveryID: try reader.integer("delivery id"), extendMilliseconds: try reader.integer("extend")))
+        case .extended:
+            return .extended(Extended(callbackID: try reader.callbackID("callback id"), timeoutMilliseconds: try reader.integer("timeout")))
+        case .cancel:
+            return .cancel(try reader.callbackID("callback id"))
+        case .revoke:
+            return .revoke(deliveryID: try reader.integer("delivery id"))
+        case .reply:
+            let deliveryID: UInt64 = try reader.integer("delivery id")
+            let status = try reader.status()
+            guard status.isHandlerStatus else {
+                throw .invalidField(field: "status", problem: "a handler may reply OK, DECLINED or FAILED, not \(status)")
+            }
+            return .reply(Reply(deliveryID: deliveryID, status: status))
+        case .result:
+            return .result(Result(callbackID: try reader.callbackID("callback id"), status: try reader.status(),
+                                  attempts: try reader.byte("attempts")))
+        case .error:
+            return .error(ErrorNotice(status: try reader.status(), command: try reader.byte("command"),
+                                      callbackID: try reader.callbackID("callback id")))
+        }
+    }
+}
+
+/// A bounds-checked cursor over header bytes.
+private struct Reader {
+    let bytes: UnsafeRawBufferPointer
+    var offset: Int
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func byte(_ field: String) throws(DecodeError) -> UInt8 {
+        guard remaining >= 1 else { throw .truncated(field: field) }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_ field: String) throws(DecodeError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw .truncated(field: field) }
+        var value: T = 0
+        for index in offset..<(offset + size) { value = value << 8 | T(bytes[index]) }
+        offset += size
+        return value
+    }
+
+    mutating func callbackID(_ field: String) throws(DecodeError) -> CallbackID {
+        CallbackID(high: try integer(field), low: try integer(field))
+    }
+
+    mutating func string(_ field: String) throws(DecodeError) -> String {
+        let length = Int(try byte(field))
+        guard remaining >= length else { throw .truncated(field: field) }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+        offset += length
+        guard let text = String(validating: slice, as: UTF8.self) else {
+            throw .invalidField(field: field, problem: "not valid UTF-8")
+        }
+        return text
+    }
+
+    mutating func name(_ field: String, problem: (String) -> String?) throws(DecodeError) -> String {
+        let text = try string(field)
+        if let reason = problem(text) { throw .invalidField(field: field, problem: reason) }
+        return text
+    }
+
+    mutating func kind() throws(DecodeError) -> RequestKind {
+        let raw = try byte("kind")
+        guard let kind = RequestKind(rawValue: raw) else { throw .invalidField(field: "kind", problem: "unknown kind \(raw)") }
+        return kind
+    }
+
+    mutating func status() throws(DecodeError) -> Status {
+        let raw = try byte("status")
+        guard let status = Status(rawValue: raw) else { throw .invalidField(field: "status", problem: "unknown status \(raw)") }
+        return status
+    }
+}

@@ -1,0 +1,84 @@
+/// Encodes headers into bytes: big-endian integers, strings as a length byte plus UTF-8.
+public enum HeaderEncoder {
+    /// Appends the encoding of `header` to `bytes` (callers reuse one buffer to avoid allocations).
+    public static func encode(_ header: Header, into bytes: inout [UInt8]) {
+        bytes.append(protocolSignature)
+        bytes.append(protocolVersion)
+        bytes.append(header.code.rawValue)
+        switch header {
+        case .hello(let hello):
+            put(hello.instance, &bytes)
+            put(hello.agentID, &bytes)
+            put(hello.layer, &bytes)
+            bytes.append(UInt8(truncatingIfNeeded: hello.capabilities.count))
+            for capability in hello.capabilities { put(capability, &bytes) }
+        case .welcome(let welcome):
+            put(welcome.heartbeatMilliseconds, &bytes)
+            bytes.append(welcome.liveness)
+            put(welcome.maxBodyBytes, &bytes)
+        case .heartbeat, .bye, .status, .statusReply:
+            break
+        case .request(let request):
+            put(request.callbackID, &bytes)
+            bytes.append(request.kind.rawValue)
+            put(request.timeoutMilliseconds, &bytes)
+            put(request.target.description, &bytes)
+            put(request.contentType, &bytes)
+        case .deliver(let deliver):
+            put(deliver.deliveryID, &bytes)
+            put(deliver.callbackID, &bytes)
+            bytes.append(deliver.kind.rawValue)
+            bytes.append(deliver.attempt)
+            put(deliver.timeoutMilliseconds, &bytes)
+            put(deliver.requester, &bytes)
+            put(deliver.requesterLayer, &bytes)
+            put(deliver.contentType, &bytes)
+        case .progress(let progress):
+            put(progress.deliveryID, &bytes)
+            put(progress.extendMilliseconds, &bytes)
+        case .extended(let extended):
+            put(extended.callbackID, &bytes)
+            put(extended.timeoutMilliseconds, &bytes)
+        case .cancel(let callbackID):
+            put(callbackID, &bytes)
+        case .revoke(let deliveryID):
+            put(deliveryID, &bytes)
+        case .reply(let reply):
+            put(reply.deliveryID, &bytes)
+            bytes.append(reply.status.rawValue)
+        case .result(let result):
+            put(result.callbackID, &bytes)
+            bytes.append(result.status.rawValue)
+            bytes.append(result.attempts)
+        case .error(let notice):
+            bytes.append(notice.status.rawValue)
+            bytes.append(notice.command)
+            put(notice.callbackID, &bytes)
+        }
+    }
+
+    /// The encoding of `header` as a new array.
+    public static func encode(_ header: Header) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        encode(header, into: &bytes)
+        return bytes
+    }
+
+    private static func put<T: FixedWidthInteger>(_ value: T, _ bytes: inout [UInt8]) {
+        var big = value.bigEndian
+        withUnsafeBytes(of: &big) { bytes.append(contentsOf: $0) }
+    }
+
+    private static func put(_ id: CallbackID, _ bytes: inout [UInt8]) {
+        put(id.high, &bytes)
+        put(id.low, &bytes)
+    }
+
+    /// Strings longer than 255 bytes are cut to 255: the naming rules keep every valid name far below that.
+    private static func put(_ text: String, _ bytes: inout [UInt8]) {
+        let utf8 = text.utf8.prefix(255)
+        bytes.append(UInt8(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `parley`: poke at a running Parley system.
+@main
+struct ParleyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parley",
+        abstract: "Send requests, run a demo agent and inspect a Parley broker.",
+        subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self]
+    )
+}
+
+/// Options every subcommand that talks to the broker shares.
+struct BrokerOptions: ParsableArguments {
+    @Option(help: "The broker's ROUTER endpoint.")
+    var broker = "tcp://127.0.0.1:7410"
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Parley
+
+/// `parley request`: send one request and print its outcome.
+struct RequestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Send a request and print the outcome and the reply.",
+        discussion: "Exits 0 on OK, 1 on any other status."
+    )
+
+    @OptionGroup var connection: BrokerOptions
+
+    @Option(help: "Where to send it: agent:<id> or cap:<name>.")
+    var to: String
+
+    @Option(help: "The JSON payload.")
+    var json = "{}"
+
+    @Option(help: "help or clarification.")
+    var kind = "help"
+
+    @Option(help: "The layer this CLI agent registers in (requests stay inside one layer).")
+    var layer = "domain"
+
+    @Option(help: "The agent id this CLI registers with (default: cli-<random>).")
+    var id: String?
+
+    @Option(name: .customLong("timeout-ms"), help: "Deadline in milliseconds.")
+    var timeoutMilliseconds = 30_000
+
+    func run() async throws {
+        guard let target = Target(to) else { throw ValidationError("--to must be agent:<id> or cap:<name>, not '\(to)'") }
+        let requestKind: RequestKind
+        switch kind {
+        case "help": requestKind = .help
+        case "clarification": requestKind = .clarification
+        default: throw ValidationError("--kind must be help or clarification")
+        }
+        let agentID = id ?? "cli-\(CallbackID.random().description.prefix(8))"
+        let agent = try Agent(AgentConfiguration(id: agentID, layer: layer, brokerEndpoint: connection.broker))
+        try await agent.connect()
+        let outcome = await agent.send(requestKind, to: target, body: Array(json.utf8), timeout: .milliseconds(timeoutMilliseconds))
+        await agent.close()
+        print("\(outcome.status) (attempts: \(outcome.attempts))")
+        print(outcome.text)
+        if outcome.status != .ok { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Parley
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `parley serve`: a demo agent that echoes every request it gets.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a demo agent that answers every request with its own payload.",
+        discussion: "Runs until interrupted."
+    )
+
+    @OptionGroup var connection: BrokerOptions
+
+    @Option(help: "The agent id.")
+    var id: String
+
+    @Option(help: "The agent's layer.")
+    var layer = "domain"
+
+    @Option(name: .customLong("cap"), help: "A capability it offers (repeatable).")
+    var capabilities: [String] = []
+
+    func run() async throws {
+        let agent = try Agent(AgentConfiguration(id: id, layer: layer, capabilities: capabilities,
+                                                 brokerEndpoint: connection.broker))
+        agent.serve { request in
+            print("\(request.kind) from \(request.requester) (attempt \(request.attempt)): \(String(decoding: request.body, as: UTF8.self))")
+            fflush(nil)
+            return .answer(bytes: request.body)
+        }
+        try await agent.connect()
+        print("agent \(id) serving in layer \(layer) with capabilities [\(capabilities.joined(separator: ", "))]")
+        fflush(nil)
+        while !Task.isCancelled { try await Task.sleep(for: .seconds(3_600)) }
+    }
+}
