@@ -1,0 +1,56 @@
+import CZeroMQ
+
+/// A ZeroMQ context: owns the I/O threads and is the factory for ``Socket``s.
+///
+/// Thread-safe: libzmq contexts may be used from any number of threads concurrently,
+/// so `Context` is `Sendable` and can be shared freely (each thread then creates its own sockets).
+///
+/// Lifetime: every ``Socket`` keeps a strong reference to its context, so the context is
+/// terminated (`zmq_ctx_term`) only after its last socket has been closed and released.
+/// `zmq_ctx_term` waits for each closed socket's pending outgoing messages according to that
+/// socket's LINGER option (default: forever), so set ``Socket/setLinger(milliseconds:)`` to a
+/// finite value on sockets that may have undeliverable messages.
+public final class Context: @unchecked Sendable {
+    /// The underlying `void *` libzmq context.
+    internal let handle: UnsafeMutableRawPointer
+
+    /// Creates a context with the given number of I/O threads (`ZMQ_IO_THREADS`).
+    ///
+    /// - Throws: ``ZMQError`` if the context can't be created or `ioThreads` is invalid.
+    public init(ioThreads: Int32 = 1) throws {
+        guard let handle = zmq_ctx_new() else {
+            throw ZMQError.last
+        }
+        if zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads) != 0 {
+            let error = ZMQError.last
+            zmq_ctx_term(handle)
+            throw error
+        }
+        self.handle = handle
+    }
+
+    /// Shuts the context down (`zmq_ctx_shutdown`): blocking operations on its sockets,
+    /// in any thread, return with ``ZMQError/terminated``, and no further sockets can be created.
+    ///
+    /// Sockets must still be closed afterwards. Thread-safe; calling it more than once is harmless.
+    public func shutdown() {
+        _ = zmq_ctx_shutdown(handle)
+    }
+
+    /// Terminates the context (`zmq_ctx_term`), retrying on `EINTR`.
+    deinit {
+        while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
+    }
+}
+
+/// Library-wide information about the linked libzmq.
+public enum ZeroMQ {
+    /// The version of the libzmq library linked at run time (`zmq_version`).
+    public static var version: (major: Int, minor: Int, patch: Int) {
+        var major: Int32 = 0
+        var minor: Int32 = 0
+        var patch: Int32 = 0
+        zmq_version(&major, &minor, &patch)
+        return (Int(major), Int(minor), Int(patch))
+    }
+}
