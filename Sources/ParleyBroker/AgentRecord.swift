@@ -12,8 +12,6 @@ struct AgentRecord {
     var awaySince: UInt64 = 0
     /// Requests delivered to it and not yet answered.
     var inFlight = 0
-    /// Requests it made that have not ended.
-    var pendingAsRequester = 0
 }
 
 /// The agents offering one capability, with a round-robin cursor for ties.

@@ -13,17 +13,19 @@ extension BrokerCore {
         if let previousID = agentByPeer[peer], previousID != hello.agentID {
             unregister(previousID, now: now)
         }
-        var pendingAsRequester = 0
+        var inFlight = 0
         if let existing = agents[hello.agentID] {
-            pendingAsRequester = existing.pendingAsRequester
+            inFlight = existing.inFlight
             detach(existing)
         }
-        var record = AgentRecord(id: hello.agentID, layer: hello.layer, capabilities: hello.capabilities,
+        var capabilities: [String] = []
+        for capability in hello.capabilities where !capabilities.contains(capability) { capabilities.append(capability) }
+        var record = AgentRecord(id: hello.agentID, layer: hello.layer, capabilities: capabilities,
                                  instance: hello.instance, peer: peer, lastHeard: now)
-        record.pendingAsRequester = pendingAsRequester
+        record.inFlight = inFlight
         agents[hello.agentID] = record
         agentByPeer[peer] = hello.agentID
-        for capability in hello.capabilities {
+        for capability in capabilities {
             capabilityIndex[capability, default: CapabilityPool()].agentIDs.append(hello.agentID)
         }
         send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),

@@ -5,7 +5,7 @@ extension BrokerCore {
     /// REQUEST: de-duplicate, check limits and route, then deliver or wait for a capable agent.
     mutating func accept(_ request: Request, body: Payload?, from requester: String, now: UInt64) {
         let key = RequestKey(requester: requester, callbackID: request.callbackID)
-        let fingerprint = body?.fingerprint ?? 0
+        let fingerprint = body?.fingerprint ?? emptyPayloadFingerprint
         if let existing = pending[key] {
             guard existing.fingerprint == fingerprint else { return refuseReuse(key) }
             counters.dedupeHits += 1
@@ -24,7 +24,7 @@ extension BrokerCore {
         pending[key] = PendingRequest(kind: request.kind, target: request.target, contentType: request.contentType,
                                       requesterLayer: requesterLayer, payload: body, fingerprint: fingerprint,
                                       deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds)
-        agents[requester]!.pendingAsRequester += 1
+        pendingByRequester[requester, default: 0] += 1
         counters.accepted += 1
         deadlines.insert(now + timeout, key)
         dispatch(key, now: now)
@@ -41,11 +41,12 @@ extension BrokerCore {
     }
 
     /// PROGRESS: extends the deadline (never past the hard maximum) and tells the requester.
-    mutating func extend(_ progress: Progress, note: Payload?, from agentID: String, now: UInt64) {
-        guard let key = deliveries[progress.deliveryID], var request = pending[key], request.servingAgent == agentID
+    mutating func extend(_ progress: ProgressReport, note: Payload?, from agentID: String, now: UInt64) {
+        guard let key = deliveries[progress.deliveryID], var request = pending[key], request.servingAgent == agentID,
+              request.deadline > now
         else { return }
         let wanted = min(now + UInt64(progress.extendMilliseconds), request.hardDeadline)
-        if wanted > request.deadline {
+        if progress.extendMilliseconds > 0, wanted > request.deadline {
             request.deadline = wanted
             pending[key] = request
             deadlines.insert(wanted, key)
@@ -72,6 +73,9 @@ extension BrokerCore {
     /// Delivers the request to a capable live agent, or parks it until one registers.
     mutating func dispatch(_ key: RequestKey, now: UInt64) {
         guard var request = pending[key], request.servingAgent == nil else { return }
+        guard request.deadline > now else {
+            return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
+        }
         guard let agentID = chooseAgent(for: request) else {
             waiting.append(key)
             return
@@ -87,7 +91,7 @@ extension BrokerCore {
         counters.deliveries += 1
         if request.attempts > 1 { counters.redeliveries += 1 }
         let deliver = Deliver(deliveryID: deliveryID, callbackID: key.callbackID, kind: request.kind,
-                              attempt: request.attempts, timeoutMilliseconds: UInt32(clamping: request.deadline &- now),
+                              attempt: request.attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
                               requester: key.requester, requesterLayer: request.requesterLayer,
                               contentType: request.contentType)
         send(agents[agentID]!.peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
@@ -121,10 +125,14 @@ extension BrokerCore {
                 send(record.peer, .revoke(deliveryID: deliveryID))
             }
         }
-        agents[key.requester]?.pendingAsRequester -= 1
+        if let count = pendingByRequester[key.requester], count > 1 {
+            pendingByRequester[key.requester] = count - 1
+        } else {
+            pendingByRequester[key.requester] = nil
+        }
         if configuration.dedupeCapacity > 0 {
             outcomes.insert(key, .init(status: status, attempts: request.attempts, body: share(body),
-                                       fingerprint: request.fingerprint, finishedAt: request.deadline),
+                                       fingerprint: request.fingerprint, finishedAt: latestNow),
                             capacity: configuration.dedupeCapacity)
         }
         sendResult(key, status: status, attempts: request.attempts, body: body)
@@ -133,7 +141,7 @@ extension BrokerCore {
     private mutating func sendResult(_ key: RequestKey, status: Status, attempts: UInt8, body: Outbound<Payload>.Body) {
         counters.outcomes[Int(status.rawValue)] += 1
         guard let peer = livePeer(of: key.requester) else { return }
-        send(peer, .result(Result(callbackID: key.callbackID, status: status, attempts: attempts)), body)
+        send(peer, .result(ResultHeader(callbackID: key.callbackID, status: status, attempts: attempts)), body)
     }
 
     private mutating func refuseReuse(_ key: RequestKey) {
@@ -144,7 +152,7 @@ extension BrokerCore {
 
     /// Why the request cannot be routed at all, or nil when it can (now or once an agent comes back).
     private func refusal(of request: Request, requester: String, layer: String) -> (Status, String)? {
-        if agents[requester]!.pendingAsRequester >= configuration.maxPendingPerRequester {
+        if pendingByRequester[requester, default: 0] >= configuration.maxPendingPerRequester {
             return (.overloaded, "agent '\(requester)' already has \(configuration.maxPendingPerRequester) pending requests")
         }
         if pending.count >= configuration.maxPending {

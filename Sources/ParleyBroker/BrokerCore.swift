@@ -23,11 +23,16 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var outcomes = OutcomeCache<Payload>()
     var nextDeliveryID: UInt64 = 1
     var nextHeartbeat: UInt64
+    /// Pending requests per requester id (kept apart from agent records, which come and go).
+    var pendingByRequester: [String: Int] = [:]
+    /// The latest time the core was given: when outcomes finished, for the outcome cache.
+    var latestNow: UInt64
 
     /// A core with no agents, its first heartbeat due one interval after `now`.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64) {
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
+        self.latestNow = now
         outbox.reserveCapacity(64)
     }
 
@@ -43,6 +48,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// Handles one decoded message from `peer`. `body` is the second frame, if there was one.
     public mutating func handle(_ header: Header, body: Payload?, from peer: PeerID, now: UInt64) {
+        latestNow = max(latestNow, now)
         if case .hello(let hello) = header { return register(hello, peer: peer, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
         guard let agentID = agentByPeer[peer], agents[agentID] != nil else {
@@ -78,6 +84,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// Runs timers due at `now`: deadlines, heartbeats, liveness, outcome-cache expiry.
     public mutating func tick(now: UInt64) {
+        latestNow = max(latestNow, now)
         while let key = deadlines.popDue(now) {
             guard let request = pending[key], request.deadline <= now else { continue }
             finish(key, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
@@ -85,12 +92,15 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if now >= nextHeartbeat {
             nextHeartbeat = now + configuration.heartbeatMilliseconds
             heartbeatAndCheckLiveness(now: now)
-            outcomes.expire(before: now &- configuration.dedupeWindowMilliseconds)
+            if now > configuration.dedupeWindowMilliseconds {
+                outcomes.expire(before: now - configuration.dedupeWindowMilliseconds)
+            }
         }
     }
 
     /// The peer cannot be reached any more (the socket said so): its agent counts as gone at once.
     public mutating func peerUnreachable(_ peer: PeerID, now: UInt64) {
+        latestNow = max(latestNow, now)
         guard let agentID = agentByPeer[peer] else { return }
         markAway(agentID, now: now)
     }
@@ -111,12 +121,20 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {
         if status == .badRequest { counters.malformed += 1 }
-        if command == CommandCode.request.rawValue, let callbackID {
+        if command == CommandCode.request.rawValue, let callbackID, !isKnown(callbackID, from: peer) {
             counters.outcomes[Int(status.rawValue)] += 1
-            send(peer, .result(Result(callbackID: callbackID, status: status, attempts: 0)), .text(reason))
+            send(peer, .result(ResultHeader(callbackID: callbackID, status: status, attempts: 0)), .text(reason))
         } else {
             send(peer, .error(ErrorNotice(status: status, command: command, callbackID: callbackID ?? .none)), .text(reason))
         }
+    }
+
+    /// Whether the peer's agent already has a request with this callback id (pending or finished): a
+    /// refusal then goes out as ERROR, so that the request keeps its one RESULT.
+    private func isKnown(_ callbackID: CallbackID, from peer: PeerID) -> Bool {
+        guard let agentID = agentByPeer[peer] else { return false }
+        let key = RequestKey(requester: agentID, callbackID: callbackID)
+        return pending[key] != nil || outcomes.lookup(key) != nil
     }
 
     private mutating func refuseUnregistered(_ header: Header, peer: PeerID) {
@@ -125,7 +143,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
             return
         case .request(let request):
             counters.outcomes[Int(Status.unavailable.rawValue)] += 1
-            send(peer, .result(Result(callbackID: request.callbackID, status: .unavailable, attempts: 0)),
+            send(peer, .result(ResultHeader(callbackID: request.callbackID, status: .unavailable, attempts: 0)),
                  .text("not registered: send HELLO first"))
         default:
             break

@@ -9,6 +9,9 @@ public protocol BrokerPayload {
     var fingerprint: UInt64 { get }
 }
 
+/// The fingerprint of an absent body, which counts as empty.
+public let emptyPayloadFingerprint = payloadFingerprint(UnsafeRawBufferPointer(start: nil, count: 0))
+
 /// FNV-1a over 8-byte words then the remaining bytes: a fast, stable fingerprint for payload comparison.
 public func payloadFingerprint(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)

@@ -47,13 +47,14 @@ struct ReactorLoop {
         guard routingFrame.hasMore, try router.receive(into: headerFrame) else { return }
         var body: Message?
         var extraFrames = 0
+        // The rest of a multipart message is already queued (ZeroMQ delivers messages whole).
         if headerFrame.hasMore {
             let frame = Message()
-            try router.receive(into: frame)
+            _ = try router.receive(into: frame)
             body = frame
             var more = frame.hasMore
             while more {
-                try router.receive(into: discardFrame)
+                _ = try router.receive(into: discardFrame)
                 extraFrames += 1
                 more = discardFrame.hasMore
             }

@@ -74,7 +74,7 @@ public struct Deliver: Hashable, Sendable {
 }
 
 /// PROGRESS: the serving agent is still working and asks for more time (agent → broker). Optional body: a note.
-public struct Progress: Hashable, Sendable {
+public struct ProgressReport: Hashable, Sendable {
     public var deliveryID: UInt64
     /// The time wanted from now; 0 keeps the deadline.
     public var extendMilliseconds: UInt32
@@ -102,7 +102,7 @@ public struct Reply: Hashable, Sendable {
 }
 
 /// RESULT: the one outcome of a request (broker → requester). The body is the answer, or a UTF-8 reason.
-public struct Result: Hashable, Sendable {
+public struct ResultHeader: Hashable, Sendable {
     public var callbackID: CallbackID
     public var status: Status
     /// How many deliveries were made (0 when the request never reached an agent).
@@ -133,14 +133,14 @@ public enum Header: Hashable, Sendable {
     case bye
     case request(Request)
     case deliver(Deliver)
-    case progress(Progress)
+    case progress(ProgressReport)
     case extended(Extended)
     /// The requester withdraws the request with this callback id.
     case cancel(CallbackID)
     /// The broker tells the serving agent to stop work on this delivery; a later REPLY is dropped.
     case revoke(deliveryID: UInt64)
     case reply(Reply)
-    case result(Result)
+    case result(ResultHeader)
     case error(ErrorNotice)
     /// Any peer asks for the broker's state; no registration needed.
     case status

@@ -71,7 +71,7 @@ public enum HeaderDecoder {
                                     timeoutMilliseconds: try reader.integer("timeout"), requester: try reader.string("requester"),
                                     requesterLayer: try reader.string("requester layer"), contentType: try reader.string("content type")))
         case .progress:
-            return .progress(Progress(deliveryID: try reader.integer("delivery id"), extendMilliseconds: try reader.integer("extend")))
+            return .progress(ProgressReport(deliveryID: try reader.integer("delivery id"), extendMilliseconds: try reader.integer("extend")))
         case .extended:
             return .extended(Extended(callbackID: try reader.callbackID("callback id"), timeoutMilliseconds: try reader.integer("timeout")))
         case .cancel:
@@ -86,7 +86,7 @@ public enum HeaderDecoder {
             }
             return .reply(Reply(deliveryID: deliveryID, status: status))
         case .result:
-            return .result(Result(callbackID: try reader.callbackID("callback id"), status: try reader.status(),
+            return .result(ResultHeader(callbackID: try reader.callbackID("callback id"), status: try reader.status(),
                                   attempts: try reader.byte("attempts")))
         case .error:
             return .error(ErrorNotice(status: try reader.status(), command: try reader.byte("command"),

@@ -47,8 +47,8 @@ struct BrokerCommand: ParsableCommand {
     var logLevel: Logger.Level = .info
 
     func validate() throws {
-        guard heartbeatMilliseconds >= 10 else { throw ValidationError("--heartbeat-ms must be at least 10") }
-        guard liveness >= 1 else { throw ValidationError("--liveness must be at least 1") }
+        guard (10...3_600_000).contains(heartbeatMilliseconds) else { throw ValidationError("--heartbeat-ms must be 10 to 3600000") }
+        guard (1...255).contains(liveness) else { throw ValidationError("--liveness must be 1 to 255") }
         guard maxBody >= 1_024 else { throw ValidationError("--max-body must be at least 1024 bytes") }
         guard maxPending >= 1, maxPendingPerAgent >= 1 else { throw ValidationError("pending limits must be at least 1") }
         guard dedupeCapacity >= 0 else { throw ValidationError("--dedupe-capacity cannot be negative") }

@@ -23,12 +23,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("cap"), help: "A capability it offers (repeatable).")
     var capabilities: [String] = []
 
+    @Option(name: .customLong("delay-ms"), help: "Wait this long before answering (simulates slow work).")
+    var delayMilliseconds = 0
+
     func run() async throws {
+        let delay = Duration.milliseconds(delayMilliseconds)
         let agent = try Agent(AgentConfiguration(id: id, layer: layer, capabilities: capabilities,
                                                  brokerEndpoint: connection.broker))
         agent.serve { request in
             print("\(request.kind) from \(request.requester) (attempt \(request.attempt)): \(String(decoding: request.body, as: UTF8.self))")
             fflush(nil)
+            if delay > .zero { try await Task.sleep(for: delay) }
             return .answer(bytes: request.body)
         }
         try await agent.connect()
