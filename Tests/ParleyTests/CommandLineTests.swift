@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+extension BrokerIntegration {
+    @Suite("parley command line")
+    struct CommandLineTests {
+        @Test("parley request prints the outcome and reply; parley status lists agents and outcome counts")
+        func requestAndStatus() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let server = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "echo", "--cap", "echo"],
+                                               readyPrefix: "agent echo serving")
+            defer { server.stop() }
+            let ok = try await runToExit("parley", ["request", "--broker", broker.endpoint, "--to", "cap:echo", "--json", #"{"q":1}"#])
+            #expect(ok.status == 0)
+            #expect(ok.output.contains("OK (attempts: 1)"))
+            #expect(ok.output.contains(#"{"q":1}"#))
+            let missing = try await runToExit("parley", ["request", "--broker", broker.endpoint, "--to", "agent:nobody"])
+            #expect(missing.status != 0)
+            #expect(missing.output.contains("NO_ROUTE"))
+            let status = try await runToExit("parley", ["status", "--broker", broker.endpoint])
+            #expect(status.status == 0)
+            #expect(status.output.contains("echo  layer=domain  state=alive"))
+            #expect(status.output.contains("NO_ROUTE=1 OK=1"))
+        }
+
+        @Test("parley status fails when no broker answers")
+        func statusWithoutBroker() async throws {
+            let result = try await runToExit("parley", ["status", "--broker", "tcp://127.0.0.1:1", "--timeout-ms", "500"])
+            #expect(result.status != 0)
+            #expect(result.output.contains("no answer"))
+        }
+    }
+}
+
+/// Runs a built executable to completion (bounded) and returns its exit status and stdout.
+func runToExit(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = TestProcess.buildDirectory.appendingPathComponent(executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = ContinuousClock.now + .seconds(60)
+    while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    if process.isRunning { process.terminate() }
+    process.waitUntilExit()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (process.terminationStatus, output)
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// A child process started from the package's build folder (the real executables), stopped by process id.
+final class TestProcess: @unchecked Sendable {
+    let process = Process()
+    private let output = Pipe()
+    /// Everything the process printed on stdout so far (guarded by `lock`).
+    private var printed = ""
+    private let lock = NSLock()
+
+    /// The folder holding the built executables: next to the test bundle, or $PARLEY_BUILD_DIR.
+    static var buildDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["PARLEY_BUILD_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    }
+
+    /// Starts `executable` with `arguments` and waits until a stdout line starts with `readyPrefix`.
+    init(_ executable: String, _ arguments: [String], readyPrefix: String) async throws {
+        let url = Self.buildDirectory.appendingPathComponent(executable)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw TestFailure("\(url.path) is not built; run `swift build` first")
+        }
+        process.executableURL = url
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.printed += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let line = stdoutLines.first(where: { $0.hasPrefix(readyPrefix) }) {
+                readyLine = line
+                return
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        stop()
+        throw TestFailure("\(executable) did not print '\(readyPrefix)'; it printed: \(stdoutLines)")
+    }
+
+    /// The line that matched the ready prefix.
+    private(set) var readyLine = ""
+
+    /// The stdout lines printed so far.
+    var stdoutLines: [String] { lock.withLock { printed.split(separator: "\n").map(String.init) } }
+
+    /// Sends `signal` and waits (bounded) for the process to exit; SIGKILL if it does not.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A broker process on an ephemeral loopback port.
+final class BrokerProcess: Sendable {
+    let child: TestProcess
+    let endpoint: String
+
+    /// Starts `parley-broker` with fast heartbeats (so lost agents are noticed quickly) plus `arguments`.
+    init(_ arguments: [String] = []) async throws {
+        child = try await TestProcess("parley-broker",
+                                      ["--endpoint", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--liveness", "3"] + arguments,
+                                      readyPrefix: "parley-broker ready on ")
+        endpoint = String(child.readyLine.dropFirst("parley-broker ready on ".count))
+    }
+
+    func stop() { child.stop() }
+}
+
+/// A failure raised by test support code.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
