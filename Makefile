@@ -18,11 +18,16 @@ build: deps
 
 release: deps
 	swift build -c release --product parley-broker
+	swift build -c release --product parley-gateway
 	swift build -c release --product parley
 
-## Start the broker on its embedded defaults (loopback, tcp://127.0.0.1:7410). Ctrl-C stops it.
+## Start the broker (agents tcp://127.0.0.1:7410, events :7411) and the gateway (:7420, deploy/policy.yaml,
+## audit to stdout) on their embedded development defaults, loopback only. Ctrl-C stops both.
 run: release
-	.build/release/parley-broker
+	@trap 'kill $$broker $$gateway 2>/dev/null; wait' INT TERM EXIT; \
+	.build/release/parley-broker & broker=$$!; \
+	.build/release/parley-gateway --policy deploy/policy.yaml & gateway=$$!; \
+	wait
 
 ## Every test: unit tests of each module and integration tests against the real executables.
 test: deps

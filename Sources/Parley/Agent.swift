@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// A Parley agent: asks other agents for help and clarification, and serves the requests sent to it.
 ///
@@ -13,15 +14,22 @@ import Logging
 public final class Agent: Sendable {
     /// The configuration the agent registered with.
     public let configuration: AgentConfiguration
-    private let connection: AgentConnection
+    let connection: AgentConnection
+    /// The link to the gateway, for cross-layer calls; started by the first one, without waiting for it.
+    let gateway: AgentConnection
+    let gatewayStarted = Atomic<Bool>(false)
     private let backoff: Backoff
+    /// The agent's local, game-style event handlers (see `on(_:priority:once:timeout:_:)`).
+    public let events = EventBus()
 
     /// An agent that is not connected yet. Throws when the configuration breaks a naming rule.
     public init(_ configuration: AgentConfiguration, logger: Logger = Logger(label: "parley.agent")) throws {
         if let problem = configuration.problem() { throw ParleyError.invalidConfiguration(problem) }
         self.configuration = configuration
-        self.connection = try AgentConnection(configuration: configuration, logger: logger)
+        self.connection = try AgentConnection(configuration: configuration, target: .broker(configuration), logger: logger)
+        self.gateway = try AgentConnection(configuration: configuration, target: .gateway(configuration), logger: logger)
         self.backoff = Backoff(base: configuration.baseBackoff, cap: configuration.maxBackoff)
+        events.onFailure { [weak self] failure in await self?.reportHandlerFailure(failure) }
     }
 
     /// Connects and registers. Throws `registrationRefused` (for example, the id is held by another live
@@ -33,29 +41,49 @@ public final class Agent: Sendable {
 
     /// Says BYE and disconnects. Open requests end with UNAVAILABLE; handlers in progress are cancelled.
     public func close() async {
+        await gateway.stop()
         await connection.stop()
     }
 
     /// Serves the requests delivered to this agent with `handler` (one at a time per delivery, concurrently).
+    /// `on_help_needed` fires before the handler runs for a help request, and `on_deadline_approaching`
+    /// when the handler is still running at `deadlineWarningFraction` of the request's time.
     public func serve(_ handler: @escaping RequestHandler) {
-        connection.setHandler(handler)
+        connection.setHandler { [events, configuration] request in
+            let context = EventContext(name: BuiltInEvent.helpNeeded, source: request.requester, data: request.body)
+            if request.kind == .help, events.handlerCount(for: BuiltInEvent.helpNeeded) > 0 { _ = await events.dispatch(context) }
+            let warning = Self.deadlineWarning(events, after: request.timeout * configuration.deadlineWarningFraction,
+                                               source: request.requester, callbackID: request.callbackID)
+            defer { warning.cancel() }
+            return try await handler(request)
+        }
     }
 
     /// Sends a request and returns its one outcome, whatever the status. Retries after UNAVAILABLE or
     /// OVERLOADED with exponential backoff and full jitter, reusing the callback id, within `timeout`.
     public func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String = "application/json",
                      timeout: Duration? = nil) async -> Outcome {
+        await send(kind, to: target, body: body, contentType: contentType, timeout: timeout, retries: configuration.retries,
+                   via: connection)
+    }
+
+    /// Sends through `link` (the broker, or the gateway for cross-layer calls), retrying as `send` does.
+    func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String, timeout: Duration?, retries: Int,
+              via link: AgentConnection) async -> Outcome {
         let callbackID = CallbackID.random()
         let budget = (timeout ?? configuration.defaultTimeout).wholeMilliseconds
         let clock = ContinuousClock()
         let start = clock.now
         var retry = 0
+        let warning = Self.deadlineWarning(events, after: .milliseconds(budget) * configuration.deadlineWarningFraction,
+                                           source: configuration.id, callbackID: callbackID)
+        defer { warning.cancel() }
         while true {
             let elapsed = (clock.now - start).wholeMilliseconds
             let request = Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: UInt32(clamping: max(budget &- elapsed, 1)),
                                   target: target, contentType: contentType)
-            let outcome = await connection.call(request, body: body)
-            guard outcome.status == .unavailable || outcome.status == .overloaded, retry < configuration.retries,
+            let outcome = await link.call(request, body: body)
+            guard outcome.status == .unavailable || outcome.status == .overloaded, retry < retries,
                   !Task.isCancelled else { return outcome }
             retry += 1
             let delay = backoff.delay(beforeRetry: retry)

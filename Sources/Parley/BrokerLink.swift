@@ -1,23 +1,50 @@
+import ParleyWire
 import ZeroMQ
 
-/// The agent's DEALER socket to the broker and its poller, owned by the reactor thread.
+/// The agent's sockets towards one server, owned by its reactor thread: a DEALER for requests, replies,
+/// publishing and replays, and (towards the broker) a SUB on the events socket for live events.
 struct BrokerLink {
     private let socket: Socket
+    private let events: Socket?
+    private let wake: WakeSignal
+    /// Polls the DEALER, the wake-up and the SUB.
     private var poller = Poller()
+    /// Polls the DEALER and the wake-up only, while subscribers are too far behind to read live events.
+    private var pollerWithoutEvents = Poller()
+    private var eventsReadable = false
 
-    init(context: Context, endpoint: String, wake: WakeSignal) throws {
+    init(context: Context, target: ConnectionTarget, curve: CurveKeys?, eventsHighWaterMark: Int32, wake: WakeSignal) throws {
         socket = try Socket(context, type: .dealer)
+        if let curve, let serverKey = target.serverKey {
+            try socket.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
+            try socket.setCurveServerKey(serverKey)
+        }
         try socket.setLinger(milliseconds: 200)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
         try socket.setReconnectInterval(milliseconds: 100, max: 2_000)
-        try socket.connect(endpoint)
-        poller.add(socket)
-        poller.add(fileDescriptor: wake.fileDescriptor)
+        try socket.connect(target.endpoint)
+        if let eventsEndpoint = target.eventsEndpoint {
+            let events = try Socket(context, type: .sub)
+            try events.setLinger(milliseconds: 0)
+            try events.setReceiveHighWaterMark(eventsHighWaterMark)
+            try events.setReconnectInterval(milliseconds: 100, max: 2_000)
+            if let curve, let serverKey = target.serverKey {
+                try events.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
+                try events.setCurveServerKey(serverKey)
+            }
+            try events.connect(eventsEndpoint)
+            self.events = events
+        } else {
+            events = nil
+        }
         self.wake = wake
+        for poller in [\BrokerLink.poller, \BrokerLink.pollerWithoutEvents] {
+            self[keyPath: poller].add(socket)
+            self[keyPath: poller].add(fileDescriptor: wake.fileDescriptor)
+        }
+        if let events { poller.add(events) }
     }
-
-    private let wake: WakeSignal
 
     /// Sends without blocking; a message that does not fit the queue is dropped (the protocol's retries cover it).
     func sendBestEffort(_ message: OutgoingMessage) {
@@ -29,18 +56,38 @@ struct BrokerLink {
         }
     }
 
-    /// Waits until the socket is readable, the wake signal fires, or the timeout passes.
-    mutating func poll(timeoutMilliseconds: Int) throws {
-        _ = try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
-        if poller.isReadable(1) { wake.drain() }
+    /// Starts or stops receiving live events whose topic frame starts with `prefix`.
+    func setSubscribed(_ prefix: [UInt8], _ subscribed: Bool) {
+        if subscribed { try? events?.subscribe(prefix) } else { try? events?.unsubscribe(prefix) }
     }
 
-    /// The next waiting message, or nil.
+    /// Waits until a socket is readable, the wake signal fires, or the timeout passes. Live events are
+    /// not watched while `readEvents` is false.
+    mutating func poll(timeoutMilliseconds: Int, readEvents: Bool) throws {
+        if readEvents {
+            _ = try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
+            if poller.isReadable(1) { wake.drain() }
+            eventsReadable = events != nil && poller.isReadable(2)
+        } else {
+            _ = try pollerWithoutEvents.poll(timeoutMilliseconds: min(timeoutMilliseconds, 20))
+            if pollerWithoutEvents.isReadable(1) { wake.drain() }
+            eventsReadable = false
+        }
+    }
+
+    /// The next message from the broker on the DEALER, or nil.
     func receive() throws -> [Message]? {
         try socket.receiveMultipart(dontWait: true)
     }
 
+    /// The next live event (topic frame, header, body), or nil; nil too while events are not watched.
+    func receiveEvent() throws -> [Message]? {
+        guard eventsReadable else { return nil }
+        return try events?.receiveMultipart(dontWait: true)
+    }
+
     func close() {
         socket.close()
+        events?.close()
     }
 }

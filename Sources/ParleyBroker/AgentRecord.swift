@@ -12,6 +12,8 @@ struct AgentRecord {
     var awaySince: UInt64 = 0
     /// Requests delivered to it and not yet answered.
     var inFlight = 0
+    /// A gateway: it may FORWARD cross-layer requests; it serves none itself.
+    var isGateway = false
 }
 
 /// The agents offering one capability, with a round-robin cursor for ties.

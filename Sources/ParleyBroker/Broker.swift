@@ -27,11 +27,15 @@ public final class Broker: Sendable {
         wake.signal()
     }
 
-    /// Binds and serves until `stop()`. `onReady` receives the bound endpoint (useful with port 0).
-    public func run(onReady: (String) -> Void = { _ in }) throws {
+    /// Binds and serves until `stop()`. `onReady` receives the bound agent and events endpoints
+    /// (useful with port `*`).
+    public func run(onReady: (_ endpoint: String, _ eventsEndpoint: String) -> Void = { _, _ in }) throws {
         let context = try Context()
+        let authenticator = try options.security?.startAuthenticator(context)
+        defer { authenticator?.stop() }
         let router = try Socket(context, type: .router)
         defer { router.close() }
+        try options.security?.apply(to: router)
         try router.setRouterMandatory(true)
         try router.setSendHighWaterMark(options.highWaterMark)
         try router.setReceiveHighWaterMark(options.highWaterMark)
@@ -42,14 +46,23 @@ public final class Broker: Sendable {
             try router.setHeartbeat(interval: interval, timeout: interval * 3, ttl: interval * 3)
         }
         try router.bind(options.endpoint)
+        let events = try Socket(context, type: .xpub)
+        defer { events.close() }
+        try events.setSendHighWaterMark(options.eventsHighWaterMark)
+        try options.security?.apply(to: events)
+        try events.setLinger(milliseconds: 1_000)
+        try events.bind(options.eventsEndpoint)
         let endpoint = (try? router.lastEndpoint) ?? options.endpoint
-        logger.info("broker listening", metadata: ["endpoint": "\(endpoint)"])
-        onReady(endpoint)
+        let eventsEndpoint = (try? events.lastEndpoint) ?? options.eventsEndpoint
+        logger.info("broker listening", metadata: ["endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
+        onReady(endpoint, eventsEndpoint)
 
-        var loop = ReactorLoop(router: router, core: BrokerCore(configuration: options.core, now: MonotonicClock.milliseconds()),
-                               logger: logger)
+        let core = BrokerCore<Message>(configuration: options.core, now: MonotonicClock.milliseconds(),
+                                       wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing)
+        var loop = ReactorLoop(router: router, events: events, core: core, logger: logger)
         var poller = Poller()
         poller.add(router)
+        let eventsIndex = poller.add(events)
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
         while !stopping.load(ordering: .acquiring) {
             let now = MonotonicClock.milliseconds()
@@ -57,6 +70,7 @@ public final class Broker: Sendable {
             let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, 1_000) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
             if poller.isReadable(wakeIndex) { wake.drain() }
+            if poller.isReadable(eventsIndex) { try loop.drainSubscriptions() }
             try loop.drainInbound()
         }
         loop.core.shutdown()

@@ -19,6 +19,25 @@ public struct BrokerConfiguration: Sendable {
     /// How long an agent that stopped heartbeating is remembered, so requests addressed to it wait for it.
     public var awayRetentionMilliseconds: UInt64 = 600_000
 
+    /// Events retained per topic for replay, at most.
+    public var retentionCount: Int = 10_000
+    /// Payload bytes retained per topic, at most.
+    public var retentionBytes: Int = 16 << 20
+    /// How long an event is retained.
+    public var retentionMilliseconds: UInt64 = 600_000
+    /// Topics the broker keeps at most; a PUBLISH opening one more gets OVERLOADED.
+    public var maxTopics: Int = 100_000
+    /// How many confirmed event ids are remembered to de-duplicate resends.
+    public var eventDedupeCapacity: Int = 100_000
+    /// Most EVENTs sent in answer to one REPLAY (REPLAY_END then says `truncated`).
+    public var maxReplayBatch: Int = 10_000
+    /// BEACONs sent per topic after its latest event (one per heartbeat interval).
+    public var beaconRounds: Int = 3
+
+    /// Development mode: the token a gateway presents in GATEWAY_HELLO when no CURVE keys are configured.
+    /// Nil refuses every gateway that CURVE does not authenticate.
+    public var gatewayToken: String?
+
     /// The defaults documented in docs/PROTOCOL.md.
     public init() {}
 }

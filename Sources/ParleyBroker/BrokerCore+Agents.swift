@@ -1,13 +1,58 @@
+import ParleyPolicy
 import ParleyWire
 
 /// Registration, heartbeats and liveness.
 extension BrokerCore {
     /// HELLO: a new agent, the same agent process reconnecting (same instance: takeover), or a restarted
     /// agent whose earlier registration went away. A live agent's id held by another instance is refused.
-    mutating func register(_ hello: Hello, peer: PeerID, now: UInt64) {
+    mutating func register(_ hello: Hello, peer: PeerID, identity: String?, now: UInt64) {
+        if let problem = identityProblem(hello, identity: identity) {
+            return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer, reason: problem)
+        }
+        admit(id: hello.agentID, layer: hello.layer, capabilities: hello.capabilities, instance: hello.instance,
+              isGateway: false, peer: peer, now: now)
+    }
+
+    /// GATEWAY_HELLO: accepted from a connection CURVE authenticated as a gateway, or in development mode
+    /// (no keys) with the broker's gateway token.
+    mutating func registerGateway(_ hello: GatewayHello, peer: PeerID, identity: String?, now: UInt64) {
+        let refusal: String?
+        if let keyRing {
+            let entry = identity.flatMap(keyRing.entry(forID:))
+            refusal = entry?.role == .gateway && entry?.id == hello.gatewayID ? nil
+                : "the connection's key does not belong to gateway '\(hello.gatewayID)'"
+        } else if let token = configuration.gatewayToken, !token.isEmpty {
+            refusal = hello.token == token ? nil : "wrong gateway token"
+        } else {
+            refusal = "this broker accepts no gateway (no CURVE keys and no gateway token configured)"
+        }
+        if let refusal {
+            return refuse(status: .unauthorized, command: CommandCode.gatewayHello.rawValue, callbackID: nil, peer: peer, reason: refusal)
+        }
+        admit(id: hello.gatewayID, layer: "gateway", capabilities: [], instance: hello.instance, isGateway: true, peer: peer, now: now)
+    }
+
+    /// With CURVE, why the HELLO does not match the key's identity (id and layer), or nil.
+    private func identityProblem(_ hello: Hello, identity: String?) -> String? {
+        guard let keyRing else { return nil }
+        guard let identity, let entry = keyRing.entry(forID: identity) else { return "the connection is not authenticated" }
+        guard entry.role == .agent else { return "key '\(identity)' belongs to a gateway, not an agent" }
+        guard entry.id == hello.agentID else { return "the connection's key belongs to '\(entry.id)', not '\(hello.agentID)'" }
+        guard entry.layer == hello.layer else {
+            return "agent '\(entry.id)' is registered in layer '\(entry.layer ?? "?")', not '\(hello.layer)'"
+        }
+        return nil
+    }
+
+    /// Registers an agent or gateway: new, the same process reconnecting (same instance: takeover), or a
+    /// restarted one whose earlier registration went away. A live id held by another instance is refused.
+    private mutating func admit(id agentID: String, layer: String, capabilities requested: [String], instance: UInt64,
+                                isGateway: Bool, peer: PeerID, now: UInt64) {
+        let hello = (agentID: agentID, instance: instance)
         if let existing = agents[hello.agentID], existing.isAlive, existing.instance != hello.instance {
             counters.duplicateIDsRefused += 1
-            return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer,
+            return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,
+                          callbackID: nil, peer: peer,
                           reason: "agent id '\(hello.agentID)' is held by another live agent; choose another id or stop that agent")
         }
         if let previousID = agentByPeer[peer], previousID != hello.agentID {
@@ -19,10 +64,11 @@ extension BrokerCore {
             detach(existing)
         }
         var capabilities: [String] = []
-        for capability in hello.capabilities where !capabilities.contains(capability) { capabilities.append(capability) }
-        var record = AgentRecord(id: hello.agentID, layer: hello.layer, capabilities: capabilities,
+        for capability in requested where !capabilities.contains(capability) { capabilities.append(capability) }
+        var record = AgentRecord(id: hello.agentID, layer: layer, capabilities: capabilities,
                                  instance: hello.instance, peer: peer, lastHeard: now)
         record.inFlight = inFlight
+        record.isGateway = isGateway
         agents[hello.agentID] = record
         agentByPeer[peer] = hello.agentID
         for capability in capabilities {

@@ -2,8 +2,10 @@ import ParleyWire
 
 /// Requests: acceptance, de-duplication, routing, delivery, progress, replies, cancellation and outcomes.
 extension BrokerCore {
-    /// REQUEST: de-duplicate, check limits and route, then deliver or wait for a capable agent.
-    mutating func accept(_ request: Request, body: Payload?, from requester: String, now: UInt64) {
+    /// REQUEST (or a gateway's FORWARD, with the caller it speaks for): de-duplicate, check limits and
+    /// route, then deliver or wait for a capable agent.
+    mutating func accept(_ request: Request, body: Payload?, from requester: String, forwardedFor caller: (id: String, layer: String)? = nil,
+                         now: UInt64) {
         let key = RequestKey(requester: requester, callbackID: request.callbackID)
         let fingerprint = body?.fingerprint ?? emptyPayloadFingerprint
         if let existing = pending[key] {
@@ -16,13 +18,13 @@ extension BrokerCore {
             counters.dedupeHits += 1
             return sendResult(key, status: cached.status, attempts: cached.attempts, body: share(cached.body))
         }
-        let requesterLayer = agents[requester]!.layer
-        if let (status, reason) = refusal(of: request, requester: requester, layer: requesterLayer) {
+        let requesterLayer = caller?.layer ?? agents[requester]!.layer
+        if let (status, reason) = refusal(of: request, requester: requester, layer: requesterLayer, forwarded: caller != nil) {
             return sendResult(key, status: status, attempts: 0, body: .text(reason))
         }
         let timeout = min(UInt64(request.timeoutMilliseconds), configuration.maxDeadlineMilliseconds)
         pending[key] = PendingRequest(kind: request.kind, target: request.target, contentType: request.contentType,
-                                      requesterLayer: requesterLayer, payload: body, fingerprint: fingerprint,
+                                      requesterLayer: requesterLayer, caller: caller?.id, payload: body, fingerprint: fingerprint,
                                       deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds)
         pendingByRequester[requester, default: 0] += 1
         counters.accepted += 1
@@ -92,7 +94,7 @@ extension BrokerCore {
         if request.attempts > 1 { counters.redeliveries += 1 }
         let deliver = Deliver(deliveryID: deliveryID, callbackID: key.callbackID, kind: request.kind,
                               attempt: request.attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
-                              requester: key.requester, requesterLayer: request.requesterLayer,
+                              requester: request.caller ?? key.requester, requesterLayer: request.requesterLayer,
                               contentType: request.contentType)
         send(agents[agentID]!.peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
     }
@@ -130,10 +132,9 @@ extension BrokerCore {
         } else {
             pendingByRequester[key.requester] = nil
         }
-        if configuration.dedupeCapacity > 0 {
-            outcomes.insert(key, .init(status: status, attempts: request.attempts, body: share(body),
-                                       fingerprint: request.fingerprint, finishedAt: latestNow),
-                            capacity: configuration.dedupeCapacity)
+        if outcomes.capacity > 0 {
+            outcomes.insert(key, CachedOutcome(status: status, attempts: request.attempts, body: share(body),
+                                               fingerprint: request.fingerprint), now: latestNow)
         }
         sendResult(key, status: status, attempts: request.attempts, body: body)
     }
@@ -146,12 +147,13 @@ extension BrokerCore {
 
     private mutating func refuseReuse(_ key: RequestKey) {
         guard let peer = livePeer(of: key.requester) else { return }
-        refuse(status: .badRequest, command: CommandCode.error.rawValue, callbackID: key.callbackID, peer: peer,
+        refuse(status: .badRequest, command: CommandCode.request.rawValue, callbackID: key.callbackID, peer: peer,
                reason: "callback id \(key.callbackID) was already used with a different payload")
     }
 
     /// Why the request cannot be routed at all, or nil when it can (now or once an agent comes back).
-    private func refusal(of request: Request, requester: String, layer: String) -> (Status, String)? {
+    /// Forwarded requests (the gateway checked the policy) skip the same-layer rule and may name layers.
+    private func refusal(of request: Request, requester: String, layer: String, forwarded: Bool) -> (Status, String)? {
         if pendingByRequester[requester, default: 0] >= configuration.maxPendingPerRequester {
             return (.overloaded, "agent '\(requester)' already has \(configuration.maxPendingPerRequester) pending requests")
         }
@@ -160,19 +162,25 @@ extension BrokerCore {
         }
         switch request.target {
         case .agent(let id):
-            guard let target = agents[id] else { return (.noRoute, "no agent '\(id)' is registered") }
-            guard target.layer == layer else {
+            guard let target = agents[id], !target.isGateway else { return (.noRoute, "no agent '\(id)' is registered") }
+            guard forwarded || target.layer == layer else {
                 return (.unauthorized, "agent '\(id)' is in layer '\(target.layer)', not '\(layer)': cross-layer calls go through the gateway")
             }
         case .capability(let name):
             guard let pool = capabilityIndex[name], !pool.agentIDs.isEmpty else {
                 return (.noRoute, "no agent offers capability '\(name)'")
             }
-            guard pool.agentIDs.contains(where: { agents[$0]?.layer == layer }) else {
+            guard forwarded || pool.agentIDs.contains(where: { agents[$0]?.layer == layer }) else {
                 return (.unauthorized, "capability '\(name)' is offered only outside layer '\(layer)': cross-layer calls go through the gateway")
             }
-        case .layer:
-            return (.unauthorized, "layer targets are accepted only from the gateway: cross-layer calls go through the gateway")
+        case .layer(let name, let capability):
+            guard forwarded else {
+                return (.unauthorized, "layer targets are accepted only from the gateway: cross-layer calls go through the gateway")
+            }
+            guard agents.values.contains(where: { $0.layer == name && !$0.isGateway && (capability.map($0.capabilities.contains) ?? true) })
+            else {
+                return (.noRoute, "no agent in layer '\(name)'" + (capability.map { " offers capability '\($0)'" } ?? " is registered"))
+            }
         }
         return nil
     }
@@ -184,27 +192,35 @@ extension BrokerCore {
         case .agent(let id):
             return agents[id]?.isAlive == true ? id : nil
         case .capability(let name):
-            guard var pool = capabilityIndex[name] else { return nil }
-            var best: String?
-            var bestLoad = Int.max
-            let count = pool.agentIDs.count
-            var chosenOffset = 0
-            for offset in 0..<count {
-                let id = pool.agentIDs[(pool.cursor + offset) % count]
-                guard let record = agents[id], record.isAlive, record.layer == request.requesterLayer,
-                      record.inFlight < bestLoad else { continue }
-                best = id
-                bestLoad = record.inFlight
-                chosenOffset = offset
-            }
-            if best != nil {
-                pool.cursor = (pool.cursor + chosenOffset + 1) % count
-                capabilityIndex[name] = pool
-            }
-            return best
-        case .layer:
-            return nil
+            return leastLoaded(offering: name, inLayer: request.caller == nil ? request.requesterLayer : nil)
+        case .layer(let layer, let capability?):
+            return leastLoaded(offering: capability, inLayer: layer)
+        case .layer(let layer, nil):
+            return agents.values.filter { $0.isAlive && !$0.isGateway && $0.layer == layer }
+                .min { ($0.inFlight, $0.id) < ($1.inFlight, $1.id) }?.id
         }
+    }
+
+    /// The least loaded live agent offering `capability` (in `layer`, when given); ties go round-robin.
+    private mutating func leastLoaded(offering capability: String, inLayer layer: String?) -> String? {
+        guard var pool = capabilityIndex[capability] else { return nil }
+        var best: String?
+        var bestLoad = Int.max
+        var chosenOffset = 0
+        let count = pool.agentIDs.count
+        for offset in 0..<count {
+            let id = pool.agentIDs[(pool.cursor + offset) % count]
+            guard let record = agents[id], record.isAlive, layer == nil || record.layer == layer,
+                  record.inFlight < bestLoad else { continue }
+            best = id
+            bestLoad = record.inFlight
+            chosenOffset = offset
+        }
+        if best != nil {
+            pool.cursor = (pool.cursor + chosenOffset + 1) % count
+            capabilityIndex[capability] = pool
+        }
+        return best
     }
 
     private func livePeer(of agentID: String) -> PeerID? {

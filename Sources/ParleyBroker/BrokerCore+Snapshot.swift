@@ -9,11 +9,17 @@ extension BrokerCore {
         }
         var outcomeCounts: [String: UInt64] = [:]
         for status in Status.allCases { outcomeCounts[status.description] = counters.outcomes(status) }
-        return BrokerSnapshot(agents: agentList, pending: pending.count,
+        var snapshot = BrokerSnapshot(agents: agentList, pending: pending.count,
                               waiting: pending.values.filter { $0.servingAgent == nil }.count,
                               outcomes: outcomeCounts, accepted: counters.accepted, deliveries: counters.deliveries,
                               redeliveries: counters.redeliveries, lateReplies: counters.lateReplies,
                               dedupeHits: counters.dedupeHits, malformed: counters.malformed,
                               duplicateIDsRefused: counters.duplicateIDsRefused, cachedOutcomes: outcomes.count)
+        snapshot.topics = topics.count
+        snapshot.eventsPublished = counters.eventsPublished
+        snapshot.eventsReplayed = counters.eventsReplayed
+        snapshot.gapsReported = counters.gapsReported
+        snapshot.eventDedupeHits = counters.eventDedupeHits
+        return snapshot
     }
 }

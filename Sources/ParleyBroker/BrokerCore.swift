@@ -1,3 +1,4 @@
+import ParleyPolicy
 import ParleyWire
 
 /// The broker's routing and correlation logic as a sans-I/O state machine.
@@ -8,8 +9,10 @@ import ParleyWire
 public struct BrokerCore<Payload: BrokerPayload> {
     /// The tunables in force.
     public let configuration: BrokerConfiguration
-    /// Messages to send, in order. The reactor sends them and calls `clearOutbox()`.
+    /// Messages to send to peers, in order. The reactor sends them and calls `clearOutbox()`.
     public internal(set) var outbox: [Outbound<Payload>] = []
+    /// Messages for the events socket, sent before `outbox` so that a CONFIRM follows its event.
+    public internal(set) var publications: [Publication<Payload>] = []
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
@@ -20,19 +23,34 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var deliveries: [UInt64: RequestKey] = [:]
     var waiting: [RequestKey] = []
     var deadlines = DeadlineHeap<RequestKey>()
-    var outcomes = OutcomeCache<Payload>()
+    var outcomes: ExpiringCache<RequestKey, CachedOutcome<Payload>>
     var nextDeliveryID: UInt64 = 1
     var nextHeartbeat: UInt64
     /// Pending requests per requester id (kept apart from agent records, which come and go).
     var pendingByRequester: [String: Int] = [:]
     /// The latest time the core was given: when outcomes finished, for the outcome cache.
     var latestNow: UInt64
+    /// Added to monotonic time to stamp events with wall-clock milliseconds since the Unix epoch.
+    let wallClockOffset: UInt64
+    var topics: [Topic: TopicLog<Payload>] = [:]
+    var confirmedEvents: ExpiringCache<EventKey, Confirm>
+    /// Topics published recently, with the number of BEACONs still to send for each.
+    var beaconsDue: [Topic: Int] = [:]
+    /// With CURVE: who each public key is. Registrations must match the authenticated identity.
+    let keyRing: KeyRing?
 
-    /// A core with no agents, its first heartbeat due one interval after `now`.
-    public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64) {
+    /// A core with no agents, its first heartbeat due one interval after `now`. `wallClock` is the
+    /// Unix time in milliseconds at `now`, for event timestamps.
+    /// With `keyRing`, HELLO and GATEWAY_HELLO must match the identity CURVE authenticated for the connection.
+    public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64, wallClock: UInt64 = 0,
+                keyRing: KeyRing? = nil) {
+        self.keyRing = keyRing
+        self.wallClockOffset = wallClock &- now
+        self.confirmedEvents = ExpiringCache(capacity: configuration.eventDedupeCapacity)
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
+        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity)
         outbox.reserveCapacity(64)
     }
 
@@ -44,13 +62,17 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Empties the outbox after the reactor has sent it, keeping its storage.
     public mutating func clearOutbox() {
         outbox.removeAll(keepingCapacity: true)
+        publications.removeAll(keepingCapacity: true)
     }
 
-    /// Handles one decoded message from `peer`. `body` is the second frame, if there was one.
-    public mutating func handle(_ header: Header, body: Payload?, from peer: PeerID, now: UInt64) {
+    /// Handles one decoded message from `peer`. `body` is the second frame, if there was one; `identity`
+    /// is the connection's authenticated user id (ZeroMQ's `User-Id`), if CURVE is in use.
+    public mutating func handle(_ header: Header, body: Payload?, from peer: PeerID, identity: String? = nil, now: UInt64) {
         latestNow = max(latestNow, now)
-        if case .hello(let hello) = header { return register(hello, peer: peer, now: now) }
+        if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
+        if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
+        if case .replay(let replay) = header { return self.replay(replay, to: peer) }  // read-only: no registration needed
         guard let agentID = agentByPeer[peer], agents[agentID] != nil else {
             return refuseUnregistered(header, peer: peer)
         }
@@ -61,16 +83,28 @@ public struct BrokerCore<Payload: BrokerPayload> {
         case .bye:
             unregister(agentID, now: now)
         case .request(let request):
+            guard agents[agentID]?.isGateway == false else {
+                return refuse(status: .unauthorized, command: header.code.rawValue, callbackID: request.callbackID, peer: peer,
+                              reason: "a gateway sends FORWARD, not REQUEST")
+            }
             accept(request, body: body, from: agentID, now: now)
+        case .forward(let forward):
+            guard agents[agentID]?.isGateway == true else {
+                return refuse(status: .unauthorized, command: header.code.rawValue, callbackID: forward.request.callbackID, peer: peer,
+                              reason: "only an authenticated gateway may FORWARD: cross-layer calls go through the gateway")
+            }
+            accept(forward.request, body: body, from: agentID, forwardedFor: (forward.caller, forward.callerLayer), now: now)
         case .progress(let progress):
             extend(progress, note: body, from: agentID, now: now)
         case .reply(let reply):
             answer(reply, body: body, from: agentID)
         case .cancel(let callbackID):
             cancel(callbackID, from: agentID)
-        case .hello, .status:
+        case .publish(let publish):
+            self.publish(publish, body: body, from: agentID, peer: peer, now: now)
+        case .hello, .status, .replay, .gatewayHello:
             break
-        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply:
+        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .confirm, .event, .gap, .replayEnd, .beacon:
             refuse(status: .badRequest, command: header.code.rawValue, callbackID: nil, peer: peer,
                    reason: "\(header.code) is sent by the broker, not to it")
         }
@@ -92,6 +126,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if now >= nextHeartbeat {
             nextHeartbeat = now + configuration.heartbeatMilliseconds
             heartbeatAndCheckLiveness(now: now)
+            sendBeaconsAndEvictEvents(now: now)
             if now > configuration.dedupeWindowMilliseconds {
                 outcomes.expire(before: now - configuration.dedupeWindowMilliseconds)
             }
@@ -121,7 +156,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {
         if status == .badRequest { counters.malformed += 1 }
-        if command == CommandCode.request.rawValue, let callbackID, !isKnown(callbackID, from: peer) {
+        let isRequest = command == CommandCode.request.rawValue || command == CommandCode.forward.rawValue
+        if isRequest, let callbackID, !isKnown(callbackID, from: peer) {
             counters.outcomes[Int(status.rawValue)] += 1
             send(peer, .result(ResultHeader(callbackID: callbackID, status: status, attempts: 0)), .text(reason))
         } else {

@@ -18,6 +18,14 @@ public struct BrokerCounters: Sendable {
     public var malformed: UInt64 = 0
     /// HELLOs refused because another live agent holds the id.
     public var duplicateIDsRefused: UInt64 = 0
+    /// Events stamped and sent out.
+    public var eventsPublished: UInt64 = 0
+    /// Events sent again in answer to REPLAY.
+    public var eventsReplayed: UInt64 = 0
+    /// GAP notices sent.
+    public var gapsReported: UInt64 = 0
+    /// PUBLISH resends answered with the original CONFIRM.
+    public var eventDedupeHits: UInt64 = 0
 
     /// The count of outcomes with `status`.
     public func outcomes(_ status: Status) -> UInt64 { outcomes[Int(status.rawValue)] }

@@ -1,7 +1,16 @@
+import ParleyPolicy
+
 /// Where and how a broker process serves.
 public struct BrokerOptions: Sendable {
     /// The ROUTER endpoint agents connect to.
     public var endpoint: String = "tcp://127.0.0.1:7410"
+    /// The XPUB endpoint subscribers connect to for live events.
+    public var eventsEndpoint: String = "tcp://127.0.0.1:7411"
+    /// Events queued per subscriber before the broker drops that subscriber's copies (it then catches
+    /// up by REPLAY); one slow subscriber never stalls the others.
+    public var eventsHighWaterMark: Int32 = 100_000
+    /// CURVE on both endpoints (only keys in the ring may connect); nil in development mode.
+    public var security: CurveServerSecurity?
     /// The core's tunables.
     public var core = BrokerConfiguration()
     /// ZMTP-level heartbeat interval on the ROUTER, in milliseconds (0 = off); keeps dead TCP peers from lingering.

@@ -7,6 +7,8 @@ public protocol BrokerPayload {
     func share() -> Self
     /// A 64-bit hash of the bytes. Read-only; the bytes are never interpreted.
     var fingerprint: UInt64 { get }
+    /// The size in bytes, for retention limits.
+    var byteCount: Int { get }
 }
 
 /// The fingerprint of an absent body, which counts as empty.

@@ -12,6 +12,8 @@ struct PendingRequest<Payload: BrokerPayload> {
     let target: Target
     let contentType: String
     let requesterLayer: String
+    /// The caller a gateway forwarded the request for (shown to the handler); nil for direct requests.
+    let caller: String?
     let payload: Payload?
     let fingerprint: UInt64
     var deadline: UInt64

@@ -6,19 +6,20 @@ import ZeroMQ
 /// frames to the core, and writes the core's outbox back. Owned by the reactor thread.
 struct ReactorLoop {
     let router: Socket
+    let events: Socket
     var core: BrokerCore<Message>
     let logger: Logger
     /// Reused frames and buffers, so that a message in transit allocates only its body's handle.
-    private let routingFrame = Message()
-    private let headerFrame = Message()
+    private let reader = RouterReader()
     private let discardFrame = Message()
     private var encoded: [UInt8] = []
     private var unreachable: [PeerID] = []
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
     private(set) var droppedAtHighWaterMark: UInt64 = 0
 
-    init(router: Socket, core: BrokerCore<Message>, logger: Logger) {
+    init(router: Socket, events: Socket, core: BrokerCore<Message>, logger: Logger) {
         self.router = router
+        self.events = events
         self.core = core
         self.logger = logger
         encoded.reserveCapacity(256)
@@ -35,30 +36,17 @@ struct ReactorLoop {
     /// at most a batch at a time so timers still run under load.
     mutating func drainInbound() throws {
         var handled = 0
-        while handled < 4_096, try router.receive(into: routingFrame, dontWait: true) {
+        while handled < 4_096, let (body, extraFrames) = try reader.next(from: router) {
             handled += 1
-            try handleOne()
+            handleOne(body: body, extraFrames: extraFrames)
             flush()
         }
     }
 
-    private mutating func handleOne() throws {
-        let peer = routingFrame.withUnsafeBytes { PeerID($0) }
-        guard routingFrame.hasMore, try router.receive(into: headerFrame) else { return }
-        var body: Message?
-        var extraFrames = 0
-        // The rest of a multipart message is already queued (ZeroMQ delivers messages whole).
-        if headerFrame.hasMore {
-            let frame = Message()
-            _ = try router.receive(into: frame)
-            body = frame
-            var more = frame.hasMore
-            while more {
-                _ = try router.receive(into: discardFrame)
-                extraFrames += 1
-                more = discardFrame.hasMore
-            }
-        }
+    private var headerFrame: Message { reader.headerFrame }
+
+    private mutating func handleOne(body: Message?, extraFrames: Int) {
+        let peer = reader.peer
         let now = MonotonicClock.milliseconds()
         let command = headerFrame.count >= 3 ? headerFrame.withUnsafeBytes { $0[2] } : 0
         if extraFrames > 0 {
@@ -76,9 +64,17 @@ struct ReactorLoop {
         case .success(.status):
             answerStatus(peer)
         case .success(let header):
-            core.handle(header, body: body, from: peer, now: now)
+            core.handle(header, body: body, from: peer, identity: isRegistration(header) ? headerFrame.property("User-Id") : nil, now: now)
         case .failure(let error):
             refuse(command: command, peer: peer, reason: error.description)
+        }
+    }
+
+    /// Only registrations need the connection's authenticated identity: a routing id stays bound to its connection.
+    private func isRegistration(_ header: Header) -> Bool {
+        switch header {
+        case .hello, .gatewayHello: true
+        default: false
         }
     }
 
@@ -93,16 +89,27 @@ struct ReactorLoop {
         encoded.removeAll(keepingCapacity: true)
         HeaderEncoder.encode(.statusReply, into: &encoded)
         do {
-            guard try peer.withUnsafeBytes({ try router.send($0, more: true, dontWait: true) }) else { return }
-            try router.send(encoded, more: true, dontWait: true)
-            try router.send(report, dontWait: true)
+            _ = try router.send(to: peer, header: encoded, body: Message(report))
         } catch {
             logger.debug("status reply not sent", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
     }
 
-    /// Sends the core's outbox. Unreachable peers are reported back to the core afterwards.
+    /// Reads subscription messages from the events socket (byte 1 or 0, then the prefix) and logs them.
+    mutating func drainSubscriptions() throws {
+        while try events.receive(into: discardFrame, dontWait: true) {
+            let (subscribe, prefix) = discardFrame.withUnsafeBytes { bytes in
+                (bytes.first == 1, String(decoding: bytes.dropFirst(), as: UTF8.self))
+            }
+            logger.debug(subscribe ? "subscription" : "unsubscription", metadata: ["prefix": "\(prefix)"])
+        }
+    }
+
+    /// Sends the core's publications, then its outbox. Unreachable peers are reported back to the core afterwards.
     mutating func flush() {
+        for index in core.publications.indices {
+            publish(core.publications[index])
+        }
         for index in core.outbox.indices {
             send(core.outbox[index])
         }
@@ -114,23 +121,30 @@ struct ReactorLoop {
         flush()
     }
 
+    /// XPUB never blocks: at a subscriber's high-water mark its copy is dropped (it recovers by REPLAY).
+    private mutating func publish(_ publication: Publication<Message>) {
+        encoded.removeAll(keepingCapacity: true)
+        HeaderEncoder.encode(publication.header, into: &encoded)
+        do {
+            try events.send(publication.topicFrame, more: true, dontWait: true)
+            try events.send(encoded, more: publication.body != nil, dontWait: true)
+            if let body = publication.body { try events.send(body, dontWait: true) }
+        } catch {
+            logger.warning("publish failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     private mutating func send(_ outbound: Outbound<Message>) {
         encoded.removeAll(keepingCapacity: true)
         HeaderEncoder.encode(outbound.header, into: &encoded)
-        let hasBody: Bool
-        if case .none = outbound.body { hasBody = false } else { hasBody = true }
+        let body: Message?
+        switch outbound.body {
+        case .none: body = nil
+        case .payload(let payload): body = payload
+        case .text(let text): body = Message(text)
+        }
         do {
-            let routed = try outbound.peer.withUnsafeBytes { try router.send($0, more: true, dontWait: true) }
-            guard routed else {
-                droppedAtHighWaterMark += 1
-                return
-            }
-            try router.send(encoded, more: hasBody, dontWait: true)
-            switch outbound.body {
-            case .none: break
-            case .payload(let payload): try router.send(payload, dontWait: true)
-            case .text(let text): try router.send(text, dontWait: true)
-            }
+            if try !router.send(to: outbound.peer, header: encoded, body: body) { droppedAtHighWaterMark += 1 }
         } catch let error as ZMQError where error == .hostUnreachable {
             unreachable.append(outbound.peer)
         } catch {

@@ -31,6 +31,16 @@ public struct BrokerSnapshot: Codable, Sendable {
     public var duplicateIDsRefused: UInt64
     /// Finished outcomes held to answer retries.
     public var cachedOutcomes: Int
+    /// Topics that have carried at least one event.
+    public var topics: Int = 0
+    /// Events stamped and sent out.
+    public var eventsPublished: UInt64 = 0
+    /// Events sent again in answer to REPLAY.
+    public var eventsReplayed: UInt64 = 0
+    /// GAP notices sent.
+    public var gapsReported: UInt64 = 0
+    /// PUBLISH resends answered with the original CONFIRM.
+    public var eventDedupeHits: UInt64 = 0
 
     public init(agents: [Agent], pending: Int, waiting: Int, outcomes: [String: UInt64], accepted: UInt64,
                 deliveries: UInt64, redeliveries: UInt64, lateReplies: UInt64, dedupeHits: UInt64, malformed: UInt64,

@@ -28,7 +28,7 @@ public struct CallbackID: Hashable, Sendable, CustomStringConvertible {
     /// Parses 32 hex digits, as printed by `description`.
     public init?(hex text: String) {
         let utf8 = Array(text.utf8)
-        guard utf8.count == 32,
+        guard utf8.count == 32, utf8.allSatisfy({ $0 < 0x80 && Character(Unicode.Scalar($0)).isHexDigit }),
               let high = UInt64(String(decoding: utf8[0..<16], as: UTF8.self), radix: 16),
               let low = UInt64(String(decoding: utf8[16..<32], as: UTF8.self), radix: 16)
         else { return nil }

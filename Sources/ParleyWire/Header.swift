@@ -4,12 +4,15 @@ public let protocolVersion: UInt8 = 1
 /// The first byte of every header: ASCII `P`. Lets a peer reject random bytes at once.
 public let protocolSignature: UInt8 = 0x50
 
-/// Command codes, the third byte of every header. 0x30–0x3F are reserved for events, 0x40–0x4F for the gateway.
+/// Command codes, the third byte of every header: 0x0_ sessions, 0x1_ requests, 0x2_ administration,
+/// 0x3_ events, 0x4_ the gateway's link to the broker.
 public enum CommandCode: UInt8, Sendable, CaseIterable {
     case hello = 0x01, welcome = 0x02, heartbeat = 0x03, bye = 0x04
     case request = 0x10, deliver = 0x11, progress = 0x12, extended = 0x13
     case cancel = 0x14, revoke = 0x15, reply = 0x16, result = 0x17, error = 0x18
     case status = 0x20, statusReply = 0x21
+    case publish = 0x30, confirm = 0x31, event = 0x32, replay = 0x33, gap = 0x34, replayEnd = 0x35, beacon = 0x36
+    case gatewayHello = 0x40, forward = 0x41
 }
 
 /// HELLO: an agent registers (agent → broker).
@@ -146,6 +149,15 @@ public enum Header: Hashable, Sendable {
     case status
     /// The broker's state as a JSON document in the body.
     case statusReply
+    case publish(Publish)
+    case confirm(Confirm)
+    case event(EventHeader)
+    case replay(Replay)
+    case gap(Gap)
+    case replayEnd(ReplayEnd)
+    case beacon(Beacon)
+    case gatewayHello(GatewayHello)
+    case forward(Forward)
 
     /// The command code of this header.
     public var code: CommandCode {
@@ -165,6 +177,15 @@ public enum Header: Hashable, Sendable {
         case .error: .error
         case .status: .status
         case .statusReply: .statusReply
+        case .publish: .publish
+        case .confirm: .confirm
+        case .event: .event
+        case .replay: .replay
+        case .gap: .gap
+        case .replayEnd: .replayEnd
+        case .beacon: .beacon
+        case .gatewayHello: .gatewayHello
+        case .forward: .forward
         }
     }
 }

@@ -23,10 +23,10 @@ public enum HeaderDecoder {
         }
     }
 
-    /// The callback id of a REQUEST header whose later fields are bad, so the refusal can name it.
+    /// The callback id of a REQUEST or FORWARD header whose later fields are bad, so the refusal can name it.
     public static func requestCallbackID(_ bytes: UnsafeRawBufferPointer) -> CallbackID? {
         guard bytes.count >= 19, bytes[0] == protocolSignature, bytes[1] == protocolVersion,
-              bytes[2] == CommandCode.request.rawValue else { return nil }
+              bytes[2] == CommandCode.request.rawValue || bytes[2] == CommandCode.forward.rawValue else { return nil }
         var reader = Reader(bytes: bytes, offset: 3)
         return try? reader.callbackID("callback id")
     }
@@ -54,17 +54,7 @@ public enum HeaderDecoder {
         case .status: return .status
         case .statusReply: return .statusReply
         case .request:
-            let callbackID = try reader.callbackID("callback id")
-            let kind = try reader.kind()
-            let timeout: UInt32 = try reader.integer("timeout")
-            guard timeout > 0 else { throw .invalidField(field: "timeout", problem: "must be at least 1 ms") }
-            let targetText = try reader.string("target")
-            guard let target = Target(targetText) else {
-                throw .invalidField(field: "target", problem: "'\(targetText)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
-            }
-            let contentType = try reader.string("content type")
-            return .request(Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout,
-                                    target: target, contentType: contentType))
+            return .request(try reader.request())
         case .deliver:
             return .deliver(Deliver(deliveryID: try reader.integer("delivery id"), callbackID: try reader.callbackID("callback id"),
                                     kind: try reader.kind(), attempt: try reader.byte("attempt"),
@@ -91,6 +81,40 @@ public enum HeaderDecoder {
         case .error:
             return .error(ErrorNotice(status: try reader.status(), command: try reader.byte("command"),
                                       callbackID: try reader.callbackID("callback id")))
+        case .publish:
+            return .publish(Publish(eventID: try reader.callbackID("event id"), topic: try reader.topic(),
+                                    contentType: try reader.string("content type")))
+        case .confirm:
+            return .confirm(Confirm(eventID: try reader.callbackID("event id"), sequence: try reader.integer("sequence"),
+                                    timestamp: try reader.integer("timestamp")))
+        case .event:
+            return .event(EventHeader(sequence: try reader.integer("sequence"), timestamp: try reader.integer("timestamp"),
+                                      eventID: try reader.callbackID("event id"), topic: try reader.topic(),
+                                      contentType: try reader.string("content type")))
+        case .replay:
+            let selector = try reader.selector()
+            let from: UInt64 = try reader.integer("from")
+            let to: UInt64 = try reader.integer("to")
+            guard from >= 1 else { throw .invalidField(field: "from", problem: "sequences start at 1") }
+            guard to == 0 || to >= from else { throw .invalidField(field: "to", problem: "\(to) is before from \(from)") }
+            return .replay(Replay(selector: selector, from: from, to: to))
+        case .gap:
+            return .gap(Gap(topic: try reader.topic(), from: try reader.integer("from"), to: try reader.integer("to")))
+        case .replayEnd:
+            let selector = try reader.selector()
+            let events: UInt32 = try reader.integer("events")
+            let truncated = try reader.byte("truncated")
+            guard truncated <= 1 else { throw .invalidField(field: "truncated", problem: "must be 0 or 1, not \(truncated)") }
+            return .replayEnd(ReplayEnd(selector: selector, events: events, truncated: truncated == 1))
+        case .beacon:
+            return .beacon(Beacon(topic: try reader.topic(), latest: try reader.integer("latest")))
+        case .gatewayHello:
+            return .gatewayHello(GatewayHello(instance: try reader.integer("instance"),
+                                              gatewayID: try reader.name("gateway id", problem: Names.agentProblem),
+                                              token: try reader.string("token")))
+        case .forward:
+            return .forward(Forward(request: try reader.request(), caller: try reader.name("caller", problem: Names.agentProblem),
+                                    callerLayer: try reader.name("caller layer", problem: Names.layerProblem)))
         }
     }
 }
@@ -136,6 +160,35 @@ private struct Reader {
         let text = try string(field)
         if let reason = problem(text) { throw .invalidField(field: field, problem: reason) }
         return text
+    }
+
+    mutating func request() throws(DecodeError) -> Request {
+        let callbackID = try callbackID("callback id")
+        let kind = try kind()
+        let timeout: UInt32 = try integer("timeout")
+        guard timeout > 0 else { throw .invalidField(field: "timeout", problem: "must be at least 1 ms") }
+        let targetText = try string("target")
+        guard let target = Target(targetText) else {
+            throw .invalidField(field: "target", problem: "'\(targetText)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
+        }
+        return Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout, target: target,
+                       contentType: try string("content type"))
+    }
+
+    mutating func topic() throws(DecodeError) -> Topic {
+        let text = try string("topic")
+        guard let topic = Topic(text) else {
+            throw .invalidField(field: "topic", problem: Topic.problem(text) ?? "not callback.<agent>.<event>")
+        }
+        return topic
+    }
+
+    mutating func selector() throws(DecodeError) -> TopicSelector {
+        let text = try string("topic")
+        guard let selector = TopicSelector(text) else {
+            throw .invalidField(field: "topic", problem: "'\(text.prefix(80))' is neither callback.<agent>.<event> nor callback.<agent>.")
+        }
+        return selector
     }
 
     mutating func kind() throws(DecodeError) -> RequestKind {

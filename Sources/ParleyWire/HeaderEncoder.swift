@@ -19,11 +19,7 @@ public enum HeaderEncoder {
         case .heartbeat, .bye, .status, .statusReply:
             break
         case .request(let request):
-            put(request.callbackID, &bytes)
-            bytes.append(request.kind.rawValue)
-            put(request.timeoutMilliseconds, &bytes)
-            put(request.target.description, &bytes)
-            put(request.contentType, &bytes)
+            put(request, &bytes)
         case .deliver(let deliver):
             put(deliver.deliveryID, &bytes)
             put(deliver.callbackID, &bytes)
@@ -54,7 +50,52 @@ public enum HeaderEncoder {
             bytes.append(notice.status.rawValue)
             bytes.append(notice.command)
             put(notice.callbackID, &bytes)
+        case .publish(let publish):
+            put(publish.eventID, &bytes)
+            put(publish.topic.description, &bytes)
+            put(publish.contentType, &bytes)
+        case .confirm(let confirm):
+            put(confirm.eventID, &bytes)
+            put(confirm.sequence, &bytes)
+            put(confirm.timestamp, &bytes)
+        case .event(let event):
+            put(event.sequence, &bytes)
+            put(event.timestamp, &bytes)
+            put(event.eventID, &bytes)
+            put(event.topic.description, &bytes)
+            put(event.contentType, &bytes)
+        case .replay(let replay):
+            put(replay.selector.description, &bytes)
+            put(replay.from, &bytes)
+            put(replay.to, &bytes)
+        case .gap(let gap):
+            put(gap.topic.description, &bytes)
+            put(gap.from, &bytes)
+            put(gap.to, &bytes)
+        case .replayEnd(let end):
+            put(end.selector.description, &bytes)
+            put(end.events, &bytes)
+            bytes.append(end.truncated ? 1 : 0)
+        case .beacon(let beacon):
+            put(beacon.topic.description, &bytes)
+            put(beacon.latest, &bytes)
+        case .gatewayHello(let hello):
+            put(hello.instance, &bytes)
+            put(hello.gatewayID, &bytes)
+            put(hello.token, &bytes)
+        case .forward(let forward):
+            put(forward.request, &bytes)
+            put(forward.caller, &bytes)
+            put(forward.callerLayer, &bytes)
         }
+    }
+
+    private static func put(_ request: Request, _ bytes: inout [UInt8]) {
+        put(request.callbackID, &bytes)
+        bytes.append(request.kind.rawValue)
+        put(request.timeoutMilliseconds, &bytes)
+        put(request.target.description, &bytes)
+        put(request.contentType, &bytes)
     }
 
     /// The encoding of `header` as a new array.

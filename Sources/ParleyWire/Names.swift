@@ -16,6 +16,14 @@ public enum Names {
         check(id, what: "agent id", max: maxAgentLength, allowDot: false, lowerOnly: false)
     }
 
+    /// Longest event name, in bytes.
+    public static let maxEventLength = 64
+
+    /// Why `name` is not a valid event name, or nil: 1–64 of `A–Z a–z 0–9 _ -` (no `.`).
+    public static func eventProblem(_ name: String) -> String? {
+        check(name, what: "event name", max: maxEventLength, allowDot: false, lowerOnly: false)
+    }
+
     /// Why `name` is not a valid layer name, or nil: 1–32 of `a–z 0–9 _ -`.
     public static func layerProblem(_ name: String) -> String? {
         check(name, what: "layer", max: maxLayerLength, allowDot: false, lowerOnly: true)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Logging
 import ParleyBroker
+import ParleyPolicy
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,21 @@ struct BrokerCommand: ParsableCommand {
 
     @Option(help: "ROUTER endpoint agents connect to.")
     var endpoint = "tcp://127.0.0.1:7410"
+
+    @Option(help: "XPUB endpoint subscribers connect to for live events.")
+    var eventsEndpoint = "tcp://127.0.0.1:7411"
+
+    @Option(help: "Events queued per subscriber before its copies are dropped (it catches up by replay).")
+    var eventsHwm: Int32 = 100_000
+
+    @Option(help: "Events retained per topic for replay.")
+    var retentionCount = 10_000
+
+    @Option(help: "Payload bytes retained per topic for replay.")
+    var retentionBytes = 16 << 20
+
+    @Option(name: .customLong("retention-ms"), help: "How long events are retained for replay.")
+    var retentionMilliseconds: UInt64 = 600_000
 
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds, both ways.")
     var heartbeatMilliseconds: UInt64 = 1_000
@@ -43,6 +59,15 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Largest body frame in bytes; larger ones get BAD_REQUEST, and frames over twice this drop the connection.")
     var maxBody = 1 << 20
 
+    @Option(help: "CURVE: the broker's secret key file (from `parley keygen --out`). Needs --keys.")
+    var secretKey: String?
+
+    @Option(help: "CURVE: the keys file naming who may connect (agents with their layers, gateways).")
+    var keys: String?
+
+    @Option(help: "Development mode only (no keys): the token a gateway must present.")
+    var gatewayToken = "parley-dev-gateway"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -51,6 +76,10 @@ struct BrokerCommand: ParsableCommand {
         guard (1...255).contains(liveness) else { throw ValidationError("--liveness must be 1 to 255") }
         guard maxBody >= 1_024 else { throw ValidationError("--max-body must be at least 1024 bytes") }
         guard maxPending >= 1, maxPendingPerAgent >= 1 else { throw ValidationError("pending limits must be at least 1") }
+        guard retentionCount >= 1, retentionBytes >= 1, eventsHwm >= 0 else {
+            throw ValidationError("--retention-count and --retention-bytes must be at least 1, --events-hwm not negative")
+        }
+        guard (secretKey == nil) == (keys == nil) else { throw ValidationError("--secret-key and --keys go together") }
         guard dedupeCapacity >= 0 else { throw ValidationError("--dedupe-capacity cannot be negative") }
     }
 
@@ -63,6 +92,11 @@ struct BrokerCommand: ParsableCommand {
         let logger = Logger(label: "parley-broker")
         var options = BrokerOptions()
         options.endpoint = endpoint
+        options.eventsEndpoint = eventsEndpoint
+        options.eventsHighWaterMark = eventsHwm
+        options.core.retentionCount = retentionCount
+        options.core.retentionBytes = retentionBytes
+        options.core.retentionMilliseconds = retentionMilliseconds
         options.core.heartbeatMilliseconds = heartbeatMilliseconds
         options.core.liveness = liveness
         options.core.maxDeadlineMilliseconds = maxDeadlineMilliseconds
@@ -71,10 +105,21 @@ struct BrokerCommand: ParsableCommand {
         options.core.maxPending = maxPending
         options.core.maxPendingPerRequester = maxPendingPerAgent
         options.core.maxBodyBytes = maxBody
-        if !endpoint.hasPrefix("tcp://127.") && !endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("inproc://") {
-            logger.warning("DEVELOPMENT MODE on a non-loopback endpoint: no CURVE keys are configured, traffic is unauthenticated and unencrypted")
+        if let secretKey, let keys {
+            do {
+                options.security = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
+            } catch {
+                logger.critical("\(error)")
+                throw ExitCode.failure
+            }
+            logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": "\(options.security!.keyRing.entries.count)"])
         } else {
-            logger.notice("development mode: no CURVE keys configured; listening on loopback only")
+            options.core.gatewayToken = gatewayToken
+            if !endpoint.hasPrefix("tcp://127.") && !endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("inproc://") {
+                logger.warning("DEVELOPMENT MODE on a non-loopback endpoint: no CURVE keys are configured, traffic is unauthenticated and unencrypted")
+            } else {
+                logger.warning("DEVELOPMENT MODE: no CURVE keys configured; listening on loopback only; gateways authenticate with a token")
+            }
         }
         let broker = try Broker(options: options, logger: logger)
         let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
@@ -85,9 +130,9 @@ struct BrokerCommand: ParsableCommand {
             return source
         }
         do {
-            try broker.run { endpoint in
+            try broker.run { endpoint, eventsEndpoint in
                 // Supervisors and tests wait for this line before connecting.
-                print("parley-broker ready on \(endpoint)")
+                print("parley-broker ready on \(endpoint) events \(eventsEndpoint)")
                 fflush(nil)
             }
         } catch {

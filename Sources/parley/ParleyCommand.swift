@@ -5,8 +5,9 @@ import ArgumentParser
 struct ParleyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
-        abstract: "Send requests, run a demo agent and inspect a Parley broker.",
-        subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self]
+        abstract: "Send requests, run a demo agent, publish and tail events, and inspect a Parley broker.",
+        subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self, PublishCommand.self, TailCommand.self,
+                      PolicyCommand.self, KeygenCommand.self]
     )
 }
 
@@ -14,4 +15,7 @@ struct ParleyCommand: AsyncParsableCommand {
 struct BrokerOptions: ParsableArguments {
     @Option(help: "The broker's ROUTER endpoint.")
     var broker = "tcp://127.0.0.1:7410"
+
+    @Option(help: "The broker's events (XPUB) endpoint.")
+    var events = "tcp://127.0.0.1:7411"
 }

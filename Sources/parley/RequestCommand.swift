@@ -38,7 +38,7 @@ struct RequestCommand: AsyncParsableCommand {
         default: throw ValidationError("--kind must be help or clarification")
         }
         let agentID = id ?? "cli-\(CallbackID.random().description.prefix(8))"
-        let agent = try Agent(AgentConfiguration(id: agentID, layer: layer, brokerEndpoint: connection.broker))
+        let agent = try Agent(AgentConfiguration(id: agentID, layer: layer, brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
         try await agent.connect()
         let outcome = await agent.send(requestKind, to: target, body: Array(json.utf8), timeout: .milliseconds(timeoutMilliseconds))
         await agent.close()

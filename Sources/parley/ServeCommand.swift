@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let delay = Duration.milliseconds(delayMilliseconds)
         let agent = try Agent(AgentConfiguration(id: id, layer: layer, capabilities: capabilities,
-                                                 brokerEndpoint: connection.broker))
+                                                 brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
         agent.serve { request in
             print("\(request.kind) from \(request.requester) (attempt \(request.attempt)): \(String(decoding: request.body, as: UTF8.self))")
             fflush(nil)

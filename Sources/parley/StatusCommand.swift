@@ -32,5 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
         print("outcomes: " + (outcomes.isEmpty ? "none yet" : outcomes.map { "\($0.key)=\($0.value)" }.joined(separator: " ")))
         print("accepted=\(snapshot.accepted) deliveries=\(snapshot.deliveries) redeliveries=\(snapshot.redeliveries) "
               + "late-replies=\(snapshot.lateReplies) dedupe-hits=\(snapshot.dedupeHits) malformed=\(snapshot.malformed)")
+        print("events: topics=\(snapshot.topics) published=\(snapshot.eventsPublished) replayed=\(snapshot.eventsReplayed) "
+              + "gaps=\(snapshot.gapsReported) resends-deduplicated=\(snapshot.eventDedupeHits)")
     }
 }

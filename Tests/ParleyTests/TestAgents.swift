@@ -3,9 +3,15 @@ import Synchronization
 
 /// Connects an SDK agent to `broker`.
 func connectedAgent(_ id: String, layer: String = "domain", capabilities: [String] = [], broker: BrokerProcess,
-                    handler: RequestHandler? = nil) async throws -> Agent {
-    var configuration = AgentConfiguration(id: id, layer: layer, capabilities: capabilities, brokerEndpoint: broker.endpoint)
+                    eventsHighWaterMark: Int32 = 10_000, backlogLimit: Int = 10_000, gateway: String? = nil,
+                    curve: CurveKeys? = nil, handler: RequestHandler? = nil) async throws -> Agent {
+    var configuration = AgentConfiguration(id: id, layer: layer, capabilities: capabilities, brokerEndpoint: broker.endpoint,
+                                           eventsEndpoint: broker.eventsEndpoint)
     configuration.connectTimeout = .seconds(20)
+    configuration.eventsHighWaterMark = eventsHighWaterMark
+    configuration.subscriptionBacklogLimit = backlogLimit
+    configuration.curve = curve
+    if let gateway { configuration.gatewayEndpoint = gateway }
     let agent = try Agent(configuration)
     if let handler { agent.serve(handler) }
     try await agent.connect()

@@ -73,16 +73,35 @@ final class TestProcess: @unchecked Sendable {
 final class BrokerProcess: Sendable {
     let child: TestProcess
     let endpoint: String
+    let eventsEndpoint: String
 
     /// Starts `parley-broker` with fast heartbeats (so lost agents are noticed quickly) plus `arguments`.
     init(_ arguments: [String] = []) async throws {
         child = try await TestProcess("parley-broker",
-                                      ["--endpoint", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--liveness", "3"] + arguments,
+                                      ["--endpoint", "tcp://127.0.0.1:*", "--events-endpoint", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--liveness", "3"] + arguments,
                                       readyPrefix: "parley-broker ready on ")
-        endpoint = String(child.readyLine.dropFirst("parley-broker ready on ".count))
+        let parts = child.readyLine.split(separator: " ")
+        endpoint = String(parts[3])
+        eventsEndpoint = String(parts[5])
     }
 
     func stop() { child.stop() }
+}
+
+/// A gateway process in front of `broker`, on an ephemeral loopback port (or the given endpoint).
+final class GatewayProcess: Sendable {
+    let child: TestProcess
+    let endpoint: String
+
+    init(broker: BrokerProcess, policy: String, auditLog: String, endpoint: String = "tcp://127.0.0.1:*",
+         arguments: [String] = []) async throws {
+        child = try await TestProcess("parley-gateway", ["--endpoint", endpoint, "--broker", broker.endpoint, "--policy", policy,
+                                                         "--audit-log", auditLog, "--heartbeat-ms", "200"] + arguments,
+                                      readyPrefix: "parley-gateway ready on ")
+        self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
+    }
+
+    func stop(signal: Int32 = SIGTERM) { child.stop(signal: signal) }
 }
 
 /// A failure raised by test support code.

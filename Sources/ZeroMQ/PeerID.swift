@@ -1,4 +1,4 @@
-/// A peer of the broker's ROUTER socket, named by its routing id (at most 255 bytes; libzmq's own are 5).
+/// A peer of a ROUTER socket, named by its routing id (at most 255 bytes; libzmq's own are 5).
 ///
 /// Ids of up to 16 bytes are held inline so that looking up the sender of a message does not allocate.
 public struct PeerID: Hashable, Sendable, CustomStringConvertible {

@@ -1,0 +1,78 @@
+/// Puts one topic's events in sequence order for one subscription: delivers them without holes or
+/// repeats, holds early arrivals, and says which range to ask the broker to replay. Pure state machine.
+struct SequenceTracker<Item> {
+    /// The next sequence to deliver.
+    private(set) var next: UInt64
+    private var held: [UInt64: Item] = [:]
+    /// Whether a REPLAY for the current hole is outstanding.
+    private var replayPending = false
+
+    init(next: UInt64) {
+        self.next = next
+    }
+
+    /// An event arrived, live or replayed: the events now deliverable, in order, and the range to
+    /// replay when a hole just opened.
+    mutating func accept(_ sequence: UInt64, _ item: Item) -> (ready: [Item], missing: ClosedRange<UInt64>?) {
+        if sequence < next || held[sequence] != nil { return ([], nil) }
+        if sequence > next {
+            held[sequence] = item
+            return ([], requestReplay(upTo: sequence - 1))
+        }
+        var ready = [item]
+        next += 1
+        ready += releaseHeld()
+        return (ready, nil)
+    }
+
+    /// The broker said `range` is gone for good: skip it and release what was waiting behind it.
+    mutating func skip(_ range: ClosedRange<UInt64>) -> [Item] {
+        guard range.lowerBound <= next, range.upperBound >= next else { return [] }
+        next = range.upperBound + 1
+        held = held.filter { $0.key >= next }
+        return releaseHeld()
+    }
+
+    /// A BEACON named the topic's latest sequence: the range to replay if events are missing.
+    mutating func latest(_ latest: UInt64) -> ClosedRange<UInt64>? {
+        latest >= next ? requestReplay(upTo: latest) : nil
+    }
+
+    /// A periodic check: the sequence to replay from (up to the latest), unless a replay is outstanding.
+    /// It catches the tail of a burst whose events and BEACONs were all dropped.
+    mutating func sync() -> UInt64? {
+        guard !replayPending else { return nil }
+        replayPending = true
+        return next
+    }
+
+    /// Forgets an outstanding REPLAY whose answer will never come (reconnect, refused REPLAY).
+    mutating func replayLost() {
+        replayPending = false
+    }
+
+    /// The answer to the outstanding REPLAY is complete: a hole still open is asked for again.
+    mutating func replayFinished() -> ClosedRange<UInt64>? {
+        replayPending = false
+        guard let first = held.keys.min() else { return nil }
+        return requestReplay(upTo: first - 1)
+    }
+
+    private mutating func requestReplay(upTo last: UInt64) -> ClosedRange<UInt64>? {
+        guard !replayPending, last >= next else { return nil }
+        replayPending = true
+        return next...last
+    }
+
+    private mutating func releaseHeld() -> [Item] {
+        var ready: [Item] = []
+        while let item = held.removeValue(forKey: next) {
+            ready.append(item)
+            next += 1
+        }
+        if held.isEmpty { replayPending = false }
+        return ready
+    }
+}
+
+extension SequenceTracker: Sendable where Item: Sendable {}

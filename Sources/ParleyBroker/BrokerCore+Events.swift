@@ -1,0 +1,96 @@
+import ParleyWire
+
+/// Events: stamping, confirming, retention, replay with GAP notices, and beacons.
+extension BrokerCore {
+    /// PUBLISH: stamp the next sequence of the topic, send the event out, retain it, confirm it.
+    /// A resend of a confirmed event id is confirmed again with its original sequence, not sent twice.
+    mutating func publish(_ publish: Publish, body: Payload?, from agentID: String, peer: PeerID, now: UInt64) {
+        let command = CommandCode.publish.rawValue
+        guard publish.topic.agent == agentID else {
+            return refuse(status: .unauthorized, command: command, callbackID: publish.eventID, peer: peer,
+                          reason: "agent '\(agentID)' may publish only on callback.\(agentID).<event>, not \(publish.topic)")
+        }
+        let key = EventKey(publisher: agentID, eventID: publish.eventID)
+        if let confirmed = confirmedEvents.lookup(key) {
+            counters.eventDedupeHits += 1
+            return send(peer, .confirm(confirmed))
+        }
+        guard topics[publish.topic] != nil || topics.count < configuration.maxTopics else {
+            return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
+                          reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
+        }
+        var log = topics.removeValue(forKey: publish.topic) ?? TopicLog(topic: publish.topic)
+        let header = EventHeader(sequence: log.nextSequence(), timestamp: wallClockOffset &+ now, eventID: publish.eventID,
+                                 topic: publish.topic, contentType: publish.contentType)
+        publications.append(Publication(topicFrame: log.frame, header: .event(header), body: body?.share()))
+        log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now),
+                   limits: configuration, now: now)
+        topics[publish.topic] = log
+        let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
+        confirmedEvents.insert(key, confirm, now: now)
+        beaconsDue[publish.topic] = configuration.beaconRounds
+        counters.eventsPublished += 1
+        send(peer, .confirm(confirm))
+    }
+
+    /// REPLAY: the retained events of one topic (or of all of one agent's topics) from a sequence on,
+    /// a GAP for the part retention no longer holds, then REPLAY_END.
+    mutating func replay(_ replay: Replay, to peer: PeerID) {
+        var budget = configuration.maxReplayBatch
+        var sent: UInt32 = 0
+        switch replay.selector {
+        case .topic(let topic):
+            let latest = topics[topic]?.latest ?? 0
+            guard replay.from <= latest + 1 else {
+                return refuse(status: .badRequest, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
+                              reason: "replay from \(replay.from) is beyond the latest sequence \(latest) of \(topic)")
+            }
+            sent = replayTopic(topic, replay, to: peer, budget: &budget)
+        case .agent(let agent):
+            for topic in topics.keys.filter({ $0.agent == agent }).sorted(by: { $0.event < $1.event }) {
+                sent += replayTopic(topic, replay, to: peer, budget: &budget)
+            }
+        }
+        send(peer, .replayEnd(ReplayEnd(selector: replay.selector, events: sent, truncated: budget < 0)))
+    }
+
+    /// Sends one topic's part of a replay; `budget` goes negative when the batch limit cut it short.
+    private mutating func replayTopic(_ topic: Topic, _ replay: Replay, to peer: PeerID, budget: inout Int) -> UInt32 {
+        guard let log = topics[topic], replay.from <= log.latest else { return 0 }
+        let last = replay.to == 0 ? log.latest : min(replay.to, log.latest)
+        guard replay.from <= last else { return 0 }
+        let oldest = log.oldestRetained
+        if replay.from < oldest {
+            counters.gapsReported += 1
+            send(peer, .gap(Gap(topic: topic, from: replay.from, to: min(oldest - 1, last))))
+        }
+        var sent: UInt32 = 0
+        guard max(replay.from, oldest) <= last else { return 0 }  // everything asked for has left retention
+        for event in log.events(in: max(replay.from, oldest)...last) {
+            guard budget > 0 else {
+                budget = -1
+                break
+            }
+            budget -= 1
+            sent += 1
+            send(peer, .event(event.header), event.payload.map { .payload($0.share()) } ?? .none)
+        }
+        counters.eventsReplayed += UInt64(sent)
+        return sent
+    }
+
+    /// Once per heartbeat: a BEACON with the latest sequence of each recently active topic, and
+    /// age-based eviction of retained events.
+    mutating func sendBeaconsAndEvictEvents(now: UInt64) {
+        for (topic, rounds) in beaconsDue {
+            guard let log = topics[topic] else { continue }
+            publications.append(Publication(topicFrame: log.frame, header: .beacon(Beacon(topic: topic, latest: log.latest)), body: nil))
+            beaconsDue[topic] = rounds > 1 ? rounds - 1 : nil
+        }
+        var index = topics.values.startIndex
+        while index != topics.values.endIndex {
+            topics.values[index].evict(limits: configuration, now: now)
+            topics.values.formIndex(after: &index)
+        }
+    }
+}

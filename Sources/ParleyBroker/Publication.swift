@@ -1,0 +1,9 @@
+import ParleyWire
+
+/// One message for the events (XPUB) socket: the topic frame, a header and an optional body.
+public struct Publication<Payload: BrokerPayload> {
+    /// `callback.<agent>.<event>.`: the frame subscriptions match by prefix.
+    public var topicFrame: [UInt8]
+    public var header: Header
+    public var body: Payload?
+}

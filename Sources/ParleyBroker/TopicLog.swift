@@ -1,0 +1,71 @@
+import ParleyWire
+
+/// De-duplication key of a published event.
+struct EventKey: Hashable {
+    let publisher: String
+    let eventID: CallbackID
+}
+
+/// One event kept for replay.
+struct RetainedEvent<Payload: BrokerPayload> {
+    let header: EventHeader
+    let payload: Payload?
+    let size: Int
+    let retainedAt: UInt64
+}
+
+/// One topic's sequence counter and its bounded retention buffer (by count, bytes and age).
+struct TopicLog<Payload: BrokerPayload> {
+    let frame: [UInt8]
+    /// The sequence of the latest event; 0 before the first.
+    private(set) var latest: UInt64 = 0
+    private var retained: [RetainedEvent<Payload>] = []
+    private var head = 0
+    private var bytes = 0
+
+    init(topic: Topic) {
+        frame = topic.frame
+    }
+
+    /// The next sequence number to stamp.
+    mutating func nextSequence() -> UInt64 {
+        latest += 1
+        return latest
+    }
+
+    /// The oldest sequence still retained (latest + 1 when none is).
+    var oldestRetained: UInt64 { head < retained.count ? retained[head].header.sequence : latest + 1 }
+
+    mutating func retain(_ event: RetainedEvent<Payload>, limits: BrokerConfiguration, now: UInt64) {
+        retained.append(event)
+        bytes += event.size
+        evict(limits: limits, now: now)
+    }
+
+    /// Drops the oldest events beyond the count and byte limits, and those older than the age limit.
+    mutating func evict(limits: BrokerConfiguration, now: UInt64) {
+        while head < retained.count {
+            let oldest = retained[head]
+            let tooMany = retained.count - head > limits.retentionCount
+            let tooBig = bytes > limits.retentionBytes
+            let tooOld = now &- oldest.retainedAt > limits.retentionMilliseconds
+            guard tooMany || tooBig || tooOld else { break }
+            bytes -= oldest.size
+            head += 1
+        }
+        if head > 1024, head * 2 > retained.count {
+            retained.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The retained events with sequences in `range`, oldest first.
+    func events(in range: ClosedRange<UInt64>) -> ArraySlice<RetainedEvent<Payload>> {
+        guard head < retained.count else { return [] }
+        let first = retained[head].header.sequence
+        guard range.upperBound >= first else { return [] }
+        let lower = head + Int(max(range.lowerBound, first) - first)
+        let upper = min(retained.count, head + Int(min(range.upperBound - first, UInt64(retained.count))) + 1)
+        return lower < upper ? retained[lower..<upper] : []
+    }
+}

@@ -1,0 +1,22 @@
+/// The gateway core's tunables. Times are in milliseconds.
+public struct GatewayConfiguration: Sendable {
+    /// The gateway's id towards the broker.
+    public var gatewayID = "gateway"
+    /// Development mode: the token presented to the broker in GATEWAY_HELLO (empty with CURVE keys).
+    public var gatewayToken = ""
+    /// How often the gateway sends HEARTBEAT to callers, and expects one.
+    public var heartbeatMilliseconds: UInt64 = 1_000
+    /// Heartbeat intervals of silence after which a caller counts as gone.
+    public var liveness: UInt64 = 3
+    /// How long past a call's deadline the gateway waits for the broker's outcome before answering TIMEOUT.
+    public var graceMilliseconds: UInt64 = 2_000
+    /// The largest body frame accepted from callers.
+    public var maxBodyBytes: Int = 1 << 20
+    /// How many finished outcomes are kept to answer retries.
+    public var outcomeCacheCapacity = 100_000
+    /// How long a finished outcome is kept to answer retries.
+    public var outcomeCacheMilliseconds: UInt64 = 300_000
+
+    /// The defaults documented in docs/PROTOCOL.md.
+    public init() {}
+}

@@ -1,0 +1,114 @@
+import ParleyPolicy
+import ParleyWire
+import ZeroMQ
+
+/// Callers: registration, heartbeats, and the policy check of every cross-layer request.
+extension GatewayCore {
+    /// Handles one decoded message from a caller. `identity` is the connection's CURVE user id, if any.
+    public mutating func handleFront(_ header: Header, body: Message?, from peer: PeerID, identity: String?, now: UInt64) {
+        latestNow = max(latestNow, now)
+        if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
+        guard let callerID = callerByPeer[peer], callers[callerID] != nil else {
+            if case .request(let request) = header {
+                refuse(peer, status: .unavailable, command: .request, callbackID: request.callbackID, reason: "not registered: send HELLO first")
+            }
+            if header != .bye { frontOutbox.append(send(peer, .bye)) }
+            return
+        }
+        callers[callerID]!.lastHeard = now
+        switch header {
+        case .heartbeat:
+            break
+        case .bye:
+            callers[callerID] = nil
+            callerByPeer[peer] = nil
+        case .request(let request):
+            decide(request, body: body, caller: callers[callerID]!, now: now)
+        case .cancel(let callbackID):
+            let backendID = backendCallbackID(caller: callerID, callbackID)
+            if forwards[backendID] != nil { backOutbox.append(BackOutbound(header: .cancel(backendID), body: .none)) }
+        default:
+            refuse(peer, status: .badRequest, command: header.code, callbackID: nil,
+                   reason: "the gateway accepts HELLO, HEARTBEAT, REQUEST, CANCEL and BYE, not \(header.code)")
+        }
+    }
+
+    /// HELLO: with CURVE keys the id and layer must be the key's; in development mode the declared layer is trusted.
+    private mutating func register(_ hello: Hello, peer: PeerID, identity: String?, now: UInt64) {
+        if let keyRing {
+            let entry = identity.flatMap(keyRing.entry(forID:))
+            let problem: String?
+            if entry == nil || entry?.role != .agent {
+                problem = "the connection is not authenticated as an agent"
+            } else if entry?.id != hello.agentID {
+                problem = "the connection's key belongs to '\(entry!.id)', not '\(hello.agentID)'"
+            } else if entry?.layer != hello.layer {
+                problem = "agent '\(hello.agentID)' is registered in layer '\(entry!.layer ?? "?")', not '\(hello.layer)'"
+            } else {
+                problem = nil
+            }
+            if let problem { return refuse(peer, status: .unauthorized, command: .hello, callbackID: nil, reason: problem) }
+        }
+        if let existing = callers[hello.agentID], existing.instance != hello.instance,
+           now &- existing.lastHeard <= configuration.heartbeatMilliseconds * configuration.liveness {
+            return refuse(peer, status: .unauthorized, command: .hello, callbackID: nil,
+                          reason: "agent id '\(hello.agentID)' is held by another live agent")
+        }
+        if let existing = callers[hello.agentID] { callerByPeer[existing.peer] = nil }
+        callers[hello.agentID] = CallerRecord(id: hello.agentID, layer: hello.layer, instance: hello.instance, peer: peer, lastHeard: now)
+        callerByPeer[peer] = hello.agentID
+        frontOutbox.append(send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),
+                                                       liveness: UInt8(clamping: configuration.liveness),
+                                                       maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes)))))
+    }
+
+    /// REQUEST: layer targets only; policy (edge, kind, size), then the caller's rate; every decision audited.
+    private mutating func decide(_ request: Request, body: Message?, caller: CallerRecord, now: UInt64) {
+        guard case .layer(let toLayer, let need) = request.target else {
+            return refuse(caller.peer, status: .badRequest, command: .request, callbackID: request.callbackID,
+                          reason: "the gateway routes layer:<name>[/<capability>] targets, not \(request.target)")
+        }
+        let backendID = backendCallbackID(caller: caller.id, request.callbackID)
+        if forwards[backendID] != nil { return }  // a retry of a call in flight
+        let payloadBytes = body?.count ?? 0
+        var decision = policy.decide(PolicyQuery(fromLayer: caller.layer, toLayer: toLayer, kind: request.kind, payloadBytes: payloadBytes))
+        var status = Status.unauthorized
+        if decision.verdict == .allow, let rule = policy.rule(named: decision.rule),
+           !rates.admit(caller: caller.id, rule: rule, now: now) {
+            decision = PolicyDecision(verdict: .deny, rule: rule.name,
+                                      reason: "caller '\(caller.id)' is over rule \(rule.name)'s rate of \(rule.rate.map(\.description) ?? "?")")
+            status = .overloaded
+        }
+        audit.append(AuditRecord(time: wallClockOffset &+ now, caller: caller.id, fromLayer: caller.layer, toLayer: toLayer,
+                                 kind: request.kind.description, need: need ?? "", rule: decision.rule,
+                                 verdict: decision.verdict.rawValue, reason: decision.reason,
+                                 callbackID: request.callbackID.description, payloadBytes: payloadBytes))
+        guard decision.verdict == .allow else {
+            return refuse(caller.peer, status: status, command: .request, callbackID: request.callbackID,
+                          reason: "\(caller.layer) → \(toLayer) refused by \(decision.rule): \(decision.reason)")
+        }
+        guard backendRegistered else {
+            return refuse(caller.peer, status: .unavailable, command: .request, callbackID: request.callbackID,
+                          reason: "the gateway has no connection to the broker; retry later")
+        }
+        var forwarded = request
+        forwarded.callbackID = backendID
+        let forward = Forward(request: forwarded, caller: caller.id, callerLayer: caller.layer)
+        forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, forward: forward,
+                                            body: body?.share(), giveUpAt: now + UInt64(request.timeoutMilliseconds) + configuration.graceMilliseconds)
+        backOutbox.append(BackOutbound(header: .forward(forward), body: body.map { .payload($0) } ?? .none))
+    }
+
+    /// The gateway's own callback id for a caller's call: stable across the caller's retries, unguessable.
+    func backendCallbackID(caller: String, _ callbackID: CallbackID) -> CallbackID {
+        var high = Hasher()
+        high.combine(salt.0)
+        high.combine(caller)
+        high.combine(callbackID)
+        var low = Hasher()
+        low.combine(salt.1)
+        low.combine(callbackID)
+        low.combine(caller)
+        return CallbackID(high: UInt64(bitPattern: Int64(high.finalize())), low: UInt64(bitPattern: Int64(low.finalize())))
+    }
+}

@@ -1,0 +1,108 @@
+import ParleyPolicy
+import ParleyWire
+import ZeroMQ
+
+/// The gateway's decisions as a sans-I/O state machine: callers register on the frontend, each cross-layer
+/// request is checked against the policy and the caller's rate, audited, and forwarded to the broker;
+/// outcomes come back the same way. The reactor around it does the I/O. Not thread-safe: one owner.
+public struct GatewayCore {
+    public let configuration: GatewayConfiguration
+    /// The policy in force (replaced by `reload`).
+    public internal(set) var policy: Policy
+    /// Messages for callers; the reactor sends them and calls `clearOutboxes()`.
+    public internal(set) var frontOutbox: [FrontOutbound] = []
+    /// Messages for the broker.
+    public internal(set) var backOutbox: [BackOutbound] = []
+    /// Decisions to append to the audit trail.
+    public internal(set) var audit: [AuditRecord] = []
+    /// Whether the broker has welcomed the gateway (cross-layer calls fail with UNAVAILABLE until then).
+    public internal(set) var backendRegistered = false
+
+    let keyRing: KeyRing?
+    let wallClockOffset: UInt64
+    /// Random per gateway process, the same across reconnects to the broker.
+    let instance = UInt64.random(in: 1...UInt64.max)
+    /// Random per gateway process: backend callback ids cannot be predicted (or collided) by callers.
+    let salt = (UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max))
+    var callers: [String: CallerRecord] = [:]
+    var callerByPeer: [PeerID: String] = [:]
+    var forwards: [CallbackID: ForwardRecord] = [:]
+    var rates = RateLimiter()
+    var nextHeartbeat: UInt64
+    var latestNow: UInt64
+
+    /// A gateway enforcing `policy`; with `keyRing`, callers' ids and layers come from their CURVE keys.
+    public init(configuration: GatewayConfiguration, policy: Policy, keyRing: KeyRing?, now: UInt64, wallClock: UInt64) {
+        self.configuration = configuration
+        self.policy = policy
+        self.keyRing = keyRing
+        self.wallClockOffset = wallClock &- now
+        self.nextHeartbeat = now + configuration.heartbeatMilliseconds
+        self.latestNow = now
+    }
+
+    /// Installs a new, already validated policy. Calls in flight keep the decision they got.
+    public mutating func reload(_ newPolicy: Policy) {
+        policy = newPolicy
+    }
+
+    /// When `tick` should next run.
+    public var nextWakeup: UInt64 {
+        min(nextHeartbeat, forwards.values.map(\.giveUpAt).min() ?? .max)
+    }
+
+    public mutating func clearOutboxes() {
+        frontOutbox.removeAll(keepingCapacity: true)
+        backOutbox.removeAll(keepingCapacity: true)
+        audit.removeAll(keepingCapacity: true)
+    }
+
+    /// The link to the broker is (re)established, or the broker asked for it: register with it.
+    public mutating func backendConnected() {
+        backendRegistered = false
+        backOutbox.append(BackOutbound(header: .gatewayHello(GatewayHello(instance: instance, gatewayID: configuration.gatewayID,
+                                                                          token: configuration.gatewayToken)), body: .none))
+    }
+
+    /// Runs timers: heartbeats to callers and the broker, caller liveness, calls the broker never answered.
+    public mutating func tick(now: UInt64) {
+        latestNow = max(latestNow, now)
+        for (id, record) in forwards where record.giveUpAt <= now {
+            forwards[id] = nil
+            answer(record, status: .timeout, body: .text("no outcome from the broker within the deadline"))
+        }
+        guard now >= nextHeartbeat else { return }
+        nextHeartbeat = now + configuration.heartbeatMilliseconds
+        backOutbox.append(BackOutbound(header: .heartbeat, body: .none))
+        let silence = configuration.heartbeatMilliseconds * configuration.liveness
+        for record in callers.values {
+            if now &- record.lastHeard > silence {
+                callers[record.id] = nil
+                callerByPeer[record.peer] = nil
+                rates.forget(caller: record.id)
+            } else {
+                frontOutbox.append(FrontOutbound(peer: record.peer, header: .heartbeat, body: .none))
+            }
+        }
+    }
+
+    func send(_ peer: PeerID, _ header: Header, _ body: GatewayBody = .none) -> FrontOutbound {
+        FrontOutbound(peer: peer, header: header, body: body)
+    }
+
+    mutating func refuse(_ peer: PeerID, status: Status, command: CommandCode, callbackID: CallbackID?, reason: String) {
+        if (command == .request || command == .forward), let callbackID {
+            frontOutbox.append(send(peer, .result(ResultHeader(callbackID: callbackID, status: status, attempts: 0)), .text(reason)))
+        } else {
+            frontOutbox.append(send(peer, .error(ErrorNotice(status: status, command: command.rawValue, callbackID: callbackID ?? .none)),
+                                    .text(reason)))
+        }
+    }
+
+    /// Sends a call's outcome to its caller's current connection.
+    mutating func answer(_ record: ForwardRecord, status: Status, attempts: UInt8 = 0, body: GatewayBody) {
+        guard let caller = callers[record.caller] else { return }
+        frontOutbox.append(send(caller.peer, .result(ResultHeader(callbackID: record.callerCallbackID, status: status,
+                                                                   attempts: attempts)), body))
+    }
+}

@@ -1,0 +1,21 @@
+import ParleyPolicy
+
+/// Where and how a gateway process serves.
+public struct GatewayOptions: Sendable {
+    /// The ROUTER endpoint callers connect to.
+    public var endpoint = "tcp://127.0.0.1:7420"
+    /// The broker's ROUTER endpoint.
+    public var brokerEndpoint = "tcp://127.0.0.1:7410"
+    /// The core's tunables.
+    public var core = GatewayConfiguration()
+    /// CURVE on the frontend (callers must hold a key in the ring); nil in development mode.
+    public var frontendSecurity: CurveServerSecurity?
+    /// CURVE towards the broker; nil in development mode.
+    public var backendSecurity: CurveClientSecurity?
+
+    /// The defaults documented in docs/PROTOCOL.md.
+    public init() {}
+
+    /// A frame larger than this makes libzmq drop the caller's connection.
+    public var transportFrameLimit: Int64 { Int64(core.maxBodyBytes) * 2 + 65_536 }
+}

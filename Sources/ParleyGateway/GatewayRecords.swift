@@ -1,0 +1,21 @@
+import ParleyWire
+import ZeroMQ
+
+/// A caller registered on the frontend.
+struct CallerRecord {
+    let id: String
+    let layer: String
+    let instance: UInt64
+    var peer: PeerID
+    var lastHeard: UInt64
+}
+
+/// A call forwarded to the broker and not yet answered.
+struct ForwardRecord {
+    let caller: String
+    let callerCallbackID: CallbackID
+    let forward: Forward
+    let body: Message?
+    /// When the gateway answers TIMEOUT itself if the broker has not answered (deadline + grace).
+    let giveUpAt: UInt64
+}

@@ -1,0 +1,30 @@
+/// What a CURVE key authenticates.
+public enum KeyRole: String, Sendable {
+    /// An agent, which belongs to a layer.
+    case agent
+    /// A gateway, which may send layer-addressed and cross-layer requests to the broker; it has no layer.
+    case gateway
+}
+
+/// One line of the keys file: a CURVE public key and the identity it proves.
+public struct KeyEntry: Sendable, Hashable {
+    /// The CURVE public key, 40 Z85 characters.
+    public var publicKey: String
+    /// The agent's or the gateway's id.
+    public var id: String
+    /// The agent's layer; nil for gateways.
+    public var layer: String?
+    /// Agent or gateway.
+    public var role: KeyRole
+    /// The 1-based line where the entry starts in its file (0 for an entry built in code).
+    public var line: Int
+
+    /// Makes an entry; nothing is validated (``KeyRing/parse(_:source:)`` validates files).
+    public init(publicKey: String, id: String, layer: String?, role: KeyRole, line: Int = 0) {
+        self.publicKey = publicKey
+        self.id = id
+        self.layer = layer
+        self.role = role
+        self.line = line
+    }
+}

@@ -1,0 +1,97 @@
+import ParleyWire
+
+extension KeyRing {
+    /// The keys an entry may have.
+    static let entryKeys = ["id", "role", "layer", "public"]
+
+    /// Reads and validates the keys file at `path`.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the file and the line of the first problem; line 0 when the file
+    ///   cannot be read.
+    public static func load(path: String) throws(ConfigurationError) -> KeyRing {
+        try parse(ConfigurationFile.readText(path: path), source: path)
+    }
+
+    /// Parses and validates a keys document; `source` names it in errors and becomes ``source``.
+    ///
+    /// Refused, naming the line: YAML syntax errors; a top level other than a mapping with `keys`; entries that
+    /// are not mappings or have unknown keys; a missing or invalid `id` or `public`; a `role` other than `agent`
+    /// or `gateway`; an agent without a valid `layer`; a gateway with a layer; a public key or id used twice.
+    public static func parse(_ text: String, source: String) throws(ConfigurationError) -> KeyRing {
+        let reader = ConfigurationReader(source: source)
+        let composed: ConfigurationNode?
+        do {
+            composed = try YAMLComposer.compose(text, source: source)
+        } catch {
+            throw withQuotingHint(error, text: text)
+        }
+        guard let root = composed else {
+            throw reader.error(1, "the keys file is empty; expected a mapping with 'keys'")
+        }
+        let fields = try reader.fields(root, "the keys file", allowed: ["keys"])
+        let items = try reader.list(fields.required("keys"), "'keys'", example: "[] or a list of {id, layer, public} mappings")
+        var entries: [KeyEntry] = []
+        for (index, node) in items.enumerated() {
+            let entry = try parseEntry(node, number: index + 1, reader)
+            if let earlier = entries.first(where: { $0.publicKey == entry.publicKey }) {
+                throw reader.error(entry.line, "the public key of '\(entry.id)' is already the key of '\(earlier.id)' "
+                                   + "(line \(earlier.line)); every identity needs its own key pair")
+            }
+            if let earlier = entries.first(where: { $0.id == entry.id }) {
+                throw reader.error(entry.line, "duplicate id '\(entry.id)' (also at line \(earlier.line))")
+            }
+            entries.append(entry)
+        }
+        return KeyRing(entries: entries, source: source)
+    }
+
+    /// A YAML error on a line with an unquoted `public:` key most likely comes from a Z85 character YAML treats
+    /// specially (`*` starts an alias, `&` an anchor, `#` a comment, …): say so.
+    private static func withQuotingHint(_ error: ConfigurationError, text: String) -> ConfigurationError {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard error.line >= 1, error.line <= lines.count else { return error }
+        var content = lines[error.line - 1].drop { $0 == " " || $0 == "-" }
+        guard content.hasPrefix("public:") else { return error }
+        content = content.dropFirst("public:".count).drop { $0 == " " }
+        guard content.first != "\"", content.first != "'" else { return error }
+        var hinted = error
+        hinted.problem += "; put the public key in quotes (Z85 uses characters YAML treats specially)"
+        return hinted
+    }
+
+    private static func parseEntry(_ node: ConfigurationNode, number: Int,
+                                   _ reader: ConfigurationReader) throws(ConfigurationError) -> KeyEntry {
+        let fields = try reader.fields(node, "key entry #\(number)", allowed: entryKeys, nameKey: "id", kind: "key entry")
+        let idNode = try fields.required("id")
+        let id = try reader.text(idNode, "\(fields.what): 'id'")
+        let label = "key entry '\(id)'"
+        if let problem = Names.agentProblem(id) { throw reader.error(idNode.line, problem) }
+
+        var role = KeyRole.agent
+        if let roleNode = fields.optional("role") {
+            let word = try reader.text(roleNode, "\(label): 'role'")
+            guard let parsed = KeyRole(rawValue: word) else {
+                throw reader.error(roleNode.line, "\(label): unknown role '\(word)' (expected agent or gateway)")
+            }
+            role = parsed
+        }
+
+        var layer: String?
+        switch role {
+        case .agent:
+            let layerNode = try fields.required("layer")
+            let name = try reader.text(layerNode, "\(label): 'layer'")
+            if let problem = Names.layerProblem(name) { throw reader.error(layerNode.line, "\(label): \(problem)") }
+            layer = name
+        case .gateway:
+            if let layerNode = fields.optional("layer") {
+                throw reader.error(layerNode.line, "\(label): a gateway has no layer; remove 'layer' or make it role: agent")
+            }
+        }
+
+        let keyNode = try fields.required("public")
+        let key = try reader.text(keyNode, "\(label): 'public'")
+        if let problem = Z85.keyProblem(key) { throw reader.error(keyNode.line, "\(label): \(problem)") }
+        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, line: node.line)
+    }
+}

@@ -1,0 +1,105 @@
+import ParleyBroker
+import ParleyWire
+import Testing
+
+@Suite("Events in the broker core: sequences, confirms, retention, replay")
+struct EventCoreTests {
+    private func publish(_ harness: inout BrokerHarness, _ agent: Agent, _ event: String, id: CallbackID = .random(),
+                         body: String = "{}") -> [Outgoing] {
+        harness.send(.publish(Publish(eventID: id, topic: Topic(agent: agent.id, event: event)!, contentType: "application/json")),
+                     body: TestPayload(body), from: agent)
+    }
+
+    private func confirms(_ messages: [Outgoing]) -> [Confirm] {
+        messages.compactMap { if case .confirm(let confirm) = $0.header { confirm } else { nil } }
+    }
+
+    @Test("events get consecutive per-topic sequences, go out before their CONFIRM, and carry the payload untouched")
+    func sequencesAndConfirms() {
+        var harness = BrokerHarness()
+        let game = harness.register("game")
+        let first = confirms(publish(&harness, game, "on_task_start", body: "a"))
+        let second = confirms(publish(&harness, game, "on_task_start", body: "b"))
+        let other = confirms(publish(&harness, game, "on_error"))
+        #expect(first.map(\.sequence) == [1])
+        #expect(second.map(\.sequence) == [2])
+        #expect(other.map(\.sequence) == [1])
+        #expect(harness.published.count == 3)
+        #expect(harness.published.first?.topicFrame == Array("callback.game.on_task_start.".utf8))
+        #expect(harness.published.first?.body?.text == "a")
+    }
+
+    @Test("a resent event id is confirmed again with its first sequence and not published twice")
+    func publisherDedupe() {
+        var harness = BrokerHarness()
+        let game = harness.register("game")
+        let id = CallbackID.random()
+        let first = confirms(publish(&harness, game, "on_task_start", id: id))
+        let again = confirms(publish(&harness, game, "on_task_start", id: id))
+        #expect(first == again)
+        #expect(harness.published.count == 1)
+        #expect(harness.snapshot.eventDedupeHits == 1)
+    }
+
+    @Test("publishing on another agent's topic is refused with UNAUTHORIZED naming the topic")
+    func foreignTopic() throws {
+        var harness = BrokerHarness()
+        let mallory = harness.register("mallory")
+        let answer = harness.send(.publish(Publish(eventID: .random(), topic: Topic(agent: "alice", event: "on_error")!, contentType: "")),
+                                  from: mallory)
+        let notice = try #require(answer.first?.error)
+        #expect(notice.status == .unauthorized)
+        #expect(answer.first?.text?.contains("callback.mallory.") == true)
+        #expect(harness.published.isEmpty)
+    }
+
+    @Test("a replay of events that all left retention answers GAP and REPLAY_END instead of crashing")
+    func replayAfterEverythingAgedOut() throws {
+        var harness = BrokerHarness(.forTests { $0.retentionMilliseconds = 1_000 })
+        let game = harness.register("game")
+        for _ in 0..<3 { _ = publish(&harness, game, "on_task_start") }
+        _ = harness.advance(by: 40_000)  // past the age limit, evicted on the heartbeat tick
+        let topic = Topic(agent: "game", event: "on_task_start")!
+        let watcher = harness.newPeer()
+        let answer = harness.send(.replay(Replay(selector: .topic(topic), from: 1)), from: watcher)
+        #expect(answer.map(\.header) == [.gap(Gap(topic: topic, from: 1, to: 3)),
+                                         .replayEnd(ReplayEnd(selector: .topic(topic), events: 0, truncated: false))])
+        let bounded = harness.send(.replay(Replay(selector: .topic(topic), from: 1, to: 2)), from: watcher)
+        #expect(bounded.first?.header == .gap(Gap(topic: topic, from: 1, to: 2)))
+    }
+
+    @Test("retention by count: a replay from the start gets a GAP for the evicted part, then the retained events in order")
+    func retentionByCount() {
+        var harness = BrokerHarness(.forTests { $0.retentionCount = 2 })
+        let game = harness.register("game")
+        for index in 0..<5 { _ = publish(&harness, game, "on_task_start", body: "\(index)") }
+        let topic = Topic(agent: "game", event: "on_task_start")!
+        let answer = harness.send(.replay(Replay(selector: .agent("game"), from: 1)), from: harness.newPeer())
+        #expect(answer.first?.header == .gap(Gap(topic: topic, from: 1, to: 3)))
+        let replayed = answer.compactMap { if case .event(let event) = $0.header { event.sequence } else { nil } }
+        #expect(replayed == [4, 5])
+        #expect(answer.compactMap(\.payload).map(\.text) == ["3", "4"])
+    }
+
+    @Test("a replay from beyond the latest sequence is refused; the next sequence is an empty answer")
+    func replayFromTheFuture() {
+        var harness = BrokerHarness()
+        let game = harness.register("game")
+        _ = publish(&harness, game, "on_task_start")
+        let topic = Topic(agent: "game", event: "on_task_start")!
+        let peer = harness.newPeer()
+        #expect(harness.send(.replay(Replay(selector: .topic(topic), from: 3)), from: peer).first?.error?.status == .badRequest)
+        #expect(harness.send(.replay(Replay(selector: .topic(topic), from: 2)), from: peer).map(\.header)
+                == [.replayEnd(ReplayEnd(selector: .topic(topic), events: 0, truncated: false))])
+    }
+
+    @Test("a PUBLISH opening a topic beyond the broker's maximum gets OVERLOADED")
+    func topicLimit() {
+        var harness = BrokerHarness(.forTests { $0.maxTopics = 2 })
+        let game = harness.register("game")
+        _ = publish(&harness, game, "one")
+        _ = publish(&harness, game, "two")
+        #expect(publish(&harness, game, "three").first?.error?.status == .overloaded)
+        #expect(confirms(publish(&harness, game, "one")).map(\.sequence) == [2])
+    }
+}

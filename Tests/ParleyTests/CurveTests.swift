@@ -1,0 +1,107 @@
+import Foundation
+import Parley
+import ParleyWire
+import Testing
+import ZeroMQ
+
+extension BrokerIntegration {
+    @Suite("CURVE identities")
+    struct CurveTests {
+        struct KeyPair {
+            let publicKey: String
+            let secretKey: String
+            init() throws { (publicKey, secretKey) = try Curve.generateKeyPair() }
+        }
+
+        /// Broker and gateway with CURVE: the broker knows the agents and the gateway; the gateway knows the agents.
+        final class SecureSystem: Sendable {
+            let folder: TemporaryFolder
+            let broker: BrokerProcess
+            let gateway: GatewayProcess
+            let brokerKey: String
+            let gatewayKey: String
+
+            init(agents: [(id: String, layer: String, key: KeyPair)]) async throws {
+                folder = try TemporaryFolder()
+                let brokerPair = try KeyPair()
+                let gatewayPair = try KeyPair()
+                brokerKey = brokerPair.publicKey
+                gatewayKey = gatewayPair.publicKey
+                let brokerSecret = try folder.write("broker.key", brokerPair.secretKey + "\n")
+                let gatewaySecret = try folder.write("gateway.key", gatewayPair.secretKey + "\n")
+                let agentEntries = agents.map { "  - id: \($0.id)\n    layer: \($0.layer)\n    public: \"\($0.key.publicKey)\"\n" }.joined()
+                let brokerKeys = try folder.write("broker-keys.yaml", "keys:\n" + agentEntries
+                                                  + "  - id: gateway\n    role: gateway\n    public: \"\(gatewayPair.publicKey)\"\n")
+                let gatewayKeys = try folder.write("gateway-keys.yaml", "keys:\n" + agentEntries)
+                let policy = try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule()))
+                broker = try await BrokerProcess(["--secret-key", brokerSecret, "--keys", brokerKeys])
+                gateway = try await GatewayProcess(broker: broker, policy: policy, auditLog: folder.path + "/audit.jsonl",
+                                                   arguments: ["--secret-key", gatewaySecret, "--keys", gatewayKeys, "--broker-key", brokerPair.publicKey])
+            }
+
+            func keys(_ pair: KeyPair) -> CurveKeys {
+                CurveKeys(publicKey: pair.publicKey, secretKey: pair.secretKey, brokerKey: brokerKey, gatewayKey: gatewayKey)
+            }
+
+            func stop() { gateway.stop(); broker.stop() }
+        }
+
+        @Test("with CURVE keys, an allowed cross-layer call works end to end and the handler sees the authenticated caller")
+        func allowedWithKeys() async throws {
+            let ordersKey = try KeyPair(), dbKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("orders", "domain", ordersKey), ("db", "infrastructure", dbKey)])
+            defer { system.stop() }
+            let db = try await connectedAgent("db", layer: "infrastructure", capabilities: ["persistence"], broker: system.broker,
+                                              curve: system.keys(dbKey)) { request in
+                .answer(bytes: Array("\(request.requester)@\(request.requesterLayer)".utf8))
+            }
+            let orders = try await connectedAgent("orders", layer: "domain", broker: system.broker, gateway: system.gateway.endpoint,
+                                                  curve: system.keys(ordersKey))
+            let outcome = try await orders.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x"))
+            #expect(outcome.status == .ok)
+            #expect(outcome.text == "orders@domain")
+            await orders.close(); await db.close()
+        }
+
+        @Test("an agent claiming domain with a key registered as infrastructure is refused by the broker and the gateway")
+        func spoofedLayer() async throws {
+            let spooferKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("spoofer", "infrastructure", spooferKey)])
+            defer { system.stop() }
+            await #expect {
+                _ = try await connectedAgent("spoofer", layer: "domain", broker: system.broker, curve: system.keys(spooferKey))
+            } throws: { error in
+                guard case ParleyError.registrationRefused(.unauthorized, let reason) = error else { return false }
+                return reason.contains("registered in layer 'infrastructure', not 'domain'")
+            }
+            // Directly at the gateway: a HELLO claiming domain on the infrastructure key.
+            let honest = try await connectedAgent("spoofer", layer: "infrastructure", broker: system.broker,
+                                                  gateway: system.gateway.endpoint, curve: system.keys(spooferKey))
+            let outcome = try await honest.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x", retries: 0))
+            #expect(outcome.status == .unauthorized, "infrastructure → infrastructure is not in the policy: \(outcome.text)")
+            await honest.close()
+        }
+
+        @Test("a client without a valid key cannot connect to a CURVE endpoint")
+        func unknownKey() async throws {
+            let known = try KeyPair(), stranger = try KeyPair()
+            let system = try await SecureSystem(agents: [("known", "domain", known)])
+            defer { system.stop() }
+            for curve in [system.keys(stranger), nil] {
+                var configuration = AgentConfiguration(id: "known", layer: "domain", brokerEndpoint: system.broker.endpoint,
+                                                       eventsEndpoint: system.broker.eventsEndpoint)
+                configuration.curve = curve
+                configuration.connectTimeout = .seconds(2)
+                let agent = try Agent(configuration)
+                await #expect {
+                    try await agent.connect()
+                } throws: { error in
+                    if case ParleyError.brokerUnreachable = error { return true }
+                    return false
+                }
+            }
+            let member = try await connectedAgent("known", layer: "domain", broker: system.broker, curve: system.keys(known))
+            await member.close()
+        }
+    }
+}
