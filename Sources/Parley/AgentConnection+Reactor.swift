@@ -207,6 +207,8 @@ extension AgentConnection {
 
     private func refused(_ notice: ErrorNotice, reason: String) {
         if notice.command == CommandCode.hello.rawValue {
+            let detail = "the \(target.name) refused the registration: \(reason)"
+            state.withLock { $0.refusal = Outcome(status: notice.status, body: Array(detail.utf8), attempts: 0) }
             failRegistration(ParleyError.registrationRefused(notice.status, reason: reason))
             logger.error("registration refused", metadata: ["agent": "\(configuration.id)", "reason": "\(reason)"])
             return
@@ -286,7 +288,7 @@ extension AgentConnection {
     }
 
     private func finishReactor() {
-        let (calls, publishes, tasks, waiters, welcome) = state.withLock { state in
+        let (calls, publishes, tasks, waiters, welcome, refusal) = state.withLock { state in
             defer {
                 state.calls.removeAll()
                 state.publishes.removeAll()
@@ -298,12 +300,11 @@ extension AgentConnection {
                 state.registered = false
             }
             return (Array(state.calls.values), Array(state.publishes.values), Array(state.handlerTasks.values),
-                    state.stoppedWaiters, state.welcomeWaiter)
+                    state.stoppedWaiters, state.welcomeWaiter, state.refusal)
         }
         tasks.forEach { $0.cancel() }
-        for call in calls {
-            call.continuation.resume(returning: Outcome(status: .unavailable, body: Array("the agent was closed".utf8), attempts: 0))
-        }
+        let closed = refusal ?? Outcome(status: .unavailable, body: Array("the agent was closed".utf8), attempts: 0)
+        for call in calls { call.continuation.resume(returning: closed) }
         for pending in publishes { pending.continuation.resume(throwing: ParleyError.notConnected) }
         welcome?.resume(throwing: ParleyError.notConnected)
         waiters.forEach { $0.resume() }

@@ -82,7 +82,9 @@ final class AgentConnection: Sendable {
                 if accepted {
                     wake.signal()
                 } else {
-                    continuation.resume(returning: Outcome(status: .unavailable, body: Array("the agent is not connected".utf8), attempts: 0))
+                    let refusal = state.withLock { $0.refusal }
+                    continuation.resume(returning: refusal
+                        ?? Outcome(status: .unavailable, body: Array("the agent is not connected to the \(target.name)".utf8), attempts: 0))
                 }
             }
         } onCancel: {

@@ -13,6 +13,8 @@ struct ConnectionState {
     var heartbeatMilliseconds: UInt64 = 1_000
     var liveness: UInt64 = 3
     var welcomeWaiter: CheckedContinuation<Void, Error>?
+    /// Why the server refused this connection's registration, for calls made on it afterwards.
+    var refusal: Outcome?
     var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
     var handler: RequestHandler?
     var handlerTasks: [UInt64: Task<Void, Never>] = [:]

@@ -64,17 +64,27 @@ public final class Broker: Sendable {
         poller.add(router)
         let eventsIndex = poller.add(events)
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
-        while !stopping.load(ordering: .acquiring) {
+        var drainingUntil: UInt64?
+        while true {
             let now = MonotonicClock.milliseconds()
+            if drainingUntil == nil, stopping.load(ordering: .acquiring) {
+                // Graceful shutdown: refuse new requests, let the pending ones finish within the grace period.
+                drainingUntil = now + options.shutdownGraceMilliseconds
+                loop.core.beginDraining()
+                logger.notice("shutting down: draining pending requests",
+                              metadata: ["pending": "\(loop.core.pendingCount)", "grace ms": "\(options.shutdownGraceMilliseconds)"])
+            }
+            if let deadline = drainingUntil, loop.core.pendingCount == 0 || now >= deadline { break }
             loop.runTimers(now: now)
-            let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, 1_000) : 0
+            let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, drainingUntil == nil ? 1_000 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
             if poller.isReadable(wakeIndex) { wake.drain() }
             if poller.isReadable(eventsIndex) { try loop.drainSubscriptions() }
             try loop.drainInbound()
         }
+        let unfinished = loop.core.pendingCount
         loop.core.shutdown()
         loop.flush()
-        logger.info("broker stopped", metadata: ["endpoint": "\(endpoint)"])
+        logger.info("broker stopped", metadata: ["endpoint": "\(endpoint)", "ended UNAVAILABLE": "\(unfinished)"])
     }
 }

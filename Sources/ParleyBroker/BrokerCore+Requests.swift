@@ -74,29 +74,29 @@ extension BrokerCore {
 
     /// Delivers the request to a capable live agent, or parks it until one registers.
     mutating func dispatch(_ key: RequestKey, now: UInt64) {
-        guard var request = pending[key], request.servingAgent == nil else { return }
-        guard request.deadline > now else {
+        guard let index = pending.index(forKey: key), pending.values[index].servingAgent == nil else { return }
+        guard pending.values[index].deadline > now else {
             return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agentID = chooseAgent(for: request) else {
+        guard let agentID = chooseAgent(for: pending.values[index]), let agentIndex = agents.index(forKey: agentID) else {
             waiting.append(key)
             return
         }
         let deliveryID = nextDeliveryID
         nextDeliveryID += 1
-        request.attempts = request.attempts == .max ? .max : request.attempts + 1
-        request.deliveryID = deliveryID
-        request.servingAgent = agentID
-        pending[key] = request
+        pending.values[index].attempts = pending.values[index].attempts == .max ? .max : pending.values[index].attempts + 1
+        pending.values[index].deliveryID = deliveryID
+        pending.values[index].servingAgent = agentID
+        let request = pending.values[index]
         deliveries[deliveryID] = key
-        agents[agentID]!.inFlight += 1
+        agents.values[agentIndex].inFlight += 1
         counters.deliveries += 1
         if request.attempts > 1 { counters.redeliveries += 1 }
         let deliver = Deliver(deliveryID: deliveryID, callbackID: key.callbackID, kind: request.kind,
                               attempt: request.attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
                               requester: request.caller ?? key.requester, requesterLayer: request.requesterLayer,
                               contentType: request.contentType)
-        send(agents[agentID]!.peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
+        send(agents.values[agentIndex].peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
     }
 
     /// Tries every parked request again (an agent registered).
@@ -154,6 +154,9 @@ extension BrokerCore {
     /// Why the request cannot be routed at all, or nil when it can (now or once an agent comes back).
     /// Forwarded requests (the gateway checked the policy) skip the same-layer rule and may name layers.
     private func refusal(of request: Request, requester: String, layer: String, forwarded: Bool) -> (Status, String)? {
+        if draining {
+            return (.unavailable, "the broker is shutting down; retry with another broker or later")
+        }
         if pendingByRequester[requester, default: 0] >= configuration.maxPendingPerRequester {
             return (.overloaded, "agent '\(requester)' already has \(configuration.maxPendingPerRequester) pending requests")
         }

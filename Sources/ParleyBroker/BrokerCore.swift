@@ -36,6 +36,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var confirmedEvents: ExpiringCache<EventKey, Confirm>
     /// Topics published recently, with the number of BEACONs still to send for each.
     var beaconsDue: [Topic: Int] = [:]
+    /// True once shutdown began: new requests are refused.
+    var draining = false
     /// With CURVE: who each public key is. Registrations must match the authenticated identity.
     let keyRing: KeyRing?
 
@@ -50,7 +52,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
-        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity)
+        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds)
         outbox.reserveCapacity(64)
     }
 
@@ -73,10 +75,10 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
         if case .replay(let replay) = header { return self.replay(replay, to: peer) }  // read-only: no registration needed
-        guard let agentID = agentByPeer[peer], agents[agentID] != nil else {
+        guard let agentID = agentByPeer[peer], let index = agents.index(forKey: agentID) else {
             return refuseUnregistered(header, peer: peer)
         }
-        agents[agentID]!.lastHeard = now
+        agents.values[index].lastHeard = now
         switch header {
         case .heartbeat:
             break
@@ -127,9 +129,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
             nextHeartbeat = now + configuration.heartbeatMilliseconds
             heartbeatAndCheckLiveness(now: now)
             sendBeaconsAndEvictEvents(now: now)
-            if now > configuration.dedupeWindowMilliseconds {
-                outcomes.expire(before: now - configuration.dedupeWindowMilliseconds)
-            }
+            outcomes.expire(now: now)
         }
     }
 
@@ -138,6 +138,14 @@ public struct BrokerCore<Payload: BrokerPayload> {
         latestNow = max(latestNow, now)
         guard let agentID = agentByPeer[peer] else { return }
         markAway(agentID, now: now)
+    }
+
+    /// Requests accepted and not yet ended.
+    public var pendingCount: Int { pending.count }
+
+    /// Shutdown has begun: new requests are refused with UNAVAILABLE; pending ones may still finish.
+    public mutating func beginDraining() {
+        draining = true
     }
 
     /// Ends every pending request with UNAVAILABLE and says BYE to every live agent (broker shutting down).
@@ -177,9 +185,15 @@ public struct BrokerCore<Payload: BrokerPayload> {
         switch header {
         case .bye:
             return
-        case .request(let request):
+        case .request, .forward:
+            let callbackID: CallbackID
+            switch header {
+            case .request(let request): callbackID = request.callbackID
+            case .forward(let forward): callbackID = forward.request.callbackID
+            default: return
+            }
             counters.outcomes[Int(Status.unavailable.rawValue)] += 1
-            send(peer, .result(ResultHeader(callbackID: request.callbackID, status: .unavailable, attempts: 0)),
+            send(peer, .result(ResultHeader(callbackID: callbackID, status: .unavailable, attempts: 0)),
                  .text("not registered: send HELLO first"))
         default:
             break

@@ -11,6 +11,8 @@ public struct BrokerOptions: Sendable {
     public var eventsHighWaterMark: Int32 = 100_000
     /// CURVE on both endpoints (only keys in the ring may connect); nil in development mode.
     public var security: CurveServerSecurity?
+    /// On SIGTERM/SIGINT: how long pending requests may still finish before the rest end with UNAVAILABLE.
+    public var shutdownGraceMilliseconds: UInt64 = 5_000
     /// The core's tunables.
     public var core = BrokerConfiguration()
     /// ZMTP-level heartbeat interval on the ROUTER, in milliseconds (0 = off); keeps dead TCP peers from lingering.

@@ -1,45 +1,43 @@
-/// Values kept for a while after they were stored, bounded by age and by count (the oldest go first).
-/// The broker's memory of finished requests and confirmed events, to answer retries and resends.
+/// Values kept for a while after they were stored, bounded by age and by count: the broker's memory of
+/// finished requests and confirmed events, to answer retries and resends.
+///
+/// Two generations instead of per-entry eviction: new values go into the current generation; when it holds
+/// half the capacity, or has been open for the whole window, it becomes the previous one and the old
+/// previous generation is dropped at once. So a value is kept at least `window` (or until `capacity / 2`
+/// newer values arrived) and at most twice that, and storing one costs a single insertion into a table
+/// small enough to stay in cache, not an insertion plus an eviction in a large one.
 struct ExpiringCache<Key: Hashable, Value> {
-    private var entries: [Key: (value: Value, storedAt: UInt64)] = [:]
-    /// Keys in storing order; `head` is the oldest still listed.
-    private var order: [Key] = []
-    private var head = 0
+    private var current: [Key: Value] = [:]
+    private var previous: [Key: Value] = [:]
+    private var currentOpenedAt: UInt64 = 0
     let capacity: Int
+    let window: UInt64
 
-    init(capacity: Int) {
+    init(capacity: Int, window: UInt64 = .max) {
         self.capacity = capacity
+        self.window = window
     }
 
-    var count: Int { entries.count }
+    var count: Int { current.count + previous.count }
 
-    func lookup(_ key: Key) -> Value? { entries[key]?.value }
+    func lookup(_ key: Key) -> Value? { current[key] ?? previous[key] }
 
-    /// Stores `value` (nothing when the capacity is 0), evicting the oldest entries beyond the capacity.
+    /// Stores `value` (nothing when the capacity is 0).
     mutating func insert(_ key: Key, _ value: Value, now: UInt64) {
         guard capacity > 0 else { return }
-        while entries.count >= capacity, head < order.count { evictOldest() }
-        entries[key] = (value, now)
-        order.append(key)
+        if current.count >= max(capacity / 2, 1) { rotate(now: now) }
+        current[key] = value
     }
 
-    /// Drops the entries stored before `cutoff`.
-    mutating func expire(before cutoff: UInt64) {
-        while head < order.count {
-            guard let entry = entries[order[head]], entry.storedAt >= cutoff else {
-                evictOldest()
-                continue
-            }
-            break
-        }
+    /// Drops a generation once it is older than the window.
+    mutating func expire(now: UInt64) {
+        if now &- currentOpenedAt >= window { rotate(now: now) }
     }
 
-    private mutating func evictOldest() {
-        entries[order[head]] = nil
-        head += 1
-        if head > 1024, head * 2 > order.count {
-            order.removeFirst(head)
-            head = 0
-        }
+    private mutating func rotate(now: UInt64) {
+        previous = current
+        current = [:]
+        current.reserveCapacity(capacity / 2)  // growing it in steps would rehash every entry again
+        currentOpenedAt = now
     }
 }

@@ -73,7 +73,8 @@ public final class Gateway: Sendable {
                 logger.notice("policy reloaded", metadata: ["policy": "\(policy.source)", "rules": "\(policy.rules.count)"])
             }
             if now >= core.nextWakeup { core.tick(now: now) }
-            if now &- lastHeardFromBroker > options.core.heartbeatMilliseconds * options.core.liveness {
+            let brokerSilenceLimit = max(options.core.heartbeatMilliseconds, core.brokerHeartbeatMilliseconds) * options.core.liveness
+            if now &- lastHeardFromBroker > brokerSilenceLimit {
                 if core.backendRegistered { logger.warning("broker silent; reconnecting", metadata: ["broker": "\(options.brokerEndpoint)"]) }
                 core.backendLost()
                 backend.close()
@@ -129,7 +130,7 @@ public final class Gateway: Sendable {
     private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, body: Message?, extraFrames: Int, now: UInt64) {
         let peer = reader.peer
         let header = reader.headerFrame
-        let command: CommandCode = header.count >= 3 ? (header.withUnsafeBytes { CommandCode(rawValue: $0[2]) } ?? .error) : .error
+        let command: UInt8 = header.count >= 3 ? header.withUnsafeBytes { $0[2] } : 0
         let callbackID = header.withUnsafeBytes { HeaderDecoder.requestCallbackID($0) }
         if extraFrames > 0 {
             return core.refuse(peer, status: .badRequest, command: command, callbackID: callbackID,
@@ -150,6 +151,7 @@ public final class Gateway: Sendable {
 
     private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, auditLog: AuditLog, encoded: inout [UInt8]) {
         auditLog.append(core.audit)
+        for notice in core.notices { logger.error("\(notice)") }
         for outbound in core.backOutbox {
             encoded = HeaderEncoder.encode(outbound.header)
             do {

@@ -12,10 +12,6 @@ public struct GatewayConfiguration: Sendable {
     public var graceMilliseconds: UInt64 = 2_000
     /// The largest body frame accepted from callers.
     public var maxBodyBytes: Int = 1 << 20
-    /// How many finished outcomes are kept to answer retries.
-    public var outcomeCacheCapacity = 100_000
-    /// How long a finished outcome is kept to answer retries.
-    public var outcomeCacheMilliseconds: UInt64 = 300_000
 
     /// The defaults documented in docs/PROTOCOL.md.
     public init() {}

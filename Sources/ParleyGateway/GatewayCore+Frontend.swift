@@ -10,7 +10,7 @@ extension GatewayCore {
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
         guard let callerID = callerByPeer[peer], callers[callerID] != nil else {
             if case .request(let request) = header {
-                refuse(peer, status: .unavailable, command: .request, callbackID: request.callbackID, reason: "not registered: send HELLO first")
+                refuse(peer, status: .unavailable, command: CommandCode.request.rawValue, callbackID: request.callbackID, reason: "not registered: send HELLO first")
             }
             if header != .bye { frontOutbox.append(send(peer, .bye)) }
             return
@@ -28,7 +28,7 @@ extension GatewayCore {
             let backendID = backendCallbackID(caller: callerID, callbackID)
             if forwards[backendID] != nil { backOutbox.append(BackOutbound(header: .cancel(backendID), body: .none)) }
         default:
-            refuse(peer, status: .badRequest, command: header.code, callbackID: nil,
+            refuse(peer, status: .badRequest, command: header.code.rawValue, callbackID: nil,
                    reason: "the gateway accepts HELLO, HEARTBEAT, REQUEST, CANCEL and BYE, not \(header.code)")
         }
     }
@@ -47,11 +47,11 @@ extension GatewayCore {
             } else {
                 problem = nil
             }
-            if let problem { return refuse(peer, status: .unauthorized, command: .hello, callbackID: nil, reason: problem) }
+            if let problem { return refuse(peer, status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, reason: problem) }
         }
         if let existing = callers[hello.agentID], existing.instance != hello.instance,
            now &- existing.lastHeard <= configuration.heartbeatMilliseconds * configuration.liveness {
-            return refuse(peer, status: .unauthorized, command: .hello, callbackID: nil,
+            return refuse(peer, status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil,
                           reason: "agent id '\(hello.agentID)' is held by another live agent")
         }
         if let existing = callers[hello.agentID] { callerByPeer[existing.peer] = nil }
@@ -65,11 +65,15 @@ extension GatewayCore {
     /// REQUEST: layer targets only; policy (edge, kind, size), then the caller's rate; every decision audited.
     private mutating func decide(_ request: Request, body: Message?, caller: CallerRecord, now: UInt64) {
         guard case .layer(let toLayer, let need) = request.target else {
-            return refuse(caller.peer, status: .badRequest, command: .request, callbackID: request.callbackID,
+            return refuse(caller.peer, status: .badRequest, command: CommandCode.request.rawValue, callbackID: request.callbackID,
                           reason: "the gateway routes layer:<name>[/<capability>] targets, not \(request.target)")
         }
         let backendID = backendCallbackID(caller: caller.id, request.callbackID)
         if forwards[backendID] != nil { return }  // a retry of a call in flight
+        guard backendRegistered else {
+            return refuse(caller.peer, status: .unavailable, command: CommandCode.request.rawValue, callbackID: request.callbackID,
+                          reason: "the gateway has no connection to the broker; retry later")
+        }
         let payloadBytes = body?.count ?? 0
         var decision = policy.decide(PolicyQuery(fromLayer: caller.layer, toLayer: toLayer, kind: request.kind, payloadBytes: payloadBytes))
         var status = Status.unauthorized
@@ -84,18 +88,15 @@ extension GatewayCore {
                                  verdict: decision.verdict.rawValue, reason: decision.reason,
                                  callbackID: request.callbackID.description, payloadBytes: payloadBytes))
         guard decision.verdict == .allow else {
-            return refuse(caller.peer, status: status, command: .request, callbackID: request.callbackID,
+            return refuse(caller.peer, status: status, command: CommandCode.request.rawValue, callbackID: request.callbackID,
                           reason: "\(caller.layer) → \(toLayer) refused by \(decision.rule): \(decision.reason)")
-        }
-        guard backendRegistered else {
-            return refuse(caller.peer, status: .unavailable, command: .request, callbackID: request.callbackID,
-                          reason: "the gateway has no connection to the broker; retry later")
         }
         var forwarded = request
         forwarded.callbackID = backendID
         let forward = Forward(request: forwarded, caller: caller.id, callerLayer: caller.layer)
-        forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, forward: forward,
-                                            body: body?.share(), giveUpAt: now + UInt64(request.timeoutMilliseconds) + configuration.graceMilliseconds)
+        let deadline = now + UInt64(request.timeoutMilliseconds)
+        forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, forward: forward, body: body?.share(),
+                                            deadline: deadline, giveUpAt: deadline + configuration.graceMilliseconds)
         backOutbox.append(BackOutbound(header: .forward(forward), body: body.map { .payload($0) } ?? .none))
     }
 

@@ -17,6 +17,11 @@ public struct GatewayCore {
     public internal(set) var audit: [AuditRecord] = []
     /// Whether the broker has welcomed the gateway (cross-layer calls fail with UNAVAILABLE until then).
     public internal(set) var backendRegistered = false
+    /// Things the reactor should log (refused registrations), emptied by `clearOutboxes()`.
+    public internal(set) var notices: [String] = []
+    /// The broker's heartbeat interval from its WELCOME: the reactor counts the broker silent after
+    /// `liveness` of these (or of its own interval, whichever is longer).
+    public internal(set) var brokerHeartbeatMilliseconds: UInt64 = 0
 
     let keyRing: KeyRing?
     let wallClockOffset: UInt64
@@ -55,6 +60,7 @@ public struct GatewayCore {
         frontOutbox.removeAll(keepingCapacity: true)
         backOutbox.removeAll(keepingCapacity: true)
         audit.removeAll(keepingCapacity: true)
+        notices.removeAll()
     }
 
     /// The link to the broker is (re)established, or the broker asked for it: register with it.
@@ -77,9 +83,9 @@ public struct GatewayCore {
         let silence = configuration.heartbeatMilliseconds * configuration.liveness
         for record in callers.values {
             if now &- record.lastHeard > silence {
+                // Rate buckets stay: going quiet and registering again must not refill them.
                 callers[record.id] = nil
                 callerByPeer[record.peer] = nil
-                rates.forget(caller: record.id)
             } else {
                 frontOutbox.append(FrontOutbound(peer: record.peer, header: .heartbeat, body: .none))
             }
@@ -90,11 +96,15 @@ public struct GatewayCore {
         FrontOutbound(peer: peer, header: header, body: body)
     }
 
-    mutating func refuse(_ peer: PeerID, status: Status, command: CommandCode, callbackID: CallbackID?, reason: String) {
-        if (command == .request || command == .forward), let callbackID {
+    /// Refuses a message: a REQUEST with a readable callback id ends with RESULT, unless the caller already
+    /// has that call in flight (then ERROR, so the call keeps its one RESULT); anything else gets ERROR.
+    /// `command` is the refused message's command byte (0 when unreadable).
+    public mutating func refuse(_ peer: PeerID, status: Status, command: UInt8, callbackID: CallbackID?, reason: String) {
+        let inFlight = callbackID.map { id in callerByPeer[peer].map { forwards[backendCallbackID(caller: $0, id)] != nil } ?? false } ?? false
+        if command == CommandCode.request.rawValue, let callbackID, !inFlight {
             frontOutbox.append(send(peer, .result(ResultHeader(callbackID: callbackID, status: status, attempts: 0)), .text(reason)))
         } else {
-            frontOutbox.append(send(peer, .error(ErrorNotice(status: status, command: command.rawValue, callbackID: callbackID ?? .none)),
+            frontOutbox.append(send(peer, .error(ErrorNotice(status: status, command: command, callbackID: callbackID ?? .none)),
                                     .text(reason)))
         }
     }

@@ -16,6 +16,8 @@ struct ForwardRecord {
     let callerCallbackID: CallbackID
     let forward: Forward
     let body: Message?
+    /// The call's deadline (moved by EXTENDED).
+    var deadline: UInt64
     /// When the gateway answers TIMEOUT itself if the broker has not answered (deadline + grace).
-    let giveUpAt: UInt64
+    var giveUpAt: UInt64
 }

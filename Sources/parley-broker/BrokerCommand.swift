@@ -68,6 +68,9 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Development mode only (no keys): the token a gateway must present.")
     var gatewayToken = "parley-dev-gateway"
 
+    @Option(name: .customLong("shutdown-grace-ms"), help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end with UNAVAILABLE.")
+    var shutdownGraceMilliseconds: UInt64 = 5_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -92,6 +95,7 @@ struct BrokerCommand: ParsableCommand {
         let logger = Logger(label: "parley-broker")
         var options = BrokerOptions()
         options.endpoint = endpoint
+        options.shutdownGraceMilliseconds = shutdownGraceMilliseconds
         options.eventsEndpoint = eventsEndpoint
         options.eventsHighWaterMark = eventsHwm
         options.core.retentionCount = retentionCount
@@ -122,10 +126,16 @@ struct BrokerCommand: ParsableCommand {
             }
         }
         let broker = try Broker(options: options, logger: logger)
-        let signals = [SIGTERM, SIGINT].map { number -> DispatchSourceSignal in
+        let signals = [SIGTERM, SIGINT, SIGHUP].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { broker.stop() }
+            source.setEventHandler {
+                if number == SIGHUP {
+                    logger.notice("SIGHUP ignored: the broker has nothing to reload (restart it to change options)")
+                } else {
+                    broker.stop()
+                }
+            }
             source.resume()
             return source
         }

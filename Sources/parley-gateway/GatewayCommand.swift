@@ -74,6 +74,7 @@ struct GatewayCommand: ParsableCommand {
             if let secretKey, let keys, let brokerKey {
                 let key = brokerKey.count == 40 ? brokerKey : try readKey(brokerKey)
                 options.frontendSecurity = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
+                try options.frontendSecurity!.keyRing.check(against: loadedPolicy)
                 options.backendSecurity = try CurveClientSecurity(secretKey: try readKey(secretKey), serverKey: key)
                 logger.notice("CURVE enabled: callers' layers come from their keys", metadata: ["keys": "\(keys)"])
             } else {

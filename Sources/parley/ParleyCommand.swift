@@ -7,7 +7,7 @@ struct ParleyCommand: AsyncParsableCommand {
         commandName: "parley",
         abstract: "Send requests, run a demo agent, publish and tail events, and inspect a Parley broker.",
         subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self, PublishCommand.self, TailCommand.self,
-                      PolicyCommand.self, KeygenCommand.self]
+                      PolicyCommand.self, KeygenCommand.self, HealthCommand.self]
     )
 }
 

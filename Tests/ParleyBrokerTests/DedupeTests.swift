@@ -101,15 +101,17 @@ struct DedupeTests {
         #expect(fixture.broker.core.counters.dedupeHits == 0)
     }
 
-    @Test("once the dedupe window has passed, the same callback id is delivered anew")
+    @Test("an outcome is kept at least the dedupe window, and once twice the window has passed it is delivered anew")
     func windowExpiry() throws {
         // Expiry runs on heartbeat ticks (every 10 s here); the window is 15 s.
         var fixture = try DeliveredRequest(timeout: 100, configuration: .forTests { $0.dedupeWindowMilliseconds = 15_000 })
         _ = fixture.broker.reply(from: fixture.solver, to: fixture.deliver)
         _ = fixture.broker.advance(by: 10_000)
         #expect(retry(&fixture).only?.result?.status == .ok)
-        fixture.broker.heartbeat(fixture.requester, fixture.solver)
-        _ = fixture.broker.advance(by: 10_000)
+        for _ in 0..<3 {
+            fixture.broker.heartbeat(fixture.requester, fixture.solver)
+            _ = fixture.broker.advance(by: 10_000)
+        }
         #expect(fixture.broker.snapshot.cachedOutcomes == 0)
         let message = try #require(retry(&fixture).only)
         let deliver = try #require(message.deliver)
@@ -122,11 +124,11 @@ struct DedupeTests {
     func windowCountsFromFinish() throws {
         var fixture = try DeliveredRequest(timeout: 60_000, configuration: .forTests { $0.dedupeWindowMilliseconds = 15_000 })
         _ = fixture.broker.reply(from: fixture.solver, to: fixture.deliver)
-        for _ in 0..<3 {
+        for _ in 0..<4 {
             fixture.broker.heartbeat(fixture.requester, fixture.solver)
             _ = fixture.broker.advance(by: 10_000)
         }
-        // Finished 30 s ago with a 15 s window: the outcome must be gone.
+        // Finished 40 s ago with a 15 s window (kept at most twice the window): the outcome must be gone.
         #expect(fixture.broker.snapshot.cachedOutcomes == 0)
         #expect(retry(&fixture).only?.deliver != nil)
     }

@@ -24,6 +24,18 @@ extension BrokerIntegration {
             #expect(status.output.contains("NO_ROUTE=1 OK=1"))
         }
 
+        @Test("parley health passes when the broker is up and fails when it is down")
+        func health() async throws {
+            let broker = try await BrokerProcess()
+            let up = try await runToExit("parley", ["health", "--broker", broker.endpoint])
+            #expect(up.status == 0)
+            #expect(up.output.hasPrefix("healthy"))
+            broker.stop()
+            let down = try await runToExit("parley", ["health", "--broker", broker.endpoint, "--timeout-ms", "500"])
+            #expect(down.status == 1)
+            #expect(down.output.hasPrefix("unhealthy"))
+        }
+
         @Test("parley status fails when no broker answers")
         func statusWithoutBroker() async throws {
             let result = try await runToExit("parley", ["status", "--broker", "tcp://127.0.0.1:1", "--timeout-ms", "500"])

@@ -60,6 +60,28 @@ extension BrokerIntegration {
             await presenter.close(); await domain.close(); await infrastructure.close()
         }
 
+        @Test("progress reported by the handler extends a cross-layer call past its first deadline and the gateway's grace")
+        func progressThroughGateway() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+                                                   auditLog: folder.path + "/audit.jsonl")
+            defer { gateway.stop() }
+            let thinker = try await connectedAgent("slow-db", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { request in
+                for _ in 0..<4 {
+                    request.progress(extendBy: .seconds(2), note: "still writing")
+                    try await Task.sleep(for: .milliseconds(800))
+                }
+                return .answer(bytes: Array("\"written\"".utf8))
+            }
+            let domain = try await connectedAgent("orders", layer: "domain", broker: broker, gateway: gateway.endpoint)
+            let outcome = try await domain.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x",
+                                                                        timeout: .milliseconds(700), retries: 0))
+            #expect(outcome.status == .ok, "\(outcome.text)")
+            await domain.close(); await thinker.close()
+        }
+
         @Test("a caller over its rate gets OVERLOADED")
         func rateLimit() async throws {
             let folder = try TemporaryFolder()
