@@ -27,6 +27,32 @@ public final class Broker: Sendable {
         wake.signal()
     }
 
+    /// Reads the journal back into `core` (sequences continue, retained events come back, event ids stay
+    /// de-duplicated), then compacts it to what is still retained.
+    private func openJournal(_ directory: String, into core: inout BrokerCore<Message>) throws -> EventJournal {
+        let journal = try EventJournal(directory: directory, sync: options.syncJournal)
+        let records = try journal.readAll()
+        let now = MonotonicClock.milliseconds()
+        let wallNow = WallClock.milliseconds()
+        for record in records {
+            switch record {
+            case .event(let header, let body):
+                core.restore(header, body: body.isEmpty ? nil : Message(body), age: wallNow &- min(header.timestamp, wallNow), now: now)
+            case .latest(let topic, let latest):
+                core.restoreLatest(topic, latest)
+            }
+        }
+        try journal.rewrite { fresh in
+            core.forEachTopic { topic, latest, events in
+                if events.isEmpty { fresh.appendLatest(topic, latest) }
+                for event in events { fresh.append(event.header, body: event.body) }
+            }
+        }
+        logger.info("event journal loaded", metadata: ["directory": "\(directory)", "records": "\(records.count)",
+                                                       "sync": "\(options.syncJournal)"])
+        return journal
+    }
+
     /// Binds and serves until `stop()`. `onReady` receives the bound agent and events endpoints
     /// (useful with port `*`).
     public func run(onReady: (_ endpoint: String, _ eventsEndpoint: String) -> Void = { _, _ in }) throws {
@@ -57,9 +83,12 @@ public final class Broker: Sendable {
         logger.info("broker listening", metadata: ["endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
         onReady(endpoint, eventsEndpoint)
 
-        let core = BrokerCore<Message>(configuration: options.core, now: MonotonicClock.milliseconds(),
+        var configuration = options.core
+        configuration.journaling = options.dataDirectory != nil
+        var core = BrokerCore<Message>(configuration: configuration, now: MonotonicClock.milliseconds(),
                                        wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing)
-        var loop = ReactorLoop(router: router, events: events, core: core, logger: logger)
+        let journal = try options.dataDirectory.map { try openJournal($0, into: &core) }
+        var loop = ReactorLoop(router: router, events: events, journal: journal, core: core, logger: logger)
         var poller = Poller()
         poller.add(router)
         let eventsIndex = poller.add(events)
@@ -75,7 +104,7 @@ public final class Broker: Sendable {
                               metadata: ["pending": "\(loop.core.pendingCount)", "grace ms": "\(options.shutdownGraceMilliseconds)"])
             }
             if let deadline = drainingUntil, loop.core.pendingCount == 0 || now >= deadline { break }
-            loop.runTimers(now: now)
+            try loop.runTimers(now: now)
             let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, drainingUntil == nil ? 1_000 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
             if poller.isReadable(wakeIndex) { wake.drain() }
@@ -84,7 +113,7 @@ public final class Broker: Sendable {
         }
         let unfinished = loop.core.pendingCount
         loop.core.shutdown()
-        loop.flush()
+        try loop.flush()
         logger.info("broker stopped", metadata: ["endpoint": "\(endpoint)", "ended UNAVAILABLE": "\(unfinished)"])
     }
 }

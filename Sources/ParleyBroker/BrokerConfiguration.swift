@@ -25,6 +25,8 @@ public struct BrokerConfiguration: Sendable {
     public var retentionBytes: Int = 16 << 20
     /// How long an event is retained.
     public var retentionMilliseconds: UInt64 = 600_000
+    /// Whether published events are also handed to the reactor's journal (`journal`), to survive restarts.
+    public var journaling = false
     /// Topics the broker keeps at most; a PUBLISH opening one more gets OVERLOADED.
     public var maxTopics: Int = 100_000
     /// How many confirmed event ids are remembered to de-duplicate resends.

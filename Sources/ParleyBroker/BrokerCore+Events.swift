@@ -29,6 +29,7 @@ extension BrokerCore {
         let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
         confirmedEvents.insert(key, confirm, now: now)
         beaconsDue[publish.topic] = configuration.beaconRounds
+        if configuration.journaling { journal.append((header, body)) }
         counters.eventsPublished += 1
         send(peer, .confirm(confirm))
     }
@@ -77,6 +78,31 @@ extension BrokerCore {
         }
         counters.eventsReplayed += UInt64(sent)
         return sent
+    }
+
+    /// Takes back an event from the journal at start-up: its topic's sequence counter, its place in
+    /// retention, and its event id for publisher de-duplication. `age` is how old it is, in milliseconds.
+    public mutating func restore(_ header: EventHeader, body: Payload?, age: UInt64, now: UInt64) {
+        var log = topics.removeValue(forKey: header.topic) ?? TopicLog(topic: header.topic)
+        log.restore(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now &- min(age, now)),
+                    limits: configuration, now: now)
+        topics[header.topic] = log
+        confirmedEvents.insert(EventKey(publisher: header.topic.agent, eventID: header.eventID),
+                               Confirm(eventID: header.eventID, sequence: header.sequence, timestamp: header.timestamp), now: now)
+    }
+
+    /// Takes back a topic's latest sequence from the journal (its events may all have left retention).
+    public mutating func restoreLatest(_ topic: Topic, _ latest: UInt64) {
+        var log = topics.removeValue(forKey: topic) ?? TopicLog(topic: topic)
+        log.restoreLatest(latest)
+        topics[topic] = log
+    }
+
+    /// Every topic's latest sequence and retained events, for compacting the journal.
+    public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) -> Void) {
+        for (topic, log) in topics {
+            body(topic, log.latest, log.retainedEvents.map { ($0.header, $0.payload) })
+        }
     }
 
     /// Once per heartbeat: a BEACON with the latest sequence of each recently active topic, and

@@ -13,6 +13,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     public internal(set) var outbox: [Outbound<Payload>] = []
     /// Messages for the events socket, sent before `outbox` so that a CONFIRM follows its event.
     public internal(set) var publications: [Publication<Payload>] = []
+    /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
+    public internal(set) var journal: [(header: EventHeader, body: Payload?)] = []
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
@@ -65,6 +67,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     public mutating func clearOutbox() {
         outbox.removeAll(keepingCapacity: true)
         publications.removeAll(keepingCapacity: true)
+        journal.removeAll(keepingCapacity: true)
     }
 
     /// Handles one decoded message from `peer`. `body` is the second frame, if there was one; `identity`

@@ -9,6 +9,11 @@ public struct BrokerOptions: Sendable {
     /// Events queued per subscriber before the broker drops that subscriber's copies (it then catches
     /// up by REPLAY); one slow subscriber never stalls the others.
     public var eventsHighWaterMark: Int32 = 100_000
+    /// Where the event journal lives (events and sequences survive restarts); nil keeps events in memory only.
+    public var dataDirectory: String?
+    /// Whether each group of journal writes is synced to disk before its events are confirmed (survives a
+    /// power cut, not only a crash); off, a confirmed event survives a killed broker but not a lost machine.
+    public var syncJournal = true
     /// CURVE on both endpoints (only keys in the ring may connect); nil in development mode.
     public var security: CurveServerSecurity?
     /// On SIGTERM/SIGINT: how long pending requests may still finish before the rest end with UNAVAILABLE.

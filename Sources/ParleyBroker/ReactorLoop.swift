@@ -7,6 +7,8 @@ import ZeroMQ
 struct ReactorLoop {
     let router: Socket
     let events: Socket
+    /// The event journal, when the broker has a data directory.
+    let journal: EventJournal?
     var core: BrokerCore<Message>
     let logger: Logger
     /// Reused frames and buffers, so that a message in transit allocates only its body's handle.
@@ -17,19 +19,20 @@ struct ReactorLoop {
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
     private(set) var droppedAtHighWaterMark: UInt64 = 0
 
-    init(router: Socket, events: Socket, core: BrokerCore<Message>, logger: Logger) {
+    init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, logger: Logger) {
         self.router = router
         self.events = events
+        self.journal = journal
         self.core = core
         self.logger = logger
         encoded.reserveCapacity(256)
     }
 
     /// Runs the core's timers when due and sends what they produced.
-    mutating func runTimers(now: UInt64) {
+    mutating func runTimers(now: UInt64) throws {
         guard now >= core.nextWakeup else { return }
         core.tick(now: now)
-        flush()
+        try flush()
     }
 
     /// Reads every message waiting on the ROUTER (until EAGAIN: the socket's readiness is edge-triggered),
@@ -40,9 +43,9 @@ struct ReactorLoop {
             handled += 1
             handleOne(body: body, extraFrames: extraFrames)
             // Sending in batches lets libzmq coalesce frames into fewer TCP writes and I/O-thread wake-ups.
-            if handled % 64 == 0 { flush() }
+            if handled % 64 == 0 { try flush() }
         }
-        flush()
+        try flush()
     }
 
     private var headerFrame: Message { reader.headerFrame }
@@ -107,8 +110,14 @@ struct ReactorLoop {
         }
     }
 
-    /// Sends the core's publications, then its outbox. Unreachable peers are reported back to the core afterwards.
-    mutating func flush() {
+    /// Writes new events to the journal (group commit), then sends the core's publications, then its
+    /// outbox. Unreachable peers are reported back to the core afterwards. Throws when the journal cannot
+    /// be written: events are never confirmed unless they are on disk.
+    mutating func flush() throws {
+        if let journal, !core.journal.isEmpty {
+            for entry in core.journal { journal.append(entry.header, body: entry.body) }
+            try journal.commit()
+        }
         for index in core.publications.indices {
             publish(core.publications[index])
         }
@@ -120,7 +129,7 @@ struct ReactorLoop {
         let now = MonotonicClock.milliseconds()
         for peer in unreachable { core.peerUnreachable(peer, now: now) }
         unreachable.removeAll(keepingCapacity: true)
-        flush()
+        try flush()
     }
 
     /// XPUB never blocks: at a subscriber's high-water mark its copy is dropped (it recovers by REPLAY).

@@ -36,6 +36,32 @@ struct TopicLog<Payload: BrokerPayload> {
     /// The oldest sequence still retained (latest + 1 when none is).
     var oldestRetained: UInt64 { head < retained.count ? retained[head].header.sequence : latest + 1 }
 
+    /// Takes back an event read from the journal at start-up: the sequence counter moves past it.
+    mutating func restore(_ event: RetainedEvent<Payload>, limits: BrokerConfiguration, now: UInt64) {
+        let sequence = event.header.sequence
+        guard sequence > latest else { return }
+        if head < retained.count, sequence != latest + 1 {
+            // A hole in the journal (compaction dropped events): what is retained must stay contiguous.
+            retained.removeAll()
+            head = 0
+            bytes = 0
+        }
+        latest = sequence
+        retain(event, limits: limits, now: now)
+    }
+
+    /// Takes back a topic's latest sequence from the journal (its events may all be gone).
+    mutating func restoreLatest(_ sequence: UInt64) {
+        guard sequence > latest else { return }
+        latest = sequence
+        retained.removeAll()
+        head = 0
+        bytes = 0
+    }
+
+    /// The retained events, oldest first.
+    var retainedEvents: ArraySlice<RetainedEvent<Payload>> { retained[head...] }
+
     mutating func retain(_ event: RetainedEvent<Payload>, limits: BrokerConfiguration, now: UInt64) {
         retained.append(event)
         bytes += event.size

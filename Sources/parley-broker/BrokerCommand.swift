@@ -68,6 +68,12 @@ struct BrokerCommand: ParsableCommand {
     @Option(help: "Development mode only (no keys): the token a gateway must present.")
     var gatewayToken = "parley-dev-gateway"
 
+    @Option(help: "Directory for the event journal: confirmed events and topic sequences survive restarts. Without it, events are kept in memory only.")
+    var dataDir: String?
+
+    @Flag(inversion: .prefixedNo, help: "Sync each group of journal writes to disk before confirming its events (survives power loss, costs latency).")
+    var journalSync = true
+
     @Option(name: .customLong("shutdown-grace-ms"), help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end with UNAVAILABLE.")
     var shutdownGraceMilliseconds: UInt64 = 5_000
 
@@ -96,6 +102,8 @@ struct BrokerCommand: ParsableCommand {
         var options = BrokerOptions()
         options.endpoint = endpoint
         options.shutdownGraceMilliseconds = shutdownGraceMilliseconds
+        options.dataDirectory = dataDir
+        options.syncJournal = journalSync
         options.eventsEndpoint = eventsEndpoint
         options.eventsHighWaterMark = eventsHwm
         options.core.retentionCount = retentionCount
