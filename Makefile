@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: run test build release deps bench clean
+.PHONY: run test build release deps bench clean verify-units run-configs image
 
 ## Install the system packages Parley needs (libzmq with its pkg-config file) when they are missing.
 deps:
@@ -29,10 +29,13 @@ run: release
 	.build/release/parley-gateway --policy deploy/policy.yaml & gateway=$$!; \
 	wait
 
-## Every test: unit tests of each module and integration tests against the real executables.
+## Every test: unit tests of each module and integration tests against the real executables (Swift Testing),
+## the Python client's tests against the real broker and gateway (pytest), and a short chaos run.
 test: deps
 	swift build --build-tests
 	swift test --skip-build $(SWIFT_TEST_FLAGS)
+	PARLEY_BUILD_DIR="$$(swift build --show-bin-path)" clients/python/run-tests.sh -q
+	"$$(swift build --show-bin-path)/parley-chaos" run --quick $(CHAOS_FLAGS)
 
 ## Request/reply throughput and latency through the broker, next to a logic-free forwarder in the same run.
 bench: deps
@@ -40,5 +43,42 @@ bench: deps
 	swift build -c release --product parley-bench
 	.build/release/parley-bench
 
+## Check deploy/systemd/*.service with `systemd-analyze verify` (installs systemd's tools when missing).
+verify-units: deps
+	@command -v systemd-analyze >/dev/null 2>&1 || { echo "installing systemd (for systemd-analyze) with apt-get"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq systemd >/dev/null; }
+	swift build --product parley-broker
+	swift build --product parley-gateway
+	deploy/verify-units.sh .build/debug
+
+## Like `run`, but from the example configs in deploy/ (metrics on 127.0.0.1:9410 and :9420). Ctrl-C stops both.
+run-configs: release
+	@trap 'kill $$broker $$gateway 2>/dev/null; wait' INT TERM EXIT; \
+	.build/release/parley-broker --config deploy/broker.yaml & broker=$$!; \
+	.build/release/parley-gateway --config deploy/gateway.yaml & gateway=$$!; \
+	wait
+
+## The container image of deploy/Dockerfile (needs a Docker engine; none runs on the development machines).
+image:
+	docker build -f deploy/Dockerfile -t parley:dev .
+
 clean:
 	rm -rf .build
+
+## Chaos: agents exchange requests and events for real while the harness kills (-9), pauses (SIGSTOP) and
+## restarts agents, the gateway and the broker on a seeded schedule; then it checks that no request was lost
+## and every confirmed event was delivered or named in a GAP. CHAOS_FLAGS="--seed N" repeats a run.
+.PHONY: chaos chaos-quick
+CHAOS_FLAGS ?=
+chaos: deps
+	swift build --product parley-broker
+	swift build --product parley-gateway
+	swift build --product parley-chaos
+	.build/debug/parley-chaos run --duration 90 $(CHAOS_FLAGS)
+
+## The short chaos run (~15 s of traffic, every fault kind once or more), for `make test`.
+chaos-quick: deps
+	swift build --product parley-broker
+	swift build --product parley-gateway
+	swift build --product parley-chaos
+	.build/debug/parley-chaos run --quick $(CHAOS_FLAGS)

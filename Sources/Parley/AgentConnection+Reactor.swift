@@ -186,8 +186,14 @@ extension AgentConnection {
 
     private func welcomed(_ welcome: Welcome) {
         let now = MonotonicClock.milliseconds()
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Error>? in
+        let (waiter, stale) = state.withLock { state -> (CheckedContinuation<Void, Error>?, [Task<Void, Never>]) in
             state.registered = true
+            state.refusal = nil
+            state.welcomes += 1
+            // A new session: deliveries of the previous one are void (the broker delivers them again, with new
+            // ids, if they still matter), so their handlers stop and can never answer a new delivery.
+            let stale = state.welcomes > 1 ? Array(state.handlerTasks.values) : []
+            if state.welcomes > 1 { state.handlerTasks.removeAll() }
             state.heartbeatMilliseconds = UInt64(max(welcome.heartbeatMilliseconds, 10))
             state.liveness = UInt64(max(welcome.liveness, 1))
             // Resend every open call and unconfirmed event with the same ids: the broker de-duplicates.
@@ -200,15 +206,25 @@ extension AgentConnection {
                 state.outgoing.append(OutgoingMessage(.publish(pending.publish), body: pending.body))
             }
             defer { state.welcomeWaiter = nil }
-            return state.welcomeWaiter
+            return (state.welcomeWaiter, stale)
         }
+        stale.forEach { $0.cancel() }
         waiter?.resume()
     }
 
     private func refused(_ notice: ErrorNotice, reason: String) {
         if notice.command == CommandCode.hello.rawValue {
             let detail = "the \(target.name) refused the registration: \(reason)"
-            state.withLock { $0.refusal = Outcome(status: notice.status, body: Array(detail.utf8), attempts: 0) }
+            let waiting = state.withLock { state -> Bool in
+                state.refusal = Outcome(status: notice.status, body: Array(detail.utf8), attempts: 0)
+                return state.welcomeWaiter != nil
+            }
+            // A background link (the gateway) keeps trying: the refusal may pass (an old session of the same
+            // id timing out); calls still waiting at their deadline end with it.
+            guard waiting else {
+                logger.warning("registration refused; retrying", metadata: ["agent": "\(configuration.id)", "reason": "\(reason)"])
+                return
+            }
             failRegistration(ParleyError.registrationRefused(notice.status, reason: reason))
             logger.error("registration refused", metadata: ["agent": "\(configuration.id)", "reason": "\(reason)"])
             return
@@ -244,6 +260,8 @@ extension AgentConnection {
                                        deliveryID: deliver.deliveryID, connection: self)
         let agentID = configuration.id
         state.withLock { shared in
+            // The same delivery again (a resent DELIVER): the running handler answers it once.
+            guard shared.handlerTasks[deliver.deliveryID] == nil else { return }
             let handler = shared.handler
             shared.handlerTasks[deliver.deliveryID] = Task { [self] in
                 var response: Response
@@ -262,7 +280,7 @@ extension AgentConnection {
     /// Ends calls the broker never answered (past deadline + grace) with TIMEOUT and unconfirmed publishes
     /// past their deadline with an error; returns the next such deadline.
     private func expireWaits(now: UInt64) -> UInt64? {
-        let (calls, publishes, next, registered) = state.withLock { state -> ([PendingCall], [PendingPublish], UInt64?, Bool) in
+        let (calls, publishes, next, registered, refusal) = state.withLock { state -> ([PendingCall], [PendingPublish], UInt64?, Bool, Outcome?) in
             var next: UInt64?
             var calls: [PendingCall] = []
             for (id, call) in state.calls {
@@ -274,12 +292,12 @@ extension AgentConnection {
             for (id, pending) in state.publishes {
                 if pending.deadline <= now { publishes.append(pending); state.publishes[id] = nil } else { next = min(next ?? .max, pending.deadline) }
             }
-            return (calls, publishes, next, state.registered)
+            return (calls, publishes, next, state.registered, state.refusal)
         }
         // Never registered (or lost): fail closed with UNAVAILABLE; registered but silent: TIMEOUT.
         let outcome = registered
             ? Outcome(status: .timeout, body: Array("no answer from the \(target.name) within the deadline".utf8), attempts: 0)
-            : Outcome(status: .unavailable, body: Array("no connection to the \(target.name) at \(target.endpoint)".utf8), attempts: 0)
+            : refusal ?? Outcome(status: .unavailable, body: Array("no connection to the \(target.name) at \(target.endpoint)".utf8), attempts: 0)
         for call in calls { call.continuation.resume(returning: outcome) }
         for pending in publishes {
             pending.continuation.resume(throwing: ParleyError.outcome(.timeout, reason: "no CONFIRM from the broker in time"))

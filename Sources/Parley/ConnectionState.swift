@@ -8,6 +8,8 @@ struct ConnectionState {
     var subscriptionChanges: [SubscriptionChange] = []
     var nextSubscriptionID = 1
     var registered = false
+    /// WELCOMEs received so far: after the first, a WELCOME starts a new session.
+    var welcomes = 0
     var reactorRunning = false
     var stopping = false
     var heartbeatMilliseconds: UInt64 = 1_000

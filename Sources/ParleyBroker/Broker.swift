@@ -1,4 +1,5 @@
 import Logging
+import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ
@@ -48,14 +49,16 @@ public final class Broker: Sendable {
                 for event in events { fresh.append(event.header, body: event.body) }
             }
         }
-        logger.info("event journal loaded", metadata: ["directory": "\(directory)", "records": "\(records.count)",
+        logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": "\(records.count)",
                                                        "sync": "\(options.syncJournal)"])
         return journal
     }
 
     /// Binds and serves until `stop()`. `onReady` receives the bound agent and events endpoints
-    /// (useful with port `*`).
-    public func run(onReady: (_ endpoint: String, _ eventsEndpoint: String) -> Void = { _, _ in }) throws {
+    /// (useful with port `*`). `onSample` runs on the reactor thread every `options.sampleIntervalMilliseconds`
+    /// and once more after the last outcome went out: keep it short (store the sample and return).
+    public func run(onReady: (_ endpoint: String, _ eventsEndpoint: String) -> Void = { _, _ in },
+                    onSample: (BrokerSample) -> Void = { _ in }) throws {
         let context = try Context()
         let authenticator = try options.security?.startAuthenticator(context)
         defer { authenticator?.stop() }
@@ -75,12 +78,14 @@ public final class Broker: Sendable {
         let events = try Socket(context, type: .xpub)
         defer { events.close() }
         try events.setSendHighWaterMark(options.eventsHighWaterMark)
+        // Subscriptions are short (1 + topic prefix); a huge one would bloat the subscription trie.
+        try events.setMaxMessageSize(4_096)
         try options.security?.apply(to: events)
         try events.setLinger(milliseconds: 1_000)
         try events.bind(options.eventsEndpoint)
         let endpoint = (try? router.lastEndpoint) ?? options.endpoint
         let eventsEndpoint = (try? events.lastEndpoint) ?? options.eventsEndpoint
-        logger.info("broker listening", metadata: ["endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
+        logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
         onReady(endpoint, eventsEndpoint)
 
         var configuration = options.core
@@ -94,6 +99,7 @@ public final class Broker: Sendable {
         let eventsIndex = poller.add(events)
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
         var drainingUntil: UInt64?
+        var sampler = BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger)
         while true {
             let now = MonotonicClock.milliseconds()
             if drainingUntil == nil, stopping.load(ordering: .acquiring) {
@@ -101,11 +107,15 @@ public final class Broker: Sendable {
                 drainingUntil = now + options.shutdownGraceMilliseconds
                 loop.core.beginDraining()
                 logger.notice("shutting down: draining pending requests",
-                              metadata: ["pending": "\(loop.core.pendingCount)", "grace ms": "\(options.shutdownGraceMilliseconds)"])
+                              metadata: ["event": "shutdown", "pending": "\(loop.core.pendingCount)",
+                                         "grace_ms": "\(options.shutdownGraceMilliseconds)"])
+                sampler.take(loop, now: now, draining: true, onSample: onSample)
             }
             if let deadline = drainingUntil, loop.core.pendingCount == 0 || now >= deadline { break }
             try loop.runTimers(now: now)
-            let wait = loop.core.nextWakeup > now ? min(loop.core.nextWakeup - now, drainingUntil == nil ? 1_000 : 50) : 0
+            if now >= sampler.due { sampler.take(loop, now: now, draining: drainingUntil != nil, onSample: onSample) }
+            let due = min(loop.core.nextWakeup, sampler.due)
+            let wait = due > now ? min(due - now, drainingUntil == nil ? 1_000 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
             if poller.isReadable(wakeIndex) { wake.drain() }
             if poller.isReadable(eventsIndex) { try loop.drainSubscriptions() }
@@ -114,6 +124,69 @@ public final class Broker: Sendable {
         let unfinished = loop.core.pendingCount
         loop.core.shutdown()
         try loop.flush()
-        logger.info("broker stopped", metadata: ["endpoint": "\(endpoint)", "ended UNAVAILABLE": "\(unfinished)"])
+        sampler.take(loop, now: MonotonicClock.milliseconds(), draining: true, logChanges: false, onSample: onSample)
+        logger.notice("broker stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
+    }
+}
+
+/// What the reactor reports now and then for metrics, health checks and logs: a copy, made on the reactor thread,
+/// that the receiver may keep and read on any thread.
+public struct BrokerSample: Sendable {
+    /// Agents, pending work and the core's running totals (as STATUS reports them).
+    public var snapshot: BrokerSnapshot
+    /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM), since start.
+    public var droppedAtHighWaterMark: UInt64
+    /// True once shutdown began (new requests are refused).
+    public var draining: Bool
+    /// When it was taken (monotonic milliseconds, `MonotonicClock`).
+    public var takenAt: UInt64
+    /// Round trips from accepting a request to sending its outcome, when the core measures them (exported as
+    /// `parley_broker_request_duration_seconds`); nil until then.
+    public var requestLatency: LatencyHistogram?
+}
+
+/// Takes the periodic samples, and logs agents joining, leaving, going away and coming back by comparing the
+/// agent lists of consecutive samples (an agent that comes and goes between two samples is not seen).
+private struct BrokerSampler {
+    let interval: UInt64
+    let logger: Logger
+    private(set) var due: UInt64 = 0
+    private var agents: [String: BrokerSnapshot.Agent] = [:]
+
+    init(interval: UInt64, logger: Logger) {
+        self.interval = interval
+        self.logger = logger
+    }
+
+    mutating func take(_ loop: ReactorLoop, now: UInt64, draining: Bool, logChanges: Bool = true,
+                       onSample: (BrokerSample) -> Void) {
+        due = now + interval
+        let snapshot = loop.core.snapshot()
+        if logChanges { logAgentChanges(snapshot.agents) }
+        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, draining: draining, takenAt: now,
+                              requestLatency: nil))
+    }
+
+    private mutating func logAgentChanges(_ current: [BrokerSnapshot.Agent]) {
+        var remaining = agents
+        for agent in current {
+            let metadata: Logger.Metadata = ["agent": "\(agent.id)", "layer": "\(agent.layer)",
+                                             "capabilities": "\(agent.capabilities.joined(separator: ","))"]
+            switch remaining.removeValue(forKey: agent.id)?.state {
+            case nil:
+                logger.info("agent joined", metadata: metadata.merging(["event": "agent_joined", "state": "\(agent.state)"]) { $1 })
+            case let state? where state != agent.state && agent.state == "away":
+                logger.notice("agent away (silent; its requests wait for it or go to another agent)",
+                              metadata: metadata.merging(["event": "agent_away"]) { $1 })
+            case let state? where state != agent.state:
+                logger.info("agent back", metadata: metadata.merging(["event": "agent_back"]) { $1 })
+            default:
+                break
+            }
+        }
+        for agent in remaining.values.sorted(by: { $0.id < $1.id }) {
+            logger.info("agent left", metadata: ["event": "agent_left", "agent": "\(agent.id)", "layer": "\(agent.layer)"])
+        }
+        agents = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
     }
 }

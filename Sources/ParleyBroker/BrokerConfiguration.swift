@@ -10,6 +10,8 @@ public struct BrokerConfiguration: Sendable {
     public var dedupeWindowMilliseconds: UInt64 = 300_000
     /// How many finished outcomes are kept at most (the oldest go first).
     public var dedupeCapacity: Int = 100_000
+    /// How many bytes of answers the outcome cache holds at most, roughly (the oldest go first).
+    public var dedupeMaxBytes: Int = 64 << 20
     /// Pending requests one requester may have before further ones get OVERLOADED.
     public var maxPendingPerRequester: Int = 10_000
     /// Pending requests in the whole broker before further ones get OVERLOADED.
@@ -25,6 +27,9 @@ public struct BrokerConfiguration: Sendable {
     public var retentionBytes: Int = 16 << 20
     /// How long an event is retained.
     public var retentionMilliseconds: UInt64 = 600_000
+    /// After start-up, how long requests for targets nobody offers yet wait (agents re-register after a
+    /// broker restart) before ending NO_ROUTE; nil means heartbeat × liveness, 0 answers NO_ROUTE at once.
+    public var startupRouteGraceMilliseconds: UInt64?
     /// Whether published events are also handed to the reactor's journal (`journal`), to survive restarts.
     public var journaling = false
     /// Topics the broker keeps at most; a PUBLISH opening one more gets OVERLOADED.

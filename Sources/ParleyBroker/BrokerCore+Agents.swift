@@ -49,6 +49,13 @@ extension BrokerCore {
     private mutating func admit(id agentID: String, layer: String, capabilities requested: [String], instance: UInt64,
                                 isGateway: Bool, peer: PeerID, now: UInt64) {
         let hello = (agentID: agentID, instance: instance)
+        if let existing = agents[agentID], existing.isGateway != isGateway {
+            // An id is either an agent's or a gateway's while the broker remembers it, alive or away.
+            counters.duplicateIDsRefused += 1
+            return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,
+                          callbackID: nil, peer: peer,
+                          reason: "id '\(agentID)' belongs to \(existing.isGateway ? "a gateway" : "an agent"); choose another id")
+        }
         if let existing = agents[hello.agentID], existing.isAlive, existing.instance != hello.instance {
             counters.duplicateIDsRefused += 1
             return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,

@@ -133,8 +133,14 @@ extension BrokerCore {
             pendingByRequester[key.requester] = nil
         }
         if outcomes.capacity > 0 {
+            let bytes: Int
+            switch body {
+            case .none: bytes = 0
+            case .payload(let payload): bytes = payload.byteCount
+            case .text(let text): bytes = text.utf8.count
+            }
             outcomes.insert(key, CachedOutcome(status: status, attempts: request.attempts, body: share(body),
-                                               fingerprint: request.fingerprint), now: latestNow)
+                                               fingerprint: request.fingerprint), now: latestNow, bytes: bytes)
         }
         sendResult(key, status: status, attempts: request.attempts, body: body)
     }
@@ -163,7 +169,15 @@ extension BrokerCore {
         if pending.count >= configuration.maxPending {
             return (.overloaded, "the broker holds its maximum of \(configuration.maxPending) pending requests")
         }
-        switch request.target {
+        guard let problem = routeProblem(request.target, layer: layer, forwarded: forwarded) else { return nil }
+        // Just after start-up agents are still re-registering: a target nobody offers yet waits (see tick).
+        if problem.0 == .noRoute, latestNow < routeGraceEnds { return nil }
+        return problem
+    }
+
+    /// Why `target` cannot be reached from `layer` now (NO_ROUTE, UNAUTHORIZED), or nil.
+    func routeProblem(_ target: Target, layer: String, forwarded: Bool) -> (Status, String)? {
+        switch target {
         case .agent(let id):
             guard let target = agents[id], !target.isGateway else { return (.noRoute, "no agent '\(id)' is registered") }
             guard forwarded || target.layer == layer else {
@@ -193,7 +207,8 @@ extension BrokerCore {
     private mutating func chooseAgent(for request: PendingRequest<Payload>) -> String? {
         switch request.target {
         case .agent(let id):
-            return agents[id]?.isAlive == true ? id : nil
+            guard let record = agents[id], record.isAlive, !record.isGateway else { return nil }
+            return id
         case .capability(let name):
             return leastLoaded(offering: name, inLayer: request.caller == nil ? request.requesterLayer : nil)
         case .layer(let layer, let capability?):

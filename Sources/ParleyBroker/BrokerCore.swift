@@ -26,7 +26,12 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var waiting: [RequestKey] = []
     var deadlines = DeadlineHeap<RequestKey>()
     var outcomes: ExpiringCache<RequestKey, CachedOutcome<Payload>>
-    var nextDeliveryID: UInt64 = 1
+    /// Random start: a broker restarted while agents still work on old deliveries never reuses their ids.
+    var nextDeliveryID = UInt64.random(in: 1...(UInt64.max / 2))
+    /// Until then, requests for targets nobody offers wait instead of ending NO_ROUTE (agents re-register
+    /// after a broker restart); then the ones still without a route end NO_ROUTE.
+    let routeGraceEnds: UInt64
+    var routeGraceSwept = false
     var nextHeartbeat: UInt64
     /// Pending requests per requester id (kept apart from agent records, which come and go).
     var pendingByRequester: [String: Int] = [:]
@@ -54,13 +59,27 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
-        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds)
+        let routeGrace = configuration.startupRouteGraceMilliseconds ?? configuration.heartbeatMilliseconds * configuration.liveness
+        self.routeGraceEnds = now + routeGrace
+        self.routeGraceSwept = routeGrace == 0
+        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
+                                      byteBudget: configuration.dedupeMaxBytes)
         outbox.reserveCapacity(64)
     }
 
     /// When `tick` should next run.
     public var nextWakeup: UInt64 {
-        min(nextHeartbeat, deadlines.earliest ?? .max)
+        min(nextHeartbeat, deadlines.earliest ?? .max, routeGraceSwept ? .max : routeGraceEnds)
+    }
+
+    /// At the end of the start-up grace: parked requests whose target still has no route end NO_ROUTE.
+    private mutating func endUnroutableWaiting() {
+        for key in waiting {
+            guard let request = pending[key], request.servingAgent == nil,
+                  let (status, reason) = routeProblem(request.target, layer: request.requesterLayer, forwarded: request.caller != nil),
+                  status == .noRoute else { continue }
+            finish(key, status: .noRoute, body: .text(reason))
+        }
     }
 
     /// Empties the outbox after the reactor has sent it, keeping its storage.
@@ -127,6 +146,10 @@ public struct BrokerCore<Payload: BrokerPayload> {
         while let key = deadlines.popDue(now) {
             guard let request = pending[key], request.deadline <= now else { continue }
             finish(key, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
+        }
+        if !routeGraceSwept, now >= routeGraceEnds {
+            routeGraceSwept = true
+            endUnroutableWaiting()
         }
         if now >= nextHeartbeat {
             nextHeartbeat = now + configuration.heartbeatMilliseconds

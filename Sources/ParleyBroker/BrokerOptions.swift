@@ -18,6 +18,9 @@ public struct BrokerOptions: Sendable {
     public var security: CurveServerSecurity?
     /// On SIGTERM/SIGINT: how long pending requests may still finish before the rest end with UNAVAILABLE.
     public var shutdownGraceMilliseconds: UInt64 = 5_000
+    /// How often the reactor hands a ``BrokerSample`` to `run`'s `onSample` (metrics, health, agent join/leave
+    /// logs), in milliseconds. A snapshot costs O(agents + pending requests); once a second is nothing next to traffic.
+    public var sampleIntervalMilliseconds: UInt64 = 1_000
     /// The core's tunables.
     public var core = BrokerConfiguration()
     /// ZMTP-level heartbeat interval on the ROUTER, in milliseconds (0 = off); keeps dead TCP peers from lingering.

@@ -18,6 +18,11 @@ struct ReactorLoop {
     private var unreachable: [PeerID] = []
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
     private(set) var droppedAtHighWaterMark: UInt64 = 0
+    /// STATUS replies each peer may still get now: a bucket of `statusBurst`, refilled at `statusBurst` per
+    /// second, so that a peer asking over and over (and never reading) cannot pile up large replies in the
+    /// broker. A STATUS over the limit gets a small ERROR OVERLOADED instead.
+    private var statusTokens: [PeerID: (tokens: UInt64, at: UInt64)] = [:]
+    private static let statusBurst: UInt64 = 20
 
     init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, logger: Logger) {
         self.router = router
@@ -67,7 +72,7 @@ struct ReactorLoop {
         }
         switch decoded {
         case .success(.status):
-            answerStatus(peer)
+            answerStatus(peer, now: now)
         case .success(let header):
             core.handle(header, body: body, from: peer, identity: isRegistration(header) ? headerFrame.property("User-Id") : nil, now: now)
         case .failure(let error):
@@ -89,7 +94,21 @@ struct ReactorLoop {
         core.refuseMalformed(command: command, callbackID: callbackID, from: peer, reason: reason)
     }
 
-    private mutating func answerStatus(_ peer: PeerID) {
+    private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
+        var bucket = statusTokens[peer] ?? (Self.statusBurst, now)
+        bucket.tokens = min(Self.statusBurst, bucket.tokens + (now &- bucket.at) * Self.statusBurst / 1_000)
+        bucket.at = now
+        if statusTokens.count >= 10_000 { statusTokens.removeAll(keepingCapacity: true) }
+        guard bucket.tokens > 0 else {
+            statusTokens[peer] = bucket
+            encoded.removeAll(keepingCapacity: true)
+            HeaderEncoder.encode(.error(ErrorNotice(status: .overloaded, command: CommandCode.status.rawValue)), into: &encoded)
+            _ = try? router.send(to: peer, header: encoded,
+                                 body: Message("STATUS asked more than \(Self.statusBurst) times a second on this connection; ask again later"))
+            return
+        }
+        bucket.tokens -= 1
+        statusTokens[peer] = bucket
         let report = StatusReport.json(core.snapshot())
         encoded.removeAll(keepingCapacity: true)
         HeaderEncoder.encode(.statusReply, into: &encoded)

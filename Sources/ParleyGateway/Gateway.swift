@@ -1,5 +1,6 @@
 import Logging
 import ParleyPolicy
+import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ
@@ -25,7 +26,9 @@ public final class Gateway: Sendable {
         self.wake = try WakeSignal()
     }
 
-    /// Stops the reactor. Thread-safe.
+    /// Stops the reactor gracefully: new calls get UNAVAILABLE, calls already forwarded may still get their outcome
+    /// within `options.shutdownGraceMilliseconds`, the rest end with UNAVAILABLE; then callers and the broker get BYE
+    /// and `run()` returns. Thread-safe.
     public func stop() {
         stopping.store(true, ordering: .releasing)
         wake.signal()
@@ -37,8 +40,9 @@ public final class Gateway: Sendable {
         wake.signal()
     }
 
-    /// Binds the frontend, connects to the broker and serves until `stop()`.
-    public func run(onReady: (String) -> Void = { _ in }) throws {
+    /// Binds the frontend, connects to the broker and serves until `stop()`. `onSample` runs on the reactor thread
+    /// every `options.sampleIntervalMilliseconds` and once more at the end: keep it short (store the sample).
+    public func run(onReady: (String) -> Void = { _ in }, onSample: (GatewaySample) -> Void = { _ in }) throws {
         let auditLog = try AuditLog(path: audit.path)
         let context = try Context()
         let authenticator = try options.frontendSecurity?.startAuthenticator(context)
@@ -53,7 +57,7 @@ public final class Gateway: Sendable {
         try options.frontendSecurity?.apply(to: frontend)
         try frontend.bind(options.endpoint)
         let endpoint = (try? frontend.lastEndpoint) ?? options.endpoint
-        logger.info("gateway listening", metadata: ["endpoint": "\(endpoint)", "broker": "\(options.brokerEndpoint)",
+        logger.info("gateway listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "broker": "\(options.brokerEndpoint)",
                                                    "policy": "\(initialPolicy.source)", "rules": "\(initialPolicy.rules.count)"])
 
         var core = GatewayCore(configuration: options.core, policy: initialPolicy, keyRing: options.frontendSecurity?.keyRing,
@@ -66,16 +70,36 @@ public final class Gateway: Sendable {
         let reader = RouterReader()
         var encoded: [UInt8] = []
         var poller = makePoller(frontend, backend)
-        while !stopping.load(ordering: .acquiring) {
+        var statistics = GatewayStatistics()
+        var nextSample: UInt64 = 0
+        var drainingUntil: UInt64?
+        var wasRegistered = false
+        while true {
             var now = MonotonicClock.milliseconds()
+            if drainingUntil == nil, stopping.load(ordering: .acquiring) {
+                drainingUntil = now + options.shutdownGraceMilliseconds
+                logger.notice("shutting down: new calls get UNAVAILABLE, forwarded calls may finish",
+                              metadata: ["event": "shutdown", "forwards": "\(core.forwardsInFlight)",
+                                         "grace_ms": "\(options.shutdownGraceMilliseconds)"])
+            }
+            if let deadline = drainingUntil, core.forwardsInFlight == 0 || now >= deadline { break }
             if let policy = pendingPolicy.withLock({ pending -> Policy? in defer { pending = nil }; return pending }) {
                 core.reload(policy)
-                logger.notice("policy reloaded", metadata: ["policy": "\(policy.source)", "rules": "\(policy.rules.count)"])
+                statistics.policyReloads += 1
+                logger.notice("policy reloaded", metadata: ["event": "policy_reloaded", "policy": "\(policy.source)",
+                                                            "rules": "\(policy.rules.count)"])
+            }
+            if now >= nextSample {
+                nextSample = now + max(options.sampleIntervalMilliseconds, 10)
+                statistics.forgetFinished(core)
+                onSample(statistics.sample(core, draining: drainingUntil != nil, now: now))
             }
             if now >= core.nextWakeup { core.tick(now: now) }
             let brokerSilenceLimit = max(options.core.heartbeatMilliseconds, core.brokerHeartbeatMilliseconds) * options.core.liveness
             if now &- lastHeardFromBroker > brokerSilenceLimit {
-                if core.backendRegistered { logger.warning("broker silent; reconnecting", metadata: ["broker": "\(options.brokerEndpoint)"]) }
+                if core.backendRegistered {
+                    logger.warning("broker silent; reconnecting", metadata: ["event": "broker_lost", "broker": "\(options.brokerEndpoint)"])
+                }
                 core.backendLost()
                 backend.close()
                 backend = try connectBackend(context)
@@ -83,15 +107,16 @@ public final class Gateway: Sendable {
                 core.backendConnected()
                 lastHeardFromBroker = now
             }
-            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded)
-            let wait = core.nextWakeup > now ? min(core.nextWakeup - now, 200) : 0
+            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
+            let due = min(core.nextWakeup, nextSample)
+            let wait = due > now ? min(due - now, drainingUntil == nil ? 200 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
             if poller.isReadable(2) { wake.drain() }
             now = MonotonicClock.milliseconds()
             var handled = 0
             while handled < 4_096, let (body, extraFrames) = try reader.next(from: frontend) {
                 handled += 1
-                receiveFront(&core, reader: reader, body: body, extraFrames: extraFrames, now: now)
+                receiveFront(&core, reader: reader, body: body, extraFrames: extraFrames, now: now, draining: drainingUntil != nil)
             }
             while let frames = try backend.receiveMultipart(dontWait: true) {
                 lastHeardFromBroker = now
@@ -99,12 +124,23 @@ public final class Gateway: Sendable {
                     logger.warning("undecodable message from the broker")
                     continue
                 }
+                statistics.outcomeArrived(header)
                 core.handleBack(header, body: frames.count > 1 ? frames[1] : nil, now: now)
             }
-            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded)
+            if core.backendRegistered != wasRegistered {
+                wasRegistered = core.backendRegistered
+                if wasRegistered {
+                    logger.notice("registered with the broker", metadata: ["event": "broker_connected", "broker": "\(options.brokerEndpoint)"])
+                }
+            }
+            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
         }
+        let unfinished = core.forwardsInFlight
+        core.endForShutdown()
+        flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
+        onSample(statistics.sample(core, draining: true, now: MonotonicClock.milliseconds()))
         backend.close()
-        logger.info("gateway stopped", metadata: ["endpoint": "\(endpoint)"])
+        logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
     }
 
     /// Polls the frontend (0), the backend (1) and the wake-up (2).
@@ -127,7 +163,8 @@ public final class Gateway: Sendable {
         return socket
     }
 
-    private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, body: Message?, extraFrames: Int, now: UInt64) {
+    private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, body: Message?, extraFrames: Int, now: UInt64,
+                              draining: Bool) {
         let peer = reader.peer
         let header = reader.headerFrame
         let command: UInt8 = header.count >= 3 ? header.withUnsafeBytes { $0[2] } : 0
@@ -142,6 +179,14 @@ public final class Gateway: Sendable {
         }
         do {
             let decoded = try HeaderDecoder.decode(header.bytes)
+            if case .status = decoded {
+                // Liveness for `parley health --gateway` and operators: a small JSON document, no registration needed.
+                return core.answerStatus(peer, draining: draining)
+            }
+            if draining, case .request = decoded {
+                return core.refuse(peer, status: .unavailable, command: command, callbackID: callbackID,
+                                   reason: "the gateway is shutting down; retry later or through another gateway")
+            }
             let identity = decoded.code == .hello ? header.property("User-Id") : nil
             core.handleFront(decoded, body: body, from: peer, identity: identity, now: now)
         } catch {
@@ -149,8 +194,10 @@ public final class Gateway: Sendable {
         }
     }
 
-    private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, auditLog: AuditLog, encoded: inout [UInt8]) {
+    private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, auditLog: AuditLog, encoded: inout [UInt8],
+                       statistics: inout GatewayStatistics) {
         auditLog.append(core.audit)
+        statistics.count(core)
         for notice in core.notices { logger.error("\(notice)") }
         for outbound in core.backOutbox {
             encoded = HeaderEncoder.encode(outbound.header)
@@ -162,14 +209,19 @@ public final class Gateway: Sendable {
                 logger.debug("send to the broker failed", metadata: ["error": "\(error)"])
             }
         }
+        var unreachable: [PeerID] = []
         for outbound in core.frontOutbox {
             do {
                 _ = try frontend.send(to: outbound.peer, header: HeaderEncoder.encode(outbound.header), body: message(outbound.body))
+            } catch let error as ZMQError where error == .hostUnreachable {
+                unreachable.append(outbound.peer)
             } catch {
                 logger.debug("send to a caller failed", metadata: ["peer": "\(outbound.peer)", "error": "\(error)"])
             }
         }
         core.clearOutboxes()
+        // A caller whose connection is gone (a killed process) frees its id at once for its restart.
+        for peer in unreachable { core.callerUnreachable(peer) }
     }
 
     private func message(_ body: GatewayBody) -> Message? {
@@ -184,4 +236,120 @@ public final class Gateway: Sendable {
 /// Where the audit trail goes (opened by the reactor thread, which owns it).
 private struct AuditLogPath: Sendable {
     let path: String
+}
+
+/// What the gateway reactor reports now and then for metrics and health checks: a copy the receiver may keep
+/// and read on any thread.
+public struct GatewaySample: Sendable {
+    /// Decisions since start, by rule and verdict (`allow` or `deny`).
+    public var decisions: [GatewayDecisionKey: UInt64]
+    /// Outcomes sent to callers since start, by status name (`OK`, `UNAUTHORIZED`, …).
+    public var outcomes: [String: UInt64]
+    /// How long forwarded calls took from the FORWARD to the broker's outcome.
+    public var forwardLatency: LatencyHistogram
+    /// Callers registered now.
+    public var callers: Int
+    /// Calls forwarded to the broker and not yet answered.
+    public var forwardsInFlight: Int
+    /// Whether the broker has welcomed the gateway.
+    public var brokerConnected: Bool
+    /// True once shutdown began.
+    public var draining: Bool
+    /// Policy reloads applied since start.
+    public var policyReloads: UInt64
+    /// The rules of the policy in force.
+    public var policyRules: Int
+    /// When it was taken (monotonic milliseconds, `MonotonicClock`).
+    public var takenAt: UInt64
+}
+
+/// A gateway decision's labels.
+public struct GatewayDecisionKey: Hashable, Sendable {
+    /// The deciding rule, or `default-deny`.
+    public var rule: String
+    /// `allow` or `deny`.
+    public var verdict: String
+}
+
+/// The reactor's running figures: plain values, no locks; copied into a ``GatewaySample`` now and then.
+private struct GatewayStatistics {
+    var decisions: [GatewayDecisionKey: UInt64] = [:]
+    var outcomes = [UInt64](repeating: 0, count: Status.allCases.count)
+    var latency = LatencyHistogram()
+    /// When each forward (by the gateway's callback id) first went to the broker, in nanoseconds.
+    var forwardStarts: [CallbackID: UInt64] = [:]
+    var policyReloads: UInt64 = 0
+
+    /// Counts what the core is about to send: decisions (from the audit records), outcomes to callers, forwards.
+    mutating func count(_ core: GatewayCore) {
+        for record in core.audit { decisions[GatewayDecisionKey(rule: record.rule, verdict: record.verdict), default: 0] += 1 }
+        guard !core.frontOutbox.isEmpty || !core.backOutbox.isEmpty else { return }
+        for outbound in core.frontOutbox {
+            if case .result(let result) = outbound.header { outcomes[Int(result.status.rawValue)] += 1 }
+        }
+        var now: UInt64 = 0
+        for outbound in core.backOutbox {
+            guard case .forward(let forward) = outbound.header else { continue }
+            if now == 0 { now = NanosecondClock.now() }
+            if forwardStarts[forward.request.callbackID] == nil { forwardStarts[forward.request.callbackID] = now }  // resends keep the first
+        }
+    }
+
+    /// The broker's outcome for a forward arrived: its round trip goes into the histogram.
+    mutating func outcomeArrived(_ header: Header) {
+        let callbackID: CallbackID
+        switch header {
+        case .result(let result): callbackID = result.callbackID
+        case .error(let notice) where notice.callbackID != .none: callbackID = notice.callbackID
+        default: return
+        }
+        guard let start = forwardStarts.removeValue(forKey: callbackID) else { return }
+        latency.record(nanoseconds: NanosecondClock.now() &- start)
+    }
+
+    /// Drops the start times of calls the core ended itself (its own TIMEOUT, a cancellation).
+    mutating func forgetFinished(_ core: GatewayCore) {
+        guard forwardStarts.count > core.forwardsInFlight else { return }
+        forwardStarts = forwardStarts.filter { core.isForwarding($0.key) }
+    }
+
+    func sample(_ core: GatewayCore, draining: Bool, now: UInt64) -> GatewaySample {
+        var byName: [String: UInt64] = [:]
+        for status in Status.allCases where outcomes[Int(status.rawValue)] > 0 { byName[status.description] = outcomes[Int(status.rawValue)] }
+        return GatewaySample(decisions: decisions, outcomes: byName, forwardLatency: latency, callers: core.callerCount,
+                             forwardsInFlight: core.forwardsInFlight, brokerConnected: core.backendRegistered, draining: draining,
+                             policyReloads: policyReloads, policyRules: core.policy.rules.count, takenAt: now)
+    }
+}
+
+/// What the reactor needs from the core beyond its public interface (read-only, except the shutdown).
+extension GatewayCore {
+    /// Calls forwarded to the broker and not yet answered.
+    var forwardsInFlight: Int { forwards.count }
+
+    /// Callers registered now.
+    var callerCount: Int { callers.count }
+
+    /// Whether the call with the gateway's callback id `id` is still forwarded.
+    func isForwarding(_ id: CallbackID) -> Bool { forwards[id] != nil }
+
+    /// Shutdown: every call still forwarded ends with UNAVAILABLE (and is cancelled at the broker), callers and the
+    /// broker get BYE.
+    mutating func endForShutdown() {
+        for (id, record) in forwards {
+            answer(record, status: .unavailable, body: .text("the gateway is shutting down; retry later or through another gateway"))
+            backOutbox.append(BackOutbound(header: .cancel(id), body: .none))
+        }
+        forwards.removeAll()
+        for caller in callers.values { frontOutbox.append(send(caller.peer, .bye)) }
+        backOutbox.append(BackOutbound(header: .bye, body: .none))
+    }
+
+    /// STATUS from anyone on the frontend: STATUS_REPLY with a small JSON document about the gateway.
+    mutating func answerStatus(_ peer: PeerID, draining: Bool) {
+        let body = "{\"role\":\"gateway\",\"broker\":\"\(backendRegistered ? "connected" : "disconnected")\","
+            + "\"draining\":\(draining),\"callers\":\(callers.count),\"forwards\":\(forwards.count),"
+            + "\"rules\":\(policy.rules.count)}"
+        frontOutbox.append(send(peer, .statusReply, .text(body)))
+    }
 }

@@ -33,6 +33,12 @@ extension GatewayCore {
         }
     }
 
+    /// The caller's connection is gone: forget its registration, so that a restarted process may take the id.
+    public mutating func callerUnreachable(_ peer: PeerID) {
+        guard let callerID = callerByPeer.removeValue(forKey: peer) else { return }
+        if callers[callerID]?.peer == peer { callers[callerID] = nil }
+    }
+
     /// HELLO: with CURVE keys the id and layer must be the key's; in development mode the declared layer is trusted.
     private mutating func register(_ hello: Hello, peer: PeerID, identity: String?, now: UInt64) {
         if let keyRing {
@@ -55,6 +61,8 @@ extension GatewayCore {
                           reason: "agent id '\(hello.agentID)' is held by another live agent")
         }
         if let existing = callers[hello.agentID] { callerByPeer[existing.peer] = nil }
+        // The connection registered under another id before: that registration ends now.
+        if let previous = callerByPeer[peer], previous != hello.agentID { callers[previous] = nil }
         callers[hello.agentID] = CallerRecord(id: hello.agentID, layer: hello.layer, instance: hello.instance, peer: peer, lastHeard: now)
         callerByPeer[peer] = hello.agentID
         frontOutbox.append(send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),

@@ -34,6 +34,7 @@ public struct GatewayCore {
     var forwards: [CallbackID: ForwardRecord] = [:]
     var rates = RateLimiter()
     var nextHeartbeat: UInt64
+    var nextCallerHeartbeat: UInt64
     var latestNow: UInt64
 
     /// A gateway enforcing `policy`; with `keyRing`, callers' ids and layers come from their CURVE keys.
@@ -43,6 +44,7 @@ public struct GatewayCore {
         self.keyRing = keyRing
         self.wallClockOffset = wallClock &- now
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
+        self.nextCallerHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
     }
 
@@ -78,8 +80,14 @@ public struct GatewayCore {
             answer(record, status: .timeout, body: .text("no outcome from the broker within the deadline"))
         }
         guard now >= nextHeartbeat else { return }
-        nextHeartbeat = now + configuration.heartbeatMilliseconds
+        // As often as the broker expects it, when the broker's interval is the shorter one.
+        let interval = brokerHeartbeatMilliseconds > 0 ? min(configuration.heartbeatMilliseconds, brokerHeartbeatMilliseconds)
+                                                       : configuration.heartbeatMilliseconds
+        let callersDue = now >= nextCallerHeartbeat
+        nextHeartbeat = now + interval
         backOutbox.append(BackOutbound(header: .heartbeat, body: .none))
+        guard callersDue else { return }
+        nextCallerHeartbeat = now + configuration.heartbeatMilliseconds
         let silence = configuration.heartbeatMilliseconds * configuration.liveness
         for record in callers.values {
             if now &- record.lastHeard > silence {

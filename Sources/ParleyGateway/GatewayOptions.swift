@@ -8,6 +8,11 @@ public struct GatewayOptions: Sendable {
     public var brokerEndpoint = "tcp://127.0.0.1:7410"
     /// The core's tunables.
     public var core = GatewayConfiguration()
+    /// On stop: how long calls already forwarded may still get their outcome (new calls get UNAVAILABLE);
+    /// the rest then end with UNAVAILABLE.
+    public var shutdownGraceMilliseconds: UInt64 = 5_000
+    /// How often the reactor hands a ``GatewaySample`` to `run`'s `onSample` (metrics, health), in milliseconds.
+    public var sampleIntervalMilliseconds: UInt64 = 1_000
     /// CURVE on the frontend (callers must hold a key in the ring); nil in development mode.
     public var frontendSecurity: CurveServerSecurity?
     /// CURVE towards the broker; nil in development mode.

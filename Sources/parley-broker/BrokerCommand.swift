@@ -1,164 +1,155 @@
 import ArgumentParser
-import Dispatch
+import Foundation
 import Logging
 import ParleyBroker
+import ParleyOperations
 import ParleyPolicy
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import ServiceLifecycle
+import UnixSignals
 
 /// `parley-broker`: routes help and clarification requests between agents.
 @main
-struct BrokerCommand: ParsableCommand {
+struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-broker",
         abstract: "Routes help and clarification requests between Parley agents over ZeroMQ.",
-        discussion: "Agents connect a DEALER socket to --endpoint and speak the protocol in docs/PROTOCOL.md."
+        discussion: """
+            Agents connect a DEALER socket to --endpoint and speak the protocol in docs/PROTOCOL.md.
+
+            Every option can also be set in a config file (--config, or PARLEY_BROKER_CONFIG; the flag's name without \
+            its leading dashes, e.g. `heartbeat-ms: 200`) or in the environment (PARLEY_BROKER_HEARTBEAT_MS=200). Flags win \
+            over the environment, which wins over the file, which wins over the defaults; --print-config shows the \
+            result and where each value came from. SIGTERM or SIGINT drains and exits 0. deploy/broker.yaml documents \
+            every setting; deploy/OPERATIONS.md is the operator's guide.
+            """
     )
 
-    @Option(help: "ROUTER endpoint agents connect to.")
-    var endpoint = "tcp://127.0.0.1:7410"
+    @Option(help: "A YAML config file (default: $PARLEY_BROKER_CONFIG, else none).")
+    var config: String?
 
-    @Option(help: "XPUB endpoint subscribers connect to for live events.")
-    var eventsEndpoint = "tcp://127.0.0.1:7411"
+    @Flag(help: "Print the effective configuration, with where each value came from, and exit.")
+    var printConfig = false
 
-    @Option(help: "Events queued per subscriber before its copies are dropped (it catches up by replay).")
-    var eventsHwm: Int32 = 100_000
+    @Option(name: .customLong("endpoint"), help: .init(BrokerSettings.help("endpoint"))) var endpoint: String?
+    @Option(name: .customLong("events-endpoint"), help: .init(BrokerSettings.help("events-endpoint"))) var eventsEndpoint: String?
+    @Option(name: .customLong("secret-key"), help: .init(BrokerSettings.help("secret-key"))) var secretKey: String?
+    @Option(name: .customLong("keys"), help: .init(BrokerSettings.help("keys"))) var keys: String?
+    @Option(name: .customLong("gateway-token"), help: .init(BrokerSettings.help("gateway-token"))) var gatewayToken: String?
+    @Option(name: .customLong("heartbeat-ms"), help: .init(BrokerSettings.help("heartbeat-ms"))) var heartbeat: String?
+    @Option(name: .customLong("liveness"), help: .init(BrokerSettings.help("liveness"))) var liveness: String?
+    @Option(name: .customLong("max-deadline-ms"), help: .init(BrokerSettings.help("max-deadline-ms"))) var maxDeadline: String?
+    @Option(name: .customLong("dedupe-window-ms"), help: .init(BrokerSettings.help("dedupe-window-ms"))) var dedupeWindow: String?
+    @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.help("dedupe-capacity"))) var dedupeCapacity: String?
+    @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
+    @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.help("max-pending"))) var maxPending: String?
+    @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
+    @Option(name: .customLong("max-body"), help: .init(BrokerSettings.help("max-body"))) var maxBody: String?
+    @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.help("events-hwm"))) var eventsHwm: String?
+    @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.help("retention-count"))) var retentionCount: String?
+    @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.help("retention-bytes"))) var retentionBytes: String?
+    @Option(name: .customLong("retention-ms"), help: .init(BrokerSettings.help("retention-ms"))) var retention: String?
+    @Option(name: .customLong("data-dir"), help: .init(BrokerSettings.help("data-dir"))) var dataDir: String?
+    @Flag(name: .customLong("journal-sync"), inversion: .prefixedNo, help: .init(BrokerSettings.help("journal-sync"))) var journalSync: Bool?
+    @Option(name: .customLong("shutdown-grace-ms"), help: .init(BrokerSettings.help("shutdown-grace-ms"))) var shutdownGrace: String?
+    @Option(name: .customLong("log-level"), help: .init(BrokerSettings.help("log-level"))) var logLevel: String?
+    @Option(name: .customLong("log-format"), help: .init(BrokerSettings.help("log-format"))) var logFormat: String?
+    @Option(name: .customLong("metrics-port"), help: .init(BrokerSettings.help("metrics-port"))) var metricsPort: String?
+    @Option(name: .customLong("metrics-address"), help: .init(BrokerSettings.help("metrics-address"))) var metricsAddress: String?
+    @Option(name: .customLong("sample-ms"), help: .init(BrokerSettings.help("sample-ms"))) var sample: String?
 
-    @Option(help: "Events retained per topic for replay.")
-    var retentionCount = 10_000
-
-    @Option(help: "Payload bytes retained per topic for replay.")
-    var retentionBytes = 16 << 20
-
-    @Option(name: .customLong("retention-ms"), help: "How long events are retained for replay.")
-    var retentionMilliseconds: UInt64 = 600_000
-
-    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval in milliseconds, both ways.")
-    var heartbeatMilliseconds: UInt64 = 1_000
-
-    @Option(help: "Silent heartbeat intervals after which an agent counts as gone and its work is redelivered.")
-    var liveness: UInt64 = 3
-
-    @Option(name: .customLong("max-deadline-ms"), help: "Hard maximum lifetime of a request, progress extensions included.")
-    var maxDeadlineMilliseconds: UInt64 = 600_000
-
-    @Option(name: .customLong("dedupe-window-ms"), help: "How long a finished outcome is kept to answer retries.")
-    var dedupeWindowMilliseconds: UInt64 = 300_000
-
-    @Option(help: "How many finished outcomes are kept at most for retries (0 turns de-duplication of finished requests off).")
-    var dedupeCapacity = 100_000
-
-    @Option(help: "Pending requests in the whole broker before new ones get OVERLOADED.")
-    var maxPending = 200_000
-
-    @Option(help: "Pending requests per requesting agent before new ones get OVERLOADED.")
-    var maxPendingPerAgent = 10_000
-
-    @Option(help: "Largest body frame in bytes; larger ones get BAD_REQUEST, and frames over twice this drop the connection.")
-    var maxBody = 1 << 20
-
-    @Option(help: "CURVE: the broker's secret key file (from `parley keygen --out`). Needs --keys.")
-    var secretKey: String?
-
-    @Option(help: "CURVE: the keys file naming who may connect (agents with their layers, gateways).")
-    var keys: String?
-
-    @Option(help: "Development mode only (no keys): the token a gateway must present.")
-    var gatewayToken = "parley-dev-gateway"
-
-    @Option(help: "Directory for the event journal: confirmed events and topic sequences survive restarts. Without it, events are kept in memory only.")
-    var dataDir: String?
-
-    @Flag(inversion: .prefixedNo, help: "Sync each group of journal writes to disk before confirming its events (survives power loss, costs latency).")
-    var journalSync = true
-
-    @Option(name: .customLong("shutdown-grace-ms"), help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end with UNAVAILABLE.")
-    var shutdownGraceMilliseconds: UInt64 = 5_000
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
-    func validate() throws {
-        guard (10...3_600_000).contains(heartbeatMilliseconds) else { throw ValidationError("--heartbeat-ms must be 10 to 3600000") }
-        guard (1...255).contains(liveness) else { throw ValidationError("--liveness must be 1 to 255") }
-        guard maxBody >= 1_024 else { throw ValidationError("--max-body must be at least 1024 bytes") }
-        guard maxPending >= 1, maxPendingPerAgent >= 1 else { throw ValidationError("pending limits must be at least 1") }
-        guard retentionCount >= 1, retentionBytes >= 1, eventsHwm >= 0 else {
-            throw ValidationError("--retention-count and --retention-bytes must be at least 1, --events-hwm not negative")
-        }
-        guard (secretKey == nil) == (keys == nil) else { throw ValidationError("--secret-key and --keys go together") }
-        guard dedupeCapacity >= 0 else { throw ValidationError("--dedupe-capacity cannot be negative") }
+    /// The values given on the command line, by setting key.
+    private var flags: [String: String] {
+        let given: [(String, String?)] = [
+            ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
+            ("gateway-token", gatewayToken), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
+            ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
+            ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("events-hwm", eventsHwm),
+            ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-ms", retention),
+            ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),
+            ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),
+            ("metrics-address", metricsAddress), ("sample-ms", sample),
+        ]
+        return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }
 
-    func run() throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
+    func run() async throws {
+        let program = "parley-broker"
+        let configuration: EffectiveConfiguration
+        let logger: Logger
+        switch ProcessStartup.begin(program: program, loader: BrokerSettings.loader, configFile: config, flags: flags,
+                                    printConfig: printConfig, check: BrokerSettings.check) {
+        case .run(let effective, let startLogger): (configuration, logger) = (effective, startLogger)
+        case .exit: return
+        case .refused: throw ExitCode(StartupReport.configurationExitStatus)
         }
-        let logger = Logger(label: "parley-broker")
-        var options = BrokerOptions()
-        options.endpoint = endpoint
-        options.shutdownGraceMilliseconds = shutdownGraceMilliseconds
-        options.dataDirectory = dataDir
-        options.syncJournal = journalSync
-        options.eventsEndpoint = eventsEndpoint
-        options.eventsHighWaterMark = eventsHwm
-        options.core.retentionCount = retentionCount
-        options.core.retentionBytes = retentionBytes
-        options.core.retentionMilliseconds = retentionMilliseconds
-        options.core.heartbeatMilliseconds = heartbeatMilliseconds
-        options.core.liveness = liveness
-        options.core.maxDeadlineMilliseconds = maxDeadlineMilliseconds
-        options.core.dedupeWindowMilliseconds = dedupeWindowMilliseconds
-        options.core.dedupeCapacity = dedupeCapacity
-        options.core.maxPending = maxPending
-        options.core.maxPendingPerRequester = maxPendingPerAgent
-        options.core.maxBodyBytes = maxBody
-        if let secretKey, let keys {
+
+        var options = BrokerSettings.options(configuration)
+        if let secretKey = configuration.text("secret-key"), let keys = configuration.text("keys") {
             do {
                 options.security = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
             } catch {
-                logger.critical("\(error)")
-                throw ExitCode.failure
+                StartupReport.refuse(program, "\(error)")
+                throw ExitCode(StartupReport.configurationExitStatus)
             }
             logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": "\(options.security!.keyRing.entries.count)"])
         } else {
-            options.core.gatewayToken = gatewayToken
+            options.core.gatewayToken = configuration.string("gateway-token")
+            let endpoint = options.endpoint
             if !endpoint.hasPrefix("tcp://127.") && !endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("inproc://") {
                 logger.warning("DEVELOPMENT MODE on a non-loopback endpoint: no CURVE keys are configured, traffic is unauthenticated and unencrypted")
             } else {
                 logger.warning("DEVELOPMENT MODE: no CURVE keys configured; listening on loopback only; gateways authenticate with a token")
             }
         }
+
         let broker = try Broker(options: options, logger: logger)
-        let signals = [SIGTERM, SIGINT, SIGHUP].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if number == SIGHUP {
-                    logger.notice("SIGHUP ignored: the broker has nothing to reload (restart it to change options)")
-                } else {
-                    broker.stop()
-                }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metrics: BrokerMetrics?
+        let metricsPort: UInt16 = configuration.integer("metrics-port")
+        if metricsPort > 0 {
+            let exporter = BrokerMetrics(sampleIntervalMilliseconds: options.sampleIntervalMilliseconds)
+            let server: MetricsHTTPServer
+            do {
+                server = try MetricsHTTPServer(address: configuration.string("metrics-address"), port: metricsPort,
+                                               route: exporter.route, onTick: exporter.refresh)
+            } catch {
+                StartupReport.refuse(program, "\(error)")
+                throw ExitCode.failure
             }
-            source.resume()
-            return source
+            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics"])
+            print("parley-broker metrics on http://\(server.boundAddress)/metrics")
+            metrics = exporter
+            // Listed first: the group shuts services down in reverse order, so /metrics outlives the drain.
+            services.append(.init(service: ThreadService(name: "parley-metrics", work: server.run, stop: server.stop),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        do {
-            try broker.run { endpoint, eventsEndpoint in
+        services.append(.init(service: SignalNotices(logger: logger), successTerminationBehavior: .ignore))
+        let reactor = ThreadService(name: "parley-broker-reactor", work: { [metrics] in
+            try broker.run(onReady: { endpoint, eventsEndpoint in
                 // Supervisors and tests wait for this line before connecting.
                 print("parley-broker ready on \(endpoint) events \(eventsEndpoint)")
                 fflush(nil)
-            }
+            }, onSample: { sample in metrics?.store(sample) })
+        }, stop: broker.stop)
+        services.append(.init(service: reactor, successTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
         } catch {
-            logger.critical("broker failed", metadata: ["error": "\(error)"])
+            logger.critical("broker failed", metadata: ["event": "failed", "error": "\(error)", "endpoint": "\(options.endpoint)",
+                                                        "events": "\(options.eventsEndpoint)"])
             throw ExitCode.failure
         }
-        signals.forEach { $0.cancel() }
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// Logs SIGHUP instead of dying of it: the broker has nothing to reload.
+private struct SignalNotices: Service {
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            logger.notice("SIGHUP ignored: the broker has nothing to reload (restart it to change options)")
+        }
+    }
+}

@@ -1,126 +1,155 @@
 import ArgumentParser
-import Dispatch
+import Foundation
 import Logging
 import ParleyGateway
+import ParleyOperations
 import ParleyPolicy
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import ServiceLifecycle
+import UnixSignals
 
 /// `parley-gateway`: enforces which layers may call which, audits every decision, forwards what is allowed.
 @main
-struct GatewayCommand: ParsableCommand {
+struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-gateway",
         abstract: "Authenticates callers, checks cross-layer calls against a policy, audits, and forwards them to the broker.",
-        discussion: "SIGHUP reloads the policy file; an invalid file is rejected and the old policy stays in force."
+        discussion: """
+            SIGHUP reloads the policy file; an invalid file is rejected and the old policy stays in force. SIGTERM or \
+            SIGINT stops accepting calls, lets forwarded ones finish (--shutdown-grace-ms) and exits 0.
+
+            Every option can also be set in a config file (--config, or PARLEY_GATEWAY_CONFIG; the flag's name without \
+            its leading dashes, e.g. `broker: tcp://broker:7410`) or in the environment (PARLEY_GATEWAY_BROKER=…). Flags win \
+            over the environment, which wins over the file, which wins over the defaults; --print-config shows the \
+            result and where each value came from. deploy/gateway.yaml documents every setting.
+            """
     )
 
-    @Option(help: "ROUTER endpoint callers connect to.")
-    var endpoint = "tcp://127.0.0.1:7420"
+    @Option(help: "A YAML config file (default: $PARLEY_GATEWAY_CONFIG, else none).")
+    var config: String?
 
-    @Option(help: "The broker's agent endpoint.")
-    var broker = "tcp://127.0.0.1:7410"
+    @Flag(help: "Print the effective configuration, with where each value came from, and exit.")
+    var printConfig = false
 
-    @Option(help: "The policy file (YAML).")
-    var policy = "deploy/policy.yaml"
+    @Option(name: .customLong("endpoint"), help: .init(GatewaySettings.help("endpoint"))) var endpoint: String?
+    @Option(name: .customLong("broker"), help: .init(GatewaySettings.help("broker"))) var broker: String?
+    @Option(name: .customLong("policy"), help: .init(GatewaySettings.help("policy"))) var policy: String?
+    @Option(name: .customLong("audit-log"), help: .init(GatewaySettings.help("audit-log"))) var auditLog: String?
+    @Option(name: .customLong("gateway-id"), help: .init(GatewaySettings.help("gateway-id"))) var gatewayID: String?
+    @Option(name: .customLong("gateway-token"), help: .init(GatewaySettings.help("gateway-token"))) var gatewayToken: String?
+    @Option(name: .customLong("secret-key"), help: .init(GatewaySettings.help("secret-key"))) var secretKey: String?
+    @Option(name: .customLong("keys"), help: .init(GatewaySettings.help("keys"))) var keys: String?
+    // A Z85 key may start with "-": take the next word whatever it looks like.
+    @Option(name: .customLong("broker-key"), parsing: .unconditional, help: .init(GatewaySettings.help("broker-key"))) var brokerKey: String?
+    @Option(name: .customLong("heartbeat-ms"), help: .init(GatewaySettings.help("heartbeat-ms"))) var heartbeat: String?
+    @Option(name: .customLong("shutdown-grace-ms"), help: .init(GatewaySettings.help("shutdown-grace-ms"))) var shutdownGrace: String?
+    @Option(name: .customLong("log-level"), help: .init(GatewaySettings.help("log-level"))) var logLevel: String?
+    @Option(name: .customLong("log-format"), help: .init(GatewaySettings.help("log-format"))) var logFormat: String?
+    @Option(name: .customLong("metrics-port"), help: .init(GatewaySettings.help("metrics-port"))) var metricsPort: String?
+    @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.help("metrics-address"))) var metricsAddress: String?
+    @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.help("sample-ms"))) var sample: String?
 
-    @Option(help: "Where the audit trail (JSON lines) goes; - for standard output.")
-    var auditLog = "-"
-
-    @Option(help: "The gateway's id towards the broker.")
-    var gatewayID = "gateway"
-
-    @Option(help: "Development mode only (no keys): the token the broker expects from gateways.")
-    var gatewayToken = "parley-dev-gateway"
-
-    @Option(help: "CURVE: the gateway's secret key file (from `parley keygen --out`). Needs --keys and --broker-key.")
-    var secretKey: String?
-
-    @Option(help: "CURVE: the keys file naming which agents may call, with their layers.")
-    var keys: String?
-
-    @Option(help: "CURVE: the broker's public key (Z85) or a file holding it.")
-    var brokerKey: String?
-
-    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval towards callers, in milliseconds.")
-    var heartbeatMilliseconds: UInt64 = 1_000
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
-
-    func validate() throws {
-        let curve = [secretKey, keys, brokerKey].filter { $0 != nil }.count
-        guard curve == 0 || curve == 3 else { throw ValidationError("--secret-key, --keys and --broker-key go together") }
-        guard (10...3_600_000).contains(heartbeatMilliseconds) else { throw ValidationError("--heartbeat-ms must be 10 to 3600000") }
+    /// The values given on the command line, by setting key.
+    private var flags: [String: String] {
+        let given: [(String, String?)] = [
+            ("endpoint", endpoint), ("broker", broker), ("policy", policy), ("audit-log", auditLog), ("gateway-id", gatewayID),
+            ("gateway-token", gatewayToken), ("secret-key", secretKey), ("keys", keys), ("broker-key", brokerKey),
+            ("heartbeat-ms", heartbeat), ("shutdown-grace-ms", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat),
+            ("metrics-port", metricsPort), ("metrics-address", metricsAddress), ("sample-ms", sample),
+        ]
+        return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }
 
-    func run() throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
+    func run() async throws {
+        let program = "parley-gateway"
+        let configuration: EffectiveConfiguration
+        let logger: Logger
+        switch ProcessStartup.begin(program: program, loader: GatewaySettings.loader, configFile: config, flags: flags,
+                                    printConfig: printConfig, check: GatewaySettings.check) {
+        case .run(let effective, let startLogger): (configuration, logger) = (effective, startLogger)
+        case .exit: return
+        case .refused: throw ExitCode(StartupReport.configurationExitStatus)
         }
-        let logger = Logger(label: "parley-gateway")
-        var options = GatewayOptions()
-        options.endpoint = endpoint
-        options.brokerEndpoint = broker
-        options.core.gatewayID = gatewayID
-        options.core.heartbeatMilliseconds = heartbeatMilliseconds
+
+        var options = GatewaySettings.options(configuration)
+        let policyPath = configuration.string("policy")
         let loadedPolicy: Policy
         do {
-            loadedPolicy = try Policy.load(path: policy)
-            if let secretKey, let keys, let brokerKey {
+            loadedPolicy = try Policy.load(path: policyPath)
+            if let secretKey = configuration.text("secret-key"), let keys = configuration.text("keys"),
+               let brokerKey = configuration.text("broker-key") {
                 let key = brokerKey.count == 40 ? brokerKey : try readKey(brokerKey)
                 options.frontendSecurity = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
                 try options.frontendSecurity!.keyRing.check(against: loadedPolicy)
                 options.backendSecurity = try CurveClientSecurity(secretKey: try readKey(secretKey), serverKey: key)
                 logger.notice("CURVE enabled: callers' layers come from their keys", metadata: ["keys": "\(keys)"])
             } else {
-                options.core.gatewayToken = gatewayToken
+                options.core.gatewayToken = configuration.string("gateway-token")
                 logger.warning("DEVELOPMENT MODE: no CURVE keys; callers' declared layers are TRUSTED; use only on loopback")
             }
         } catch {
-            print("parley-gateway: \(error)")
-            throw ExitCode.failure
+            StartupReport.refuse(program, "\(error)")
+            throw ExitCode(StartupReport.configurationExitStatus)
         }
-        let gateway = try Gateway(options: options, policy: loadedPolicy, auditLog: auditLog, logger: logger)
-        let sources = installSignalHandlers(gateway, logger: logger)
-        do {
-            try gateway.run { endpoint in
+        logger.info("policy loaded", metadata: ["event": "policy_loaded", "policy": "\(policyPath)", "rules": "\(loadedPolicy.rules.count)"])
+
+        let gateway = try Gateway(options: options, policy: loadedPolicy, auditLog: configuration.string("audit-log"), logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metrics: GatewayMetrics?
+        let metricsPort: UInt16 = configuration.integer("metrics-port")
+        if metricsPort > 0 {
+            let exporter = GatewayMetrics(sampleIntervalMilliseconds: options.sampleIntervalMilliseconds)
+            let server: MetricsHTTPServer
+            do {
+                server = try MetricsHTTPServer(address: configuration.string("metrics-address"), port: metricsPort,
+                                               route: exporter.route, onTick: exporter.refresh)
+            } catch {
+                StartupReport.refuse(program, "\(error)")
+                throw ExitCode.failure
+            }
+            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics"])
+            print("parley-gateway metrics on http://\(server.boundAddress)/metrics")
+            metrics = exporter
+            // Listed first: the group shuts services down in reverse order, so /metrics outlives the drain.
+            services.append(.init(service: ThreadService(name: "parley-metrics", work: server.run, stop: server.stop),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        services.append(.init(service: PolicyReloads(gateway: gateway, path: policyPath, metrics: metrics, logger: logger),
+                              successTerminationBehavior: .ignore))
+        let reactor = ThreadService(name: "parley-gateway-reactor", work: { [metrics] in
+            try gateway.run(onReady: { endpoint in
+                // Supervisors and tests wait for this line before connecting.
                 print("parley-gateway ready on \(endpoint)")
                 fflush(nil)
-            }
+            }, onSample: { sample in metrics?.store(sample) })
+        }, stop: gateway.stop)
+        services.append(.init(service: reactor, successTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
         } catch {
-            logger.critical("gateway failed", metadata: ["error": "\(error)"])
+            logger.critical("gateway failed", metadata: ["event": "failed", "error": "\(error)", "endpoint": "\(options.endpoint)",
+                                                         "broker": "\(options.brokerEndpoint)"])
             throw ExitCode.failure
-        }
-        sources.forEach { $0.cancel() }
-    }
-
-    /// SIGTERM/SIGINT stop the gateway; SIGHUP reloads the policy, keeping the old one when the new file is bad.
-    private func installSignalHandlers(_ gateway: Gateway, logger: Logger) -> [DispatchSourceSignal] {
-        let path = policy
-        let actions: [(Int32, @Sendable () -> Void)] = [
-            (SIGTERM, { gateway.stop() }),
-            (SIGINT, { gateway.stop() }),
-            (SIGHUP, {
-                do {
-                    gateway.reload(try Policy.load(path: path))
-                } catch {
-                    logger.error("policy reload rejected; the previous policy stays in force", metadata: ["error": "\(error)"])
-                }
-            }),
-        ]
-        return actions.map { number, action in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler(handler: action)
-            source.resume()
-            return source
         }
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
+/// SIGHUP re-reads the policy file: a good one goes to the reactor, a bad one is logged and the old policy stays.
+private struct PolicyReloads: Service {
+    let gateway: Gateway
+    let path: String
+    let metrics: GatewayMetrics?
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            do {
+                gateway.reload(try Policy.load(path: path))
+            } catch {
+                metrics?.reloadRejected()
+                logger.error("policy reload rejected; the previous policy stays in force",
+                             metadata: ["event": "policy_reload_rejected", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -51,6 +51,7 @@ extension BrokerConfiguration {
         var configuration = BrokerConfiguration()
         configuration.heartbeatMilliseconds = 10_000
         configuration.liveness = 3
+        configuration.startupRouteGraceMilliseconds = 0
         adjust(&configuration)
         return configuration
     }

@@ -5,8 +5,11 @@ import Testing
 final class TestProcess: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
+    private let errorOutput = Pipe()
     /// Everything the process printed on stdout so far (guarded by `lock`).
     private var printed = ""
+    /// Everything it printed on stderr so far, when captured (guarded by `lock`).
+    private var printedErrors = ""
     private let lock = NSLock()
 
     /// The folder holding the built executables: next to the test bundle, or $PARLEY_BUILD_DIR.
@@ -18,7 +21,9 @@ final class TestProcess: @unchecked Sendable {
     }
 
     /// Starts `executable` with `arguments` and waits until a stdout line starts with `readyPrefix`.
-    init(_ executable: String, _ arguments: [String], readyPrefix: String) async throws {
+    /// `environment` is added to the test's own; with `captureStandardError`, `stderrLines` collects its logs.
+    init(_ executable: String, _ arguments: [String], readyPrefix: String, environment: [String: String] = [:],
+         captureStandardError: Bool = false) async throws {
         let url = Self.buildDirectory.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             throw TestFailure("\(url.path) is not built; run `swift build` first")
@@ -26,7 +31,19 @@ final class TestProcess: @unchecked Sendable {
         process.executableURL = url
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        if captureStandardError {
+            process.standardError = errorOutput
+            errorOutput.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let data = handle.availableData
+                guard let self, !data.isEmpty else { return }
+                self.lock.withLock { self.printedErrors += String(decoding: data, as: UTF8.self) }
+            }
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             guard let self, !data.isEmpty else { return }
@@ -52,6 +69,9 @@ final class TestProcess: @unchecked Sendable {
     /// The stdout lines printed so far.
     var stdoutLines: [String] { lock.withLock { printed.split(separator: "\n").map(String.init) } }
 
+    /// The stderr lines printed so far (empty unless started with `captureStandardError`).
+    var stderrLines: [String] { lock.withLock { printedErrors.split(separator: "\n").map(String.init) } }
+
     /// Sends `signal` and waits (bounded) for the process to exit; SIGKILL if it does not.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) -> Int32 {
@@ -62,7 +82,11 @@ final class TestProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        if process.standardError as? Pipe === errorOutput {
+            usleep(100_000)  // the readability handler takes the last lines the process wrote
+        }
         output.fileHandleForReading.readabilityHandler = nil
+        errorOutput.fileHandleForReading.readabilityHandler = nil
         return process.terminationStatus
     }
 
@@ -76,10 +100,12 @@ final class BrokerProcess: Sendable {
     let eventsEndpoint: String
 
     /// Starts `parley-broker` with fast heartbeats (so lost agents are noticed quickly) plus `arguments`.
-    init(_ arguments: [String] = []) async throws {
+    /// `environment` and `captureStandardError` go to ``TestProcess``.
+    init(_ arguments: [String] = [], environment: [String: String] = [:], captureStandardError: Bool = false) async throws {
         child = try await TestProcess("parley-broker",
                                       ["--endpoint", "tcp://127.0.0.1:*", "--events-endpoint", "tcp://127.0.0.1:*", "--heartbeat-ms", "200", "--liveness", "3"] + arguments,
-                                      readyPrefix: "parley-broker ready on ")
+                                      readyPrefix: "parley-broker ready on ", environment: environment,
+                                      captureStandardError: captureStandardError)
         let parts = child.readyLine.split(separator: " ")
         endpoint = String(parts[3])
         eventsEndpoint = String(parts[5])

@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import Synchronization
+
+/// A swift-log handler writing one JSON object per line: `time` (UTC, RFC 3339 with milliseconds), `level`,
+/// `logger` (the label), `message`, then the metadata as string fields (nested metadata as JSON).
+///
+/// Lifecycle lines carry an `event` field (`start`, `bind`, `agent_joined`, `shutdown`, …) so that log
+/// pipelines can select them without parsing messages. Thread-safe: each line goes out in one `write`.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+    private let output: JSONLineWriter
+
+    /// A handler for `label` writing to file descriptor `descriptor` (2: standard error).
+    public init(label: String, level: Logger.Level, descriptor: Int32 = 2) {
+        self.label = label
+        self.logLevel = level
+        self.output = JSONLineWriter.shared(descriptor)
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var line = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level)\",\"logger\":\(jsonString(label)),"
+            + "\"message\":\(jsonString("\(event.message)"))"
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            let name = ["time", "level", "logger", "message"].contains(key) ? "_" + key : key
+            line += ",\(jsonString(name)):\(Self.json(value))"
+        }
+        line += "}\n"
+        output.write(line)
+    }
+
+    private static func json(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let text): jsonString(text)
+        case .stringConvertible(let convertible): jsonString(convertible.description)
+        case .array(let items): "[" + items.map(json).joined(separator: ",") + "]"
+        case .dictionary(let fields):
+            "{" + fields.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(json($0.value))" }.joined(separator: ",") + "}"
+        }
+    }
+
+    /// Now as `2025-11-26T04:00:00.123Z`.
+    static func timestamp() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        var seconds = spec.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = Int(spec.tv_nsec / 1_000_000)
+        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+    }
+}
+
+/// `text` as a JSON string literal.
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// Serialises whole lines onto one file descriptor.
+final class JSONLineWriter: Sendable {
+    private let descriptor: Int32
+    private let lock = Mutex<Void>(())
+    private static let writers = Mutex<[Int32: JSONLineWriter]>([:])
+
+    private init(descriptor: Int32) { self.descriptor = descriptor }
+
+    /// One writer per descriptor, so that handlers for several labels never interleave their lines.
+    static func shared(_ descriptor: Int32) -> JSONLineWriter {
+        writers.withLock { writers in
+            if let writer = writers[descriptor] { return writer }
+            let writer = JSONLineWriter(descriptor: descriptor)
+            writers[descriptor] = writer
+            return writer
+        }
+    }
+
+    func write(_ line: String) {
+        var bytes = Array(line.utf8)
+        lock.withLock { _ in
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeMutableBytes { writeBytes(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+/// `write(2)`, named apart from the methods called `write`.
+private func writeBytes(_ descriptor: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    write(descriptor, bytes, count)
+}

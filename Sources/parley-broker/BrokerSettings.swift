@@ -1,0 +1,91 @@
+import Logging
+import ParleyBroker
+import ParleyOperations
+
+/// Every setting of `parley-broker`: the same key in the config file, as a flag (`--key`) and in the
+/// environment (`PARLEY_BROKER_KEY`). deploy/broker.yaml documents each one.
+enum BrokerSettings {
+    static let all: [Setting] = [
+        Setting("endpoint", .endpoint, default: "tcp://127.0.0.1:7410", help: "ROUTER endpoint agents and gateways connect to."),
+        Setting("events-endpoint", .endpoint, default: "tcp://127.0.0.1:7411", help: "XPUB endpoint subscribers connect to for live events."),
+        Setting("secret-key", .path, default: nil, help: "CURVE: the broker's secret key file (from `parley keygen --out`). Needs keys."),
+        Setting("keys", .path, default: nil, help: "CURVE: the keys file naming who may connect (agents with their layers, gateways)."),
+        Setting("gateway-token", .secret, default: "parley-dev-gateway", help: "Development mode only (no keys): the token a gateway must present."),
+        Setting("heartbeat-ms", .integer(10...3_600_000), default: "1000", help: "Heartbeat interval in milliseconds, both ways."),
+        Setting("liveness", .integer(1...255), default: "3",
+                help: "Silent heartbeat intervals after which an agent counts as gone and its work is redelivered."),
+        Setting("max-deadline-ms", .integer(1...86_400_000), default: "600000",
+                help: "Hard maximum lifetime of a request, progress extensions included."),
+        Setting("dedupe-window-ms", .integer(0...86_400_000), default: "300000", help: "How long a finished outcome is kept to answer retries."),
+        Setting("dedupe-capacity", .integer(0...100_000_000), default: "100000",
+                help: "How many finished outcomes are kept at most for retries (0 turns de-duplication of finished requests off)."),
+        Setting("dedupe-max-bytes", .integer(0...1 << 40), default: "67108864",
+                help: "Bytes of answers the outcome cache keeps at most, roughly (the oldest go first)."),
+        Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
+        Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",
+                help: "Pending requests per requesting agent before new ones get OVERLOADED."),
+        Setting("max-body", .bytes(1_024...(256 << 20)), default: "1MiB",
+                help: "Largest body frame; larger ones get BAD_REQUEST, and frames over twice this drop the connection."),
+        Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
+                help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
+        Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
+        Setting("retention-bytes", .bytes(1...(64 << 30)), default: "16MiB", help: "Payload bytes retained per topic for replay."),
+        Setting("retention-ms", .integer(1...(365 * 86_400_000)), default: "600000", help: "How long events are retained for replay."),
+        Setting("data-dir", .path, default: nil,
+                help: "Directory for the event journal: confirmed events and topic sequences survive restarts. Unset: events in memory only."),
+        Setting("journal-sync", .boolean, default: "true",
+                help: "Sync each group of journal writes to disk before confirming its events (survives power loss, costs latency)."),
+        Setting("shutdown-grace-ms", .integer(0...3_600_000), default: "5000",
+                help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end UNAVAILABLE."),
+        Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
+        Setting("log-format", .choice(LogFormat.allCases.map(\.rawValue)), default: "text",
+                help: "text for people, json for one JSON object per line (log pipelines)."),
+        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics and /health; 0 turns it off."),
+        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint listens on."),
+        Setting("sample-ms", .integer(100...60_000), default: "1000",
+                help: "How often the reactor reports to the metrics, /health and the agent joined/left logs."),
+    ]
+
+    static let loader = ConfigurationLoader(program: "parley-broker", environmentPrefix: "PARLEY_BROKER_", settings: all)
+
+    /// `--help` text for `key`: its help, default and environment variable.
+    static func help(_ key: String) -> String {
+        guard let setting = all.first(where: { $0.key == key }) else { preconditionFailure("no broker setting \(key)") }
+        let fallback = setting.defaultValue.map { "default: \($0)" } ?? "unset by default"
+        return "\(setting.help) (\(fallback); env \(setting.environmentName(prefix: loader.environmentPrefix)))"
+    }
+
+    /// Checks that span settings, naming where the offending value came from.
+    static func check(_ configuration: EffectiveConfiguration) throws(ConfigurationProblem) {
+        let secretKey = configuration.text("secret-key"), keys = configuration.text("keys")
+        if (secretKey == nil) != (keys == nil) {
+            let given = secretKey == nil ? "keys" : "secret-key"
+            throw configuration.problem(given, "secret-key and keys go together (CURVE needs both); \(given) is set, the other is not")
+        }
+    }
+
+    /// The broker's options from a checked configuration (without the CURVE security, which loads files).
+    static func options(_ configuration: EffectiveConfiguration) -> BrokerOptions {
+        var options = BrokerOptions()
+        options.endpoint = configuration.string("endpoint")
+        options.eventsEndpoint = configuration.string("events-endpoint")
+        options.eventsHighWaterMark = configuration.integer("events-hwm")
+        options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
+        options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
+        options.dataDirectory = configuration.text("data-dir")
+        options.syncJournal = configuration.boolean("journal-sync")
+        options.core.retentionCount = configuration.integer("retention-count")
+        options.core.retentionBytes = configuration.integer("retention-bytes")
+        options.core.retentionMilliseconds = configuration.integer("retention-ms")
+        options.core.heartbeatMilliseconds = configuration.integer("heartbeat-ms")
+        options.core.liveness = configuration.integer("liveness")
+        options.core.maxDeadlineMilliseconds = configuration.integer("max-deadline-ms")
+        options.core.dedupeWindowMilliseconds = configuration.integer("dedupe-window-ms")
+        options.core.dedupeCapacity = configuration.integer("dedupe-capacity")
+        options.core.dedupeMaxBytes = configuration.integer("dedupe-max-bytes")
+        options.core.maxPending = configuration.integer("max-pending")
+        options.core.maxPendingPerRequester = configuration.integer("max-pending-per-agent")
+        options.core.maxBodyBytes = configuration.integer("max-body")
+        return options
+    }
+}

@@ -1,0 +1,112 @@
+import CoreMetrics
+import ParleyGateway
+import ParleyOperations
+import ParleyWire
+import Synchronization
+import ZeroMQ
+
+/// The gateway's `/metrics` and `/health`.
+///
+/// The reactor stores a ``GatewaySample`` every `sample-ms`; the metrics server's thread turns the latest one into
+/// swift-metrics counters, gauges and the forward-latency histogram before each scrape and once a second. Thread-safe.
+final class GatewayMetrics: Sendable {
+    let endpoint: MetricsEndpoint
+    private let sampleInterval: UInt64
+    private let latest = Mutex<GatewaySample?>(nil)
+    private let exported: Mutex<Exported>
+    private let reloadsRejected = Atomic<Int>(0)
+
+    init(sampleIntervalMilliseconds: UInt64) {
+        endpoint = MetricsEndpoint(program: "parley-gateway")
+        sampleInterval = sampleIntervalMilliseconds
+        exported = Mutex(Exported(factory: endpoint.factory))
+    }
+
+    /// Keeps `sample` for the next export. Reactor thread.
+    func store(_ sample: GatewaySample) {
+        latest.withLock { $0 = sample }
+    }
+
+    /// A SIGHUP whose policy file was refused (the reactor never sees those).
+    func reloadRejected() {
+        reloadsRejected.add(1, ordering: .relaxed)
+    }
+
+    /// Brings the metrics up to the latest sample. Metrics server thread.
+    func refresh() {
+        guard let sample = latest.withLock({ $0 }) else { return }
+        let rejected = UInt64(reloadsRejected.load(ordering: .relaxed))
+        exported.withLock { $0.update(sample, rejected: rejected, age: MonotonicClock.milliseconds() &- sample.takenAt) }
+    }
+
+    /// GET handler of the metrics server.
+    func route(_ method: String, _ path: String) -> HTTPResponse? {
+        switch path {
+        case "/metrics": endpoint.exposition()
+        case "/health": health()
+        default: nil
+        }
+    }
+
+    /// 200 while the reactor reports on time, the broker has welcomed the gateway and it is not draining; 503 otherwise.
+    private func health() -> HTTPResponse {
+        guard let sample = latest.withLock({ $0 }) else {
+            return .text(503, "{\"status\":\"starting\"}\n")
+        }
+        let age = MonotonicClock.milliseconds() &- sample.takenAt
+        let status = sample.draining ? "draining" : age > sampleInterval * 3 + 1_000 ? "stalled"
+            : !sample.brokerConnected ? "no-broker" : "ok"
+        let body = "{\"status\":\"\(status)\",\"sample_age_ms\":\(age),\"broker\":\"\(sample.brokerConnected ? "connected" : "disconnected")\","
+            + "\"callers\":\(sample.callers),\"forwards\":\(sample.forwardsInFlight)}\n"
+        return HTTPResponse(status: status == "ok" ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
+    }
+}
+
+/// The swift-metrics objects mirroring a sample. Only the metrics server's thread touches them (under the Mutex).
+private final class Exported {
+    let factory: any MetricsFactory
+    var decisions: [GatewayDecisionKey: CounterMirror] = [:]
+    let outcomes: [(String, CounterMirror)]
+    let latency: HistogramMirror
+    let reloads, reloadsRejected: CounterMirror
+    let callers, forwards, brokerConnected, rules, draining, sampleAge: Gauge
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        func gauge(_ name: String) -> Gauge { Gauge(label: "parley_gateway_\(name)", factory: factory) }
+        outcomes = Status.allCases.map { status in
+            (status.description, CounterMirror("parley_gateway_outcomes_total", [("outcome", status.description)], factory: factory))
+        }
+        latency = HistogramMirror("parley_gateway_forward_duration_seconds", factory: factory)
+        reloads = CounterMirror("parley_gateway_policy_reloads_total", [("result", "applied")], factory: factory)
+        reloadsRejected = CounterMirror("parley_gateway_policy_reloads_total", [("result", "rejected")], factory: factory)
+        callers = gauge("callers")
+        forwards = gauge("forwards_in_flight")
+        brokerConnected = gauge("broker_connected")
+        rules = gauge("policy_rules")
+        draining = gauge("draining")
+        sampleAge = gauge("sample_age_seconds")
+        for (_, mirror) in outcomes { mirror.update(to: 0) }
+        reloads.update(to: 0)
+        reloadsRejected.update(to: 0)
+    }
+
+    func update(_ sample: GatewaySample, rejected: UInt64, age: UInt64) {
+        for (key, total) in sample.decisions {
+            let mirror = decisions[key] ?? CounterMirror("parley_gateway_decisions_total", [("rule", key.rule), ("verdict", key.verdict)],
+                                                         factory: factory)
+            decisions[key] = mirror
+            mirror.update(to: total)
+        }
+        for (name, mirror) in outcomes { mirror.update(to: sample.outcomes[name] ?? 0) }
+        latency.update(to: sample.forwardLatency)
+        reloads.update(to: sample.policyReloads)
+        reloadsRejected.update(to: rejected)
+        callers.record(sample.callers)
+        forwards.record(sample.forwardsInFlight)
+        brokerConnected.record(sample.brokerConnected ? 1 : 0)
+        rules.record(sample.policyRules)
+        draining.record(sample.draining ? 1 : 0)
+        sampleAge.record(Double(age) / 1_000)
+    }
+}

@@ -1,0 +1,60 @@
+import ParleyGateway
+import ParleyOperations
+
+/// Every setting of `parley-gateway`: the same key in the config file, as a flag (`--key`) and in the
+/// environment (`PARLEY_GATEWAY_KEY`). deploy/gateway.yaml documents each one.
+enum GatewaySettings {
+    static let all: [Setting] = [
+        Setting("endpoint", .endpoint, default: "tcp://127.0.0.1:7420", help: "ROUTER endpoint callers connect to."),
+        Setting("broker", .endpoint, default: "tcp://127.0.0.1:7410", help: "The broker's agent endpoint."),
+        Setting("policy", .path, default: "deploy/policy.yaml", help: "The policy file (YAML); SIGHUP reloads it."),
+        Setting("audit-log", .path, default: "-", help: "Where the audit trail (JSON lines) is appended; - for standard output."),
+        Setting("gateway-id", .text, default: "gateway", help: "The gateway's id towards the broker (its id in the broker's keys file with CURVE)."),
+        Setting("gateway-token", .secret, default: "parley-dev-gateway",
+                help: "Development mode only (no keys): the token the broker expects from gateways."),
+        Setting("secret-key", .path, default: nil,
+                help: "CURVE: the gateway's secret key file (from `parley keygen --out`). Needs keys and broker-key."),
+        Setting("keys", .path, default: nil, help: "CURVE: the keys file naming which agents may call, with their layers."),
+        Setting("broker-key", .keyOrPath, default: nil, help: "CURVE: the broker's public key (40 Z85 characters) or a file holding it."),
+        Setting("heartbeat-ms", .integer(10...3_600_000), default: "1000", help: "Heartbeat interval towards callers, in milliseconds."),
+        Setting("shutdown-grace-ms", .integer(0...3_600_000), default: "5000",
+                help: "On SIGTERM/SIGINT, how long forwarded calls may still get their outcome (new ones get UNAVAILABLE); the rest then end UNAVAILABLE."),
+        Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
+        Setting("log-format", .choice(LogFormat.allCases.map(\.rawValue)), default: "text",
+                help: "text for people, json for one JSON object per line (log pipelines)."),
+        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics and /health; 0 turns it off."),
+        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint listens on."),
+        Setting("sample-ms", .integer(100...60_000), default: "1000", help: "How often the reactor reports to the metrics and /health."),
+    ]
+
+    static let loader = ConfigurationLoader(program: "parley-gateway", environmentPrefix: "PARLEY_GATEWAY_", settings: all)
+
+    /// `--help` text for `key`: its help, default and environment variable.
+    static func help(_ key: String) -> String {
+        guard let setting = all.first(where: { $0.key == key }) else { preconditionFailure("no gateway setting \(key)") }
+        let fallback = setting.defaultValue.map { "default: \($0)" } ?? "unset by default"
+        return "\(setting.help) (\(fallback); env \(setting.environmentName(prefix: loader.environmentPrefix)))"
+    }
+
+    /// Checks that span settings, naming where the offending value came from.
+    static func check(_ configuration: EffectiveConfiguration) throws(ConfigurationProblem) {
+        let curve = ["secret-key", "keys", "broker-key"]
+        let given = curve.filter { configuration.text($0) != nil }
+        if !given.isEmpty, given.count < curve.count {
+            throw configuration.problem(given[0], "secret-key, keys and broker-key go together (CURVE needs all three); "
+                + "\(given.joined(separator: " and ")) set, \(curve.filter { !given.contains($0) }.joined(separator: " and ")) not")
+        }
+    }
+
+    /// The gateway's options from a checked configuration (without the CURVE security, which loads files).
+    static func options(_ configuration: EffectiveConfiguration) -> GatewayOptions {
+        var options = GatewayOptions()
+        options.endpoint = configuration.string("endpoint")
+        options.brokerEndpoint = configuration.string("broker")
+        options.core.gatewayID = configuration.string("gateway-id")
+        options.core.heartbeatMilliseconds = configuration.integer("heartbeat-ms")
+        options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
+        options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
+        return options
+    }
+}

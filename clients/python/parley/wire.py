@@ -1,0 +1,533 @@
+"""The Parley wire protocol, version 1: header frames encoded and decoded (docs/PROTOCOL.md, §1–§4).
+
+Pure: no sockets. Every header is ``50 01 <command>`` followed by the command's fields; integers are
+big-endian, strings a length byte plus UTF-8, ids 16 opaque bytes. Decoding is strict, exactly as the
+reference decoder (Sources/ParleyWire): every field present, no byte after the last one, names checked.
+The refusal texts are the reference decoder's, so that ``DecodeError`` reads like the broker's ERROR body.
+
+>>> frame = encode(Command.HEARTBEAT)
+>>> frame.hex()
+'500103'
+>>> decode(frame).command
+<Command.HEARTBEAT: 3>
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+PROTOCOL_VERSION = 1
+SIGNATURE = 0x50
+
+MAX_AGENT = 64
+MAX_LAYER = 32
+MAX_CAPABILITY = 64
+MAX_CAPABILITIES = 32
+MAX_EVENT = 64
+
+ZERO_ID = bytes(16)
+
+
+class Command(enum.IntEnum):
+    """Command codes, the third byte of every header."""
+
+    HELLO = 0x01
+    WELCOME = 0x02
+    HEARTBEAT = 0x03
+    BYE = 0x04
+    REQUEST = 0x10
+    DELIVER = 0x11
+    PROGRESS = 0x12
+    EXTENDED = 0x13
+    CANCEL = 0x14
+    REVOKE = 0x15
+    REPLY = 0x16
+    RESULT = 0x17
+    ERROR = 0x18
+    STATUS = 0x20
+    STATUS_REPLY = 0x21
+    PUBLISH = 0x30
+    CONFIRM = 0x31
+    EVENT = 0x32
+    REPLAY = 0x33
+    GAP = 0x34
+    REPLAY_END = 0x35
+    BEACON = 0x36
+    GATEWAY_HELLO = 0x40
+    FORWARD = 0x41
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(enum.IntEnum):
+    """The outcome of a request (REPLY, RESULT, ERROR)."""
+
+    OK = 0
+    DECLINED = 1
+    FAILED = 2
+    TIMEOUT = 3
+    NO_ROUTE = 4
+    UNAUTHORIZED = 5
+    OVERLOADED = 6
+    BAD_REQUEST = 7
+    UNAVAILABLE = 8
+    CANCELLED = 9
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_handler_status(self) -> bool:
+        """Whether a handler may REPLY with it (the others are the broker's to give)."""
+        return self in (Status.OK, Status.DECLINED, Status.FAILED)
+
+
+class Kind(enum.IntEnum):
+    """What a request asks for."""
+
+    HELP = 1
+    CLARIFICATION = 2
+    COORDINATE = 3
+    CALL = 4
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in documents and logs: ``help``, ``clarification`` …"""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: "Kind | str | int") -> "Kind":
+        if isinstance(value, Kind):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls[value.upper()]
+            except KeyError:
+                raise ValueError(f"unknown request kind {value!r}; use help, clarification, coordinate or call") from None
+        return cls(value)
+
+
+class DecodeError(ValueError):
+    """A header frame that cannot be decoded. ``str(error)`` is the reference decoder's text."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Names (PROTOCOL.md §3)
+
+
+def _name_problem(text: str, what: str, maximum: int, allow_dot: bool, lower_only: bool) -> Optional[str]:
+    data = text.encode("utf-8")
+    if not data:
+        return f"{what} is empty"
+    if len(data) > maximum:
+        return f"{what} is longer than {maximum} bytes"
+    for byte in data:
+        if 0x61 <= byte <= 0x7A or 0x30 <= byte <= 0x39 or byte in (0x5F, 0x2D):
+            continue
+        if 0x41 <= byte <= 0x5A and not lower_only:
+            continue
+        if byte == 0x2E and allow_dot:
+            continue
+        allowed = ("a-z" if lower_only else "A-Z a-z") + " 0-9 _ -" + (" ." if allow_dot else "")
+        return f"{what} '{text}' contains '{chr(byte)}'; allowed: {allowed}"
+    return None
+
+
+def agent_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not an agent id (1–64 of ``A–Z a–z 0–9 _ -``), or None."""
+    return _name_problem(text, "agent id", MAX_AGENT, False, False)
+
+
+def layer_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not a layer name (1–32 of ``a–z 0–9 _ -``), or None."""
+    return _name_problem(text, "layer", MAX_LAYER, False, True)
+
+
+def capability_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not a capability (1–64 of ``A–Z a–z 0–9 _ - .``), or None."""
+    return _name_problem(text, "capability", MAX_CAPABILITY, True, False)
+
+
+def event_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not an event name (1–64 of ``A–Z a–z 0–9 _ -``), or None."""
+    return _name_problem(text, "event name", MAX_EVENT, False, False)
+
+
+def target_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not ``agent:<id>``, ``cap:<name>`` or ``layer:<name>[/<cap>]``, or None."""
+    scheme, colon, rest = text.partition(":")
+    if not colon:
+        return "no scheme"
+    if scheme == "agent":
+        return agent_problem(rest)
+    if scheme == "cap":
+        return capability_problem(rest)
+    if scheme == "layer":
+        layer, slash, capability = rest.partition("/")
+        return layer_problem(layer) or (capability_problem(capability) if slash else None)
+    return "unknown scheme"
+
+
+def topic_problem(text: str) -> Optional[str]:
+    """Why ``text`` is not a topic ``callback.<agent>.<event>``, or None."""
+    if not text.startswith("callback."):
+        return f"topic '{text[:80]}' does not start with 'callback.'"
+    parts = text[len("callback."):].split(".")
+    if len(parts) != 2:
+        return f"topic '{text[:80]}' is not callback.<agent>.<event> (agent ids and event names contain no '.')"
+    return agent_problem(parts[0]) or event_problem(parts[1])
+
+
+def selector_problem(text: str) -> Optional[str]:
+    """Why ``text`` is neither a topic nor an agent selector ``callback.<agent>.``, or None."""
+    if topic_problem(text) is None:
+        return None
+    if text.startswith("callback.") and text.endswith(".") and len(text) > len("callback.") + 1:
+        if agent_problem(text[len("callback."):-1]) is None:
+            return None
+    return f"'{text[:80]}' is neither callback.<agent>.<event> nor callback.<agent>."
+
+
+def topic(agent: str, event: str) -> str:
+    """The topic ``callback.<agent>.<event>``; ValueError when a name breaks the rules."""
+    problem = agent_problem(agent) or event_problem(event)
+    if problem:
+        raise ValueError(problem)
+    return f"callback.{agent}.{event}"
+
+
+def topic_frame(selector: str) -> bytes:
+    """The events-socket subscription prefix of a topic or agent selector (always ends with ``.``)."""
+    return (selector if selector.endswith(".") else selector + ".").encode("utf-8")
+
+
+def selector_covers(selector: str, topic_text: str) -> bool:
+    """Whether a topic or agent selector covers ``topic_text``."""
+    if selector.endswith("."):
+        return topic_text.startswith(selector) and "." not in topic_text[len(selector):]
+    return selector == topic_text
+
+
+# --------------------------------------------------------------------------------------------------
+# Layouts: each command's fields, in order, as (attribute, wire name, type). The wire name is the one
+# refusals use ("header truncated in field 'callback id'").
+
+_REQUEST_FIELDS = [
+    ("callback_id", "callback id", "id16"),
+    ("kind", "kind", "kind"),
+    ("timeout_ms", "timeout", "timeout"),
+    ("target", "target", "target"),
+    ("content_type", "content type", "str"),
+]
+
+LAYOUTS: Dict[Command, List[Tuple[str, str, str]]] = {
+    Command.HELLO: [("instance", "instance", "u64"), ("agent_id", "agent id", "agent"), ("layer", "layer", "layer"),
+                    ("capabilities", "capability", "capabilities")],
+    Command.WELCOME: [("heartbeat_ms", "heartbeat", "u32"), ("liveness", "liveness", "u8"), ("max_body", "max body", "u32")],
+    Command.HEARTBEAT: [],
+    Command.BYE: [],
+    Command.REQUEST: _REQUEST_FIELDS,
+    Command.DELIVER: [("delivery_id", "delivery id", "u64"), ("callback_id", "callback id", "id16"), ("kind", "kind", "kind"),
+                      ("attempt", "attempt", "u8"), ("timeout_ms", "timeout", "u32"), ("requester", "requester", "str"),
+                      ("requester_layer", "requester layer", "str"), ("content_type", "content type", "str")],
+    Command.PROGRESS: [("delivery_id", "delivery id", "u64"), ("extend_ms", "extend", "u32")],
+    Command.EXTENDED: [("callback_id", "callback id", "id16"), ("timeout_ms", "timeout", "u32")],
+    Command.CANCEL: [("callback_id", "callback id", "id16")],
+    Command.REVOKE: [("delivery_id", "delivery id", "u64")],
+    Command.REPLY: [("delivery_id", "delivery id", "u64"), ("status", "status", "handler_status")],
+    Command.RESULT: [("callback_id", "callback id", "id16"), ("status", "status", "status"), ("attempts", "attempts", "u8")],
+    Command.ERROR: [("status", "status", "status"), ("refused_command", "command", "u8"), ("callback_id", "callback id", "id16")],
+    Command.STATUS: [],
+    Command.STATUS_REPLY: [],
+    Command.PUBLISH: [("event_id", "event id", "id16"), ("topic", "topic", "topic"), ("content_type", "content type", "str")],
+    Command.CONFIRM: [("event_id", "event id", "id16"), ("sequence", "sequence", "u64"), ("timestamp", "timestamp", "u64")],
+    Command.EVENT: [("sequence", "sequence", "u64"), ("timestamp", "timestamp", "u64"), ("event_id", "event id", "id16"),
+                    ("topic", "topic", "topic"), ("content_type", "content type", "str")],
+    Command.REPLAY: [("selector", "topic", "selector"), ("from_", "from", "u64"), ("to", "to", "u64")],
+    Command.GAP: [("topic", "topic", "topic"), ("from_", "from", "u64"), ("to", "to", "u64")],
+    Command.REPLAY_END: [("selector", "topic", "selector"), ("events", "events", "u32"), ("truncated", "truncated", "flag")],
+    Command.BEACON: [("topic", "topic", "topic"), ("latest", "latest", "u64")],
+    Command.GATEWAY_HELLO: [("instance", "instance", "u64"), ("gateway_id", "gateway id", "agent"), ("token", "token", "str")],
+    Command.FORWARD: _REQUEST_FIELDS + [("caller", "caller", "agent"), ("caller_layer", "caller layer", "layer")],
+}
+
+
+class Header:
+    """A decoded (or to-be-encoded) header: a command and its fields, readable as attributes.
+
+    ``from`` is a Python keyword, so REPLAY's and GAP's ``from`` field is the attribute ``from_``; ERROR's
+    ``command`` field is ``refused_command`` (``command`` is the header's own command).
+    Ids are 16-byte ``bytes``; statuses and kinds are ``Status`` and ``Kind``; strings are ``str``.
+    """
+
+    __slots__ = ("command", "fields")
+
+    def __init__(self, command: Command, /, **fields: Any) -> None:
+        self.command = Command(command)
+        self.fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(f"{self.command.name} has no field {name!r}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Header) and self.command == other.command and self.fields == other.fields
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v!r}" for k, v in self.fields.items())
+        return f"Header({self.command.name}{', ' if inner else ''}{inner})"
+
+    def encode(self) -> bytes:
+        return encode(self.command, **self.fields)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+
+
+class _Reader:
+    __slots__ = ("data", "offset")
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self.data = data
+        self.offset = offset
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.offset
+
+    def take(self, size: int, field: str) -> bytes:
+        if self.remaining < size:
+            raise DecodeError(f"header truncated in field '{field}'")
+        chunk = self.data[self.offset:self.offset + size]
+        self.offset += size
+        return chunk
+
+    def byte(self, field: str) -> int:
+        return self.take(1, field)[0]
+
+    def string(self, field: str) -> str:
+        length = self.byte(field)
+        raw = self.take(length, field)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError(f"invalid {field}: not valid UTF-8") from None
+
+    def name(self, field: str, problem: Callable[[str], Optional[str]]) -> str:
+        text = self.string(field)
+        reason = problem(text)
+        if reason:
+            raise DecodeError(f"invalid {field}: {reason}")
+        return text
+
+
+def _read(reader: _Reader, wire: str, kind: str) -> Any:
+    if kind == "u8":
+        return reader.byte(wire)
+    if kind == "u32":
+        return struct.unpack(">I", reader.take(4, wire))[0]
+    if kind == "u64":
+        return struct.unpack(">Q", reader.take(8, wire))[0]
+    if kind == "id16":
+        return reader.take(16, wire)
+    if kind == "str":
+        return reader.string(wire)
+    if kind == "agent":
+        return reader.name(wire, agent_problem)
+    if kind == "layer":
+        return reader.name(wire, layer_problem)
+    if kind == "capabilities":
+        count = reader.byte("capability count")
+        if count > MAX_CAPABILITIES:
+            raise DecodeError(f"invalid capability count: {count} exceeds {MAX_CAPABILITIES}")
+        return [reader.name("capability", capability_problem) for _ in range(count)]
+    if kind == "kind":
+        raw = reader.byte(wire)
+        try:
+            return Kind(raw)
+        except ValueError:
+            raise DecodeError(f"invalid kind: unknown kind {raw}") from None
+    if kind in ("status", "handler_status"):
+        raw = reader.byte(wire)
+        try:
+            status = Status(raw)
+        except ValueError:
+            raise DecodeError(f"invalid status: unknown status {raw}") from None
+        if kind == "handler_status" and not status.is_handler_status:
+            raise DecodeError(f"invalid status: a handler may reply OK, DECLINED or FAILED, not {status.name}")
+        return status
+    if kind == "timeout":
+        value = struct.unpack(">I", reader.take(4, wire))[0]
+        if value == 0:
+            raise DecodeError("invalid timeout: must be at least 1 ms")
+        return value
+    if kind == "target":
+        text = reader.string(wire)
+        if target_problem(text):
+            raise DecodeError(f"invalid target: '{text}' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
+        return text
+    if kind == "topic":
+        text = reader.string(wire)
+        problem = topic_problem(text)
+        if problem:
+            raise DecodeError(f"invalid topic: {problem}")
+        return text
+    if kind == "selector":
+        text = reader.string(wire)
+        problem = selector_problem(text)
+        if problem:
+            raise DecodeError(f"invalid topic: {problem}")
+        return text
+    if kind == "flag":
+        raw = reader.byte(wire)
+        if raw > 1:
+            raise DecodeError(f"invalid truncated: must be 0 or 1, not {raw}")
+        return raw == 1
+    raise AssertionError(kind)
+
+
+def decode(frame: bytes) -> Header:
+    """Decodes and validates one header frame; raises ``DecodeError`` with the reference decoder's text."""
+    data = bytes(frame)
+    if len(data) < 3:
+        raise DecodeError(f"header too short: {len(data)} bytes, at least 3 needed")
+    if data[0] != SIGNATURE:
+        raise DecodeError(f"not a Parley header: first byte 0x{data[0]:x}, expected 0x50 ('P')")
+    if data[1] != PROTOCOL_VERSION:
+        raise DecodeError(f"unsupported protocol version {data[1]}; this broker speaks {PROTOCOL_VERSION}")
+    try:
+        command = Command(data[2])
+    except ValueError:
+        raise DecodeError(f"unknown command 0x{data[2]:x}") from None
+    reader = _Reader(data, 3)
+    fields = {attribute: _read(reader, wire, kind) for attribute, wire, kind in LAYOUTS[command]}
+    if command == Command.REPLAY:
+        if fields["from_"] < 1:
+            raise DecodeError("invalid from: sequences start at 1")
+        if fields["to"] != 0 and fields["to"] < fields["from_"]:
+            raise DecodeError(f"invalid to: {fields['to']} is before from {fields['from_']}")
+    if reader.remaining:
+        raise DecodeError(f"{reader.remaining} unexpected bytes after the last header field")
+    return Header(command, **fields)
+
+
+def request_callback_id(frame: bytes) -> Optional[bytes]:
+    """The callback id of a REQUEST or FORWARD header whose later fields may be bad (as the broker reads it)."""
+    if len(frame) >= 19 and frame[0] == SIGNATURE and frame[1] == PROTOCOL_VERSION and frame[2] in (Command.REQUEST, Command.FORWARD):
+        return bytes(frame[3:19])
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoding
+
+
+def _put_string(out: bytearray, text: str, wire: str) -> None:
+    data = text.encode("utf-8")
+    if len(data) > 255:
+        raise ValueError(f"{wire} is {len(data)} bytes long; a str8 holds at most 255")
+    out.append(len(data))
+    out += data
+
+
+def _write(out: bytearray, value: Any, attribute: str, wire: str, kind: str) -> None:
+    if kind in ("u8", "flag"):
+        out.append(int(value) & 0xFF if kind == "u8" else (1 if value else 0))
+    elif kind in ("u32", "timeout"):
+        out += struct.pack(">I", int(value))
+    elif kind == "u64":
+        out += struct.pack(">Q", int(value))
+    elif kind == "id16":
+        raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+        if len(raw) != 16:
+            raise ValueError(f"{wire} must be 16 bytes, not {len(raw)}")
+        out += raw
+    elif kind == "capabilities":
+        names = list(value)
+        if len(names) > 255:
+            raise ValueError("too many capabilities")
+        out.append(len(names))
+        for name in names:
+            _put_string(out, name, "capability")
+    elif kind == "kind":
+        out.append(int(Kind.parse(value)))
+    elif kind in ("status", "handler_status"):
+        out.append(int(Status[value] if isinstance(value, str) else value))
+    else:
+        _put_string(out, value, wire)
+
+
+def encode(command: "Command | int", /, **fields: Any) -> bytes:
+    """Encodes a header. Fields are named as in ``LAYOUTS`` (``from_`` for ``from``, ``refused_command`` for
+    ERROR's ``command``). Names and values are not validated beyond what the encoding needs: the broker
+    refuses what breaks the rules."""
+    command = Command(command)
+    out = bytearray((SIGNATURE, PROTOCOL_VERSION, int(command)))
+    for attribute, wire, kind in LAYOUTS[command]:
+        if attribute not in fields:
+            raise TypeError(f"{command.name} needs the field {attribute!r}")
+        _write(out, fields[attribute], attribute, wire, kind)
+    extra = set(fields) - {attribute for attribute, _, _ in LAYOUTS[command]}
+    if extra:
+        raise TypeError(f"{command.name} has no field(s) {', '.join(sorted(extra))}")
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# The conformance vectors' JSON form (docs/conformance/vectors.json)
+
+_U64_FIELDS = {"instance", "delivery_id", "sequence", "timestamp", "from_", "to", "latest"}
+_JSON_KEYS = {"from_": "from", "refused_command": "command"}
+
+
+def to_json_fields(header: Header) -> Dict[str, Any]:
+    """The header's fields as docs/conformance/vectors.json writes them."""
+    result: Dict[str, Any] = {}
+    for attribute, value in header.fields.items():
+        key = _JSON_KEYS.get(attribute, attribute)
+        if attribute in _U64_FIELDS:
+            result[key] = str(value)
+        elif isinstance(value, bytes):
+            result[key] = value.hex()
+        elif isinstance(value, Status):
+            result[key] = value.name
+        elif isinstance(value, Kind):
+            result[key] = value.label
+        else:
+            result[key] = value
+    return result
+
+
+def from_json_fields(command: str, fields: Dict[str, Any]) -> Header:
+    """The header docs/conformance/vectors.json describes (the inverse of ``to_json_fields``)."""
+    cmd = Command[command]
+    values: Dict[str, Any] = {}
+    for attribute, _, kind in LAYOUTS[cmd]:
+        value = fields[_JSON_KEYS.get(attribute, attribute)]
+        if attribute in _U64_FIELDS:
+            value = int(value)
+        elif kind == "id16":
+            value = bytes.fromhex(value)
+        elif kind in ("status", "handler_status"):
+            value = Status[value]
+        elif kind == "kind":
+            value = Kind.parse(value)
+        values[attribute] = value
+    return Header(cmd, **values)
+
+
+def describe(frames: Sequence[bytes]) -> str:
+    """A short human description of a message, for logs."""
+    try:
+        return repr(decode(frames[0]))
+    except DecodeError as error:
+        return f"<undecodable: {error}>"
