@@ -30,7 +30,7 @@ extension BrokerIntegration {
             let up = try await runToExit("parley", ["health", "--broker", broker.endpoint])
             #expect(up.status == 0)
             #expect(up.output.hasPrefix("healthy"))
-            broker.stop()
+            broker.child.stop()  // waits until it is gone
             let down = try await runToExit("parley", ["health", "--broker", broker.endpoint, "--timeout-ms", "500"])
             #expect(down.status == 1)
             #expect(down.output.hasPrefix("unhealthy"))

@@ -139,7 +139,7 @@ extension BrokerIntegration {
                 let result = try await runToExit("parley", ["health", "--gateway", gateway.endpoint, "--timeout-ms", "500"])
                 return result.status == 1 && result.output.contains("not registered with the broker")
             }
-            gateway.stop()
+            gateway.child.stop()
             let down = try await runToExit("parley", ["health", "--gateway", gateway.endpoint, "--timeout-ms", "300"])
             #expect(down.status == 1)
             #expect(down.output.hasPrefix("unhealthy: gateway at \(gateway.endpoint): no answer"))

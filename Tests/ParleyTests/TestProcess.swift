@@ -72,6 +72,11 @@ final class TestProcess: @unchecked Sendable {
     /// The stderr lines printed so far (empty unless started with `captureStandardError`).
     var stderrLines: [String] { lock.withLock { printedErrors.split(separator: "\n").map(String.init) } }
 
+    /// Sends SIGTERM and returns at once.
+    func terminate() {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    }
+
     /// Sends `signal` and waits (bounded) for the process to exit; SIGKILL if it does not.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) -> Int32 {
@@ -111,7 +116,9 @@ final class BrokerProcess: Sendable {
         eventsEndpoint = String(parts[5])
     }
 
-    func stop() { child.stop() }
+    /// Sends SIGTERM without waiting: the broker may drain for a while, and a test must not block Swift's
+    /// cooperative pool waiting for it (the process is killed when the test releases it, if still running).
+    func stop() { child.terminate() }
 }
 
 /// A gateway process in front of `broker`, on an ephemeral loopback port (or the given endpoint).
@@ -127,7 +134,10 @@ final class GatewayProcess: Sendable {
         self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
     }
 
-    func stop(signal: Int32 = SIGTERM) { child.stop(signal: signal) }
+    /// SIGKILL waits for the process to be gone (so its port is free for a restart); SIGTERM does not wait.
+    func stop(signal: Int32 = SIGTERM) {
+        if signal == SIGTERM { child.terminate() } else { child.stop(signal: signal) }
+    }
 }
 
 /// A failure raised by test support code.
