@@ -30,18 +30,28 @@ run: release
 	wait
 
 ## Every test: unit tests of each module and integration tests against the real executables (Swift Testing),
-## the Python client's tests against the real broker and gateway (pytest), and a short chaos run.
+## the Python client's tests against the real broker and gateway (pytest), a short chaos run, and every benchmark
+## scenario briefly on the debug build (a smoke test: it fails on errors and lost events, never on figures).
 test: deps
 	swift build --build-tests
 	swift test --skip-build $(SWIFT_TEST_FLAGS)
 	PARLEY_BUILD_DIR="$$(swift build --show-bin-path)" clients/python/run-tests.sh -q
 	"$$(swift build --show-bin-path)/parley-chaos" run --quick $(CHAOS_FLAGS)
+	"$$(swift build --show-bin-path)/parley-bench" --quick
 
 ## Request/reply throughput and latency through the broker, next to a logic-free forwarder in the same run.
 bench: deps
 	swift build -c release --product parley-broker
+	swift build -c release --product parley-gateway
 	swift build -c release --product parley-bench
 	.build/release/parley-bench
+
+## Every benchmark scenario briefly (a smoke test, not a measurement).
+bench-quick: deps
+	swift build -c release --product parley-broker
+	swift build -c release --product parley-gateway
+	swift build -c release --product parley-bench
+	.build/release/parley-bench --quick
 
 ## Check deploy/systemd/*.service with `systemd-analyze verify` (installs systemd's tools when missing).
 verify-units: deps
@@ -82,3 +92,38 @@ chaos-quick: deps
 	swift build --product parley-gateway
 	swift build --product parley-chaos
 	.build/debug/parley-chaos run --quick $(CHAOS_FLAGS)
+
+## Fuzzing with libFuzzer and AddressSanitizer: the wire decoder, and the broker core fed with decoded commands
+## (checking its exactly-once, routing, de-duplication and event invariants after every step). Each target runs
+## FUZZ_SECONDS (default 300) from the seed corpus in fuzz/corpus; a crash or broken invariant fails the target
+## and leaves the input in .build/fuzz/artifacts/<target>/. fuzz/README.md explains how to replay one.
+.PHONY: fuzz fuzz-build fuzz-decoder fuzz-core fuzz-seeds fuzz-merge test-tsan test-asan
+FUZZ_SECONDS ?= 300
+fuzz: fuzz-decoder fuzz-core
+
+fuzz-build:
+	fuzz/build.sh
+
+fuzz-decoder: fuzz-build
+	fuzz/run.sh decoder $(FUZZ_SECONDS)
+
+fuzz-core: fuzz-build
+	fuzz/run.sh core $(FUZZ_SECONDS)
+
+## Rewrites the hand-made seeds in fuzz/corpus from the encoder (after a protocol or script-language change).
+fuzz-seeds: fuzz-build
+	FUZZ_WRITE_SEEDS=fuzz/corpus/decoder .build/fuzz/fuzz-decoder
+	FUZZ_WRITE_SEEDS=fuzz/corpus/core .build/fuzz/fuzz-core
+
+## Adds the inputs of the working corpora (.build/fuzz/corpus) that reach new coverage to fuzz/corpus.
+fuzz-merge: fuzz-build
+	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-decoder -merge=1 fuzz/corpus/decoder .build/fuzz/corpus/decoder
+	SWIFT_BACKTRACE=enable=no .build/fuzz/fuzz-core -merge=1 fuzz/corpus/core .build/fuzz/corpus/core
+
+## The whole test suite under ThreadSanitizer / AddressSanitizer, each built in its own scratch path
+## (.build-tsan, .build-asan); fails on a failed test or on any sanitizer report (see fuzz/sanitizers/).
+test-tsan: deps
+	fuzz/sanitizers/test.sh thread $(SWIFT_TEST_FLAGS)
+
+test-asan: deps
+	fuzz/sanitizers/test.sh address $(SWIFT_TEST_FLAGS)

@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "parley-bench",
             dependencies: [
-                "ZeroMQ", "ParleyWire", "Parley",
+                "ZeroMQ", "CZeroMQ", "ParleyWire", "Parley", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/Sources/parley-bench"

@@ -93,8 +93,20 @@ final class ChildProcess {
     /// CPU time used so far by the whole process (all threads), in seconds; nil once it is gone.
     var cpuSeconds: Double? { cpuTime(statPath: "/proc/\(pid)/stat") }
 
-    /// CPU time used so far by the main thread only (for the broker: its reactor thread).
-    var mainThreadCPUSeconds: Double? { cpuTime(statPath: "/proc/\(pid)/task/\(pid)/stat") }
+    /// CPU time used so far by each of its threads, by thread id, with the thread's name.
+    var threadCPUSeconds: [Int32: (name: String, seconds: Double)] {
+        var threads: [Int32: (name: String, seconds: Double)] = [:]
+        guard let directory = opendir("/proc/\(pid)/task") else { return threads }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let tid = Int32(name), let seconds = cpuTime(statPath: "/proc/\(pid)/task/\(tid)/stat") else { continue }
+            threads[tid] = (threadName(path: "/proc/\(pid)/task/\(tid)/comm"), seconds)
+        }
+        return threads
+    }
 
     /// SIGTERM, then SIGKILL if it has not exited after `grace` seconds. Idempotent.
     func terminate(grace: Double = 3) {
@@ -124,6 +136,17 @@ final class ChildProcess {
             : signal == 0 ? "exit status \((status >> 8) & 0xff)" : "killed by signal \(signal)"
         return true
     }
+}
+
+/// A thread's name from /proc (`comm`), without the newline.
+private func threadName(path: String) -> String {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return "?" }
+    defer { close(descriptor) }
+    var bytes = [UInt8](repeating: 0, count: 64)
+    let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+    guard count > 0 else { return "?" }
+    return String(decoding: bytes[..<count].prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
 }
 
 /// Sends SIGTERM to all `children` at once, then waits for each (SIGKILL after `grace` seconds).

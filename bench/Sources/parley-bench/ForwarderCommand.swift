@@ -1,10 +1,14 @@
 import ArgumentParser
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `parley-bench forwarder`: the logic-free baseline, run in its own process.
 ///
-/// A frontend ROUTER for requesters and a backend ROUTER for one worker, both on `tcp://127.0.0.1:*`.
-/// The worker announces itself with a first message; from then on
+/// A frontend ROUTER for requesters and a backend ROUTER for `--workers` workers, both on `tcp://127.0.0.1:*`.
+/// Each worker announces itself with a first message; once all have, requests go to them in turn, and
 /// frontend `[client-id, …frames]` goes to the backend as `[worker-id, client-id, …frames]`, and backend
 /// `[worker-id, client-id, …frames]` goes to the frontend as `[client-id, …frames]`. Frames are `Message`s
 /// moved from one socket to the other (send-consumes: no byte copies); the only logic is the routing ids.
@@ -19,6 +23,9 @@ struct ForwarderCommand: ParsableCommand {
     @Option(help: "Interface to bind both ROUTERs to, with ephemeral ports.")
     var host = "127.0.0.1"
 
+    @Option(help: "Workers to wait for; requests go to them in turn (round robin).")
+    var workers = 1
+
     func run() throws {
         let context = try Context()
         let frontend = try Socket(context, type: .router)
@@ -32,12 +39,16 @@ struct ForwarderCommand: ParsableCommand {
         }
         emitLine("forwarder ready frontend=\(try frontend.lastEndpoint) backend=\(try backend.lastEndpoint)")
 
-        // The worker's first message names it; requests wait in the frontend's queue until then.
+        // Each worker's first message names it; requests wait in the frontend's queue until all are known.
         let worker = Message()
         var frames: [Message] = (0..<4).map { _ in Message() }
-        _ = try backend.receive(into: worker)
-        _ = try receiveRest(backend, after: worker, into: &frames)
-        let workerID = worker.bytes
+        var workerIDs: [[UInt8]] = []
+        while workerIDs.count < max(1, workers) {
+            _ = try backend.receive(into: worker)
+            _ = try receiveRest(backend, after: worker, into: &frames)
+            if !workerIDs.contains(worker.bytes) { workerIDs.append(worker.bytes) }
+        }
+        var next = 0
 
         var poller = Poller()
         let frontIndex = poller.add(frontend)
@@ -51,7 +62,11 @@ struct ForwarderCommand: ParsableCommand {
                 while handled < 1_024, try frontend.receive(into: frames[0], dontWait: true) {
                     handled += 1
                     let count = try receiveRest(frontend, after: frames[0], into: &frames, from: 1)
-                    try workerID.withUnsafeBytes { _ = try backend.send($0, more: true) }
+                    let worker = next
+                    next = next + 1 == workerIDs.count ? 0 : next + 1
+                    // A worker gone (the scenario is ending): drop the request. With ROUTER_MANDATORY the
+                    // refusal comes at the routing-id frame, before any other frame was queued.
+                    do { try workerIDs[worker].withUnsafeBytes { _ = try backend.send($0, more: true) } } catch let error as ZMQError where error == .hostUnreachable { continue }
                     for index in 0..<count { try backend.send(frames[index], more: index < count - 1) }
                 }
             }
@@ -62,7 +77,8 @@ struct ForwarderCommand: ParsableCommand {
                     handled += 1
                     let count = try receiveRest(backend, after: discard, into: &frames)
                     guard count >= 2 else { continue }  // a repeated READY
-                    for index in 0..<count { try frontend.send(frames[index], more: index < count - 1) }
+                    do { try frontend.send(frames[0], more: true) } catch let error as ZMQError where error == .hostUnreachable { continue }  // requester gone
+                    for index in 1..<count { try frontend.send(frames[index], more: index < count - 1) }
                 }
             }
         }

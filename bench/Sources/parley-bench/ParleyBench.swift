@@ -1,18 +1,24 @@
 import ArgumentParser
 import Foundation
 
-/// `parley-bench`: request/reply round trips per second through the real `parley-broker`, compared in the
-/// same run with a logic-free ROUTER-to-ROUTER forwarder, so that the machine's noise cancels out.
+/// `parley-bench`: delivery rate and latency of every Parley path — request/reply through the broker, through
+/// the gateway and the broker, events, and both through the Swift SDK — each measured in the same run as a
+/// logic-free raw libzmq baseline carrying the same traffic (a ROUTER/ROUTER forwarder, an XSUB/XPUB proxy),
+/// so that the machine's noise mostly cancels out of the ratios.
 ///
-/// The requester, the responder and the forwarder each run in their own process (this executable with a
-/// hidden subcommand); the broker is the `parley-broker` built next to this executable.
+/// The thing measured (broker, gateway, forwarder, proxy) and every load generator run as separate processes:
+/// the generators are this executable started again with a hidden subcommand.
 @main
 struct ParleyBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-bench",
-        abstract: "Benchmarks parley-broker request/reply against a logic-free ZeroMQ forwarder.",
+        abstract: "Benchmarks every Parley path against raw libzmq baselines in the same run.",
         discussion: "`parley-bench` alone runs `parley-bench run` with its defaults; see `parley-bench run --help`.",
-        subcommands: [RunCommand.self, RequesterCommand.self, ResponderCommand.self, ForwarderCommand.self],
+        subcommands: [
+            RunCommand.self, RequesterCommand.self, ResponderCommand.self, ForwarderCommand.self, ProxyCommand.self,
+            PublisherCommand.self, SubscriberCommand.self, SDKRequesterCommand.self, SDKResponderCommand.self,
+            SDKPublisherCommand.self, SDKSubscriberCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 }
@@ -24,39 +30,59 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Runs the scenarios and prints the comparison.",
         discussion: """
-            Scenarios, each with 100 requests in flight and then with 1: `forwarder` (requester → ROUTER/ROUTER \
-            forwarder → echo worker, frames moved untouched) and `help-rr` (requester → parley-broker → echo \
-            agent, REQUEST to cap:echo, DELIVER, REPLY, RESULT). The ratio is help-rr's rate over the \
-            forwarder's, measured in the same run. Build with -c release before measuring.
+            Scenarios (bench/README.md): forwarder, help-rr, cross-layer-rr and sdk-rr with 100 and with 1 \
+            request in flight; forwarder and help-rr with 4 KB bodies, with 4 requesters and 2 responders, and at \
+            a fixed offered rate (half of help-rr's W=100 rate; latency from the intended send time); proxy, \
+            events and sdk-events from 1 publisher to 1 and to 10 subscribers. Every scenario prints its ratio \
+            to its raw libzmq baseline (forwarder or proxy) of the same round, and the goals table compares \
+            the scenarios the goals name. Exits 1 when a scenario could not run, failed requests or lost events.
             """
     )
 
-    @Flag(help: "Run each scenario for 1 second (a smoke test, not a measurement).")
+    @Flag(help: "A smoke test, not a measurement: every scenario for 0.5 s after 0.2 s of warm-up, 20,000 events.")
     var quick = false
 
-    @Option(help: "Measured seconds per scenario.")
+    @Option(help: "Measured seconds per request/reply scenario.")
     var seconds = 5.0
 
-    @Option(help: "Warm-up seconds before each measurement.")
+    @Option(help: "Warm-up seconds before each request/reply measurement.")
     var warmup = 0.5
 
-    @Option(name: .customLong("window"), help: "Requests in flight; repeat for several (default: 100 and 1).")
-    var windows: [Int] = []
+    @Option(help: "Events published per events scenario.")
+    var events = 500_000
 
-    @Option(help: "Run only these scenarios (forwarder, help-rr); repeatable.")
-    var only: [ScenarioKind] = []
+    @Option(help: "Run only these scenarios: a kind (forwarder, help-rr, cross-layer-rr, sdk-rr, proxy, events, sdk-events) or a full name (help-rr-w1-100b); repeatable. Baselines are not added by themselves.")
+    var only: [String] = []
 
-    @Option(help: "Body size in bytes.")
+    @Option(help: "Repeat the whole plan this many times; the tables then show medians.")
+    var rounds = 1
+
+    @Option(help: "Body size of the main scenarios, in bytes.")
     var bodyBytes = 100
 
-    @Option(help: "Repeat each forwarder/help-rr pair this many times, alternating, and report the median ratio.")
-    var rounds = 1
+    @Option(help: "Body size of the large-body request/reply scenarios, in bytes.")
+    var largeBodyBytes = 4_096
+
+    @Option(help: "Offered rate of the fixed-rate scenarios (default: half of help-rr's W=100 rate in the same round).")
+    var fixedRate: Double?
+
+    @Option(help: "Publishes the events publishers keep unconfirmed.")
+    var publishWindow = 1_000
+
+    @Option(help: "The proxy baseline's loop: libzmq (zmq_proxy) or swift (the same loop over the ZeroMQ module).")
+    var proxyEngine = "libzmq"
+
+    @Option(help: "Before each scenario, wait up to this many seconds for the machine to be idle (under 0.3 of a core busy for 0.5 s); 0: do not wait.")
+    var settle = 0.0
 
     @Flag(help: "Print one JSON object per scenario on stdout (the lines for people go to stderr).")
     var json = false
 
     @Option(help: "The parley-broker executable (default: the one next to this executable).")
     var broker: String?
+
+    @Option(help: "The parley-gateway executable (default: the one next to this executable).")
+    var gateway: String?
 
     @Option(name: .customLong("broker-arg"), parsing: .unconditionalSingleValue,
             help: "An extra argument for parley-broker (repeatable), e.g. --broker-arg=--dedupe-capacity=0.")
@@ -68,73 +94,98 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
         guard warmup >= 0 else { throw ValidationError("--warmup cannot be negative") }
-        guard windows.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--window must be at least 1") }
-        guard bodyBytes >= 0 else { throw ValidationError("--body-bytes cannot be negative") }
+        guard events >= 1, publishWindow >= 1 else { throw ValidationError("--events and --publish-window must be at least 1") }
+        guard bodyBytes >= 8, largeBodyBytes >= 8 else { throw ValidationError("bodies must be at least 8 bytes (events carry their send time)") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        if let fixedRate, fixedRate <= 0 { throw ValidationError("--fixed-rate must be positive") }
+        guard ["libzmq", "swift"].contains(proxyEngine) else { throw ValidationError("--proxy-engine is libzmq or swift") }
     }
 
     func run() throws {
         ChildRegistry.installSignalHandlers()
         signal(SIGPIPE, SIG_IGN)
         let ownPath = try executablePath()
-        let brokerPath = broker ?? (ownPath as NSString).deletingLastPathComponent + "/parley-broker"
-        guard access(brokerPath, X_OK) == 0 else {
-            throw BenchError("no executable parley-broker at \(brokerPath); build it first: "
-                             + "swift build -c release --product parley-broker")
+        let directory = (ownPath as NSString).deletingLastPathComponent
+        let brokerPath = broker ?? directory + "/parley-broker"
+        let gatewayPath = gateway ?? directory + "/parley-gateway"
+
+        var plan = Plan.scenarios(bodyBytes: bodyBytes, largeBodyBytes: largeBodyBytes)
+        if !only.isEmpty {
+            plan = plan.filter { spec in only.contains(spec.kind.rawValue) || only.contains(spec.name) }
+            guard !plan.isEmpty else {
+                throw ValidationError("--only \(only.joined(separator: ", ")) matches no scenario; names: "
+                                      + Plan.scenarios(bodyBytes: bodyBytes, largeBodyBytes: largeBodyBytes).map(\.name).joined(separator: ", "))
+            }
+        }
+        for (path, product, needed) in [(brokerPath, "parley-broker", plan.contains { !$0.kind.isBaseline }),
+                                        (gatewayPath, "parley-gateway", plan.contains { $0.kind == .crossLayerRR })] where needed {
+            guard access(path, X_OK) == 0 else {
+                throw BenchError("no executable \(product) at \(path); build it first: swift build -c release --product \(product)")
+            }
         }
         // Every endpoint on an ephemeral loopback port, so runs never collide with each other or a broker in use;
         // options are passed only when this broker build has them.
-        let brokerHelp = try helpText(of: brokerPath)
+        let brokerHelp = access(brokerPath, X_OK) == 0 ? try helpText(of: brokerPath) : ""
         var brokerBaseArguments = ["--endpoint", "tcp://127.0.0.1:*"]
         if brokerHelp.contains("--events-endpoint") { brokerBaseArguments += ["--events-endpoint", "tcp://127.0.0.1:*"] }
         if brokerHelp.contains("--log-level") { brokerBaseArguments += ["--log-level", "error"] }
-        let settings = Settings(benchPath: ownPath, brokerPath: brokerPath, brokerBaseArguments: brokerBaseArguments,
-                                brokerArguments: brokerArguments,
-                                seconds: quick ? 1 : seconds, warmup: quick ? min(warmup, 0.3) : warmup,
-                                bodyBytes: bodyBytes, verbose: verbose)
+
+        var template = Array("/tmp/parley-bench.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw BenchError("cannot create a temporary directory: errno \(errno)") }
+        let workDirectory = String(cString: made)
+        defer { removeTree(workDirectory) }
+
+        let settings = Settings(benchPath: ownPath, brokerPath: brokerPath, gatewayPath: gatewayPath,
+                                brokerBaseArguments: brokerBaseArguments, brokerArguments: brokerArguments,
+                                seconds: quick ? 0.5 : seconds, warmup: quick ? min(warmup, 0.2) : warmup,
+                                eventCount: quick ? min(events, 20_000) : events, publishWindow: publishWindow, proxyEngine: proxyEngine,
+                                verbose: verbose, workDirectory: workDirectory)
         let report = Report(json: json)
-        report.human("parley-bench: \(format(settings.seconds)) s per scenario after \(format(settings.warmup)) s warm-up, "
-                     + "\(bodyBytes)-byte bodies, tcp loopback, \(ProcessInfo.processInfo.activeProcessorCount) cores"
-                     + (quick ? " (--quick: a smoke test, not a measurement)" : ""))
-        report.human("broker: " + ([brokerPath] + brokerBaseArguments + brokerArguments).joined(separator: " "))
-        let kinds = only.isEmpty ? ScenarioKind.allCases : ScenarioKind.allCases.filter(only.contains)
-        var results: [ScenarioResult] = []
-        for window in windows.isEmpty ? [100, 1] : windows {
-            for round in 1...rounds {
-                var baseline: ScenarioResult?
-                for kind in kinds {
-                    var result = try Scenario(kind: kind, window: window, settings: settings).run()
-                    result.round = round
-                    if kind == .forwarder { baseline = result }
-                    result.baseline = baseline
-                    report.scenario(result)
-                    results.append(result)
+        report.human("parley-bench: request/reply \(format(settings.seconds)) s per scenario after \(format(settings.warmup)) s warm-up; "
+                     + "\(grouped(Double(settings.eventCount))) events per events scenario; tcp loopback, "
+                     + "\(ProcessInfo.processInfo.activeProcessorCount) cores" + (quick ? " (--quick: a smoke test, not a measurement)" : ""))
+        report.human("broker: " + ([brokerPath] + brokerBaseArguments + brokerArguments).joined(separator: " ")
+                     + " (events scenarios add --events-hwm 1000000)")
+
+        let runner = ScenarioRunner(settings: settings)
+        let started = monotonicNanoseconds()
+        var results: [Measurement] = []
+        for round in 1...rounds {
+            if rounds > 1 { report.human("round \(round) of \(rounds)") }
+            var inRound: [Measurement] = []
+            for spec in plan {
+                let reference = ScenarioSpec(kind: .helpRR, bodyBytes: bodyBytes, window: 100).name
+                let rate = fixedRate
+                    ?? inRound.last(where: { $0.name == reference && $0.error == nil }).map { $0.rate / 2 }
+                    ?? 20_000
+                if settle > 0, !waitForIdleMachine(upTo: settle) {
+                    report.human("  (the machine did not go idle within \(format(settle)) s; measuring anyway)")
                 }
+                var measurement = runner.run(spec, fixedRate: rate)
+                measurement.round = round
+                if spec.kind.isBaseline, measurement.error == nil {
+                    measurement.baseline = BaselineFigures(name: measurement.name, rate: measurement.rate, p99: measurement.latency.p99,
+                                                            others: measurement.cpu.others)
+                } else if let baseline = inRound.last(where: { $0.name == spec.baseline.name && $0.error == nil }) {
+                    measurement.baseline = BaselineFigures(name: baseline.name, rate: baseline.rate, p99: baseline.latency.p99,
+                                                            others: baseline.cpu.others)
+                }
+                report.scenario(measurement, earlier: inRound)
+                inRound.append(measurement)
             }
+            results += inRound
         }
-        report.table(results)
-        if rounds > 1 { report.medians(results) }
+        report.table(results, rounds: rounds)
+        report.goals(results, rounds: rounds)
+        report.human("")
+        report.human("total \(format((Double(monotonicNanoseconds() - started) / 1e8).rounded() / 10)) s")
+
+        let failed = results.filter { !$0.succeeded }
+        if !failed.isEmpty {
+            for result in failed { emitError("parley-bench: \(result.name) (round \(result.round)): \(result.problem ?? "failed")") }
+            throw ExitCode.failure
+        }
     }
-}
-
-/// The two things compared.
-enum ScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
-    case forwarder
-    case helpRR = "help-rr"
-}
-
-/// What every scenario of one run shares.
-struct Settings {
-    let benchPath: String
-    let brokerPath: String
-    /// Endpoints and logging, chosen for this broker build.
-    let brokerBaseArguments: [String]
-    /// Extra arguments from `--broker-arg`.
-    let brokerArguments: [String]
-    let seconds: Double
-    let warmup: Double
-    let bodyBytes: Int
-    let verbose: Bool
 }
 
 /// This executable, resolved: `CommandLine.arguments[0]` through realpath, or /proc/self/exe when it was found on PATH.
@@ -153,6 +204,19 @@ private func helpText(of path: String) throws -> String {
     var lines: [String] = []
     while let line = try? child.readLine(timeout: 10) { lines.append(line) }
     return lines.joined(separator: "\n")
+}
+
+/// Waits until the whole machine used less than 0.3 of a core over half a second (other sessions' builds and
+/// tests finished), at most `seconds`; false when it never did.
+private func waitForIdleMachine(upTo seconds: Double) -> Bool {
+    let deadline = monotonicNanoseconds() + nanoseconds(seconds: seconds)
+    while monotonicNanoseconds() < deadline {
+        guard let before = machineBusySeconds() else { return true }
+        usleep(500_000)
+        guard let after = machineBusySeconds() else { return true }
+        if (after.tasks + after.interrupts - before.tasks - before.interrupts) / 0.5 < 0.3 { return true }
+    }
+    return false
 }
 
 /// `1`, `0.5`, `2.25`: seconds without trailing zeros.

@@ -2,9 +2,13 @@ import ArgumentParser
 import ParleyWire
 import ZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `parley-bench responder`: the serving load generator, run in its own process.
 ///
-/// In `broker` mode it registers as agent `bench-echo` (layer `bench`, capability `echo`), answers every
+/// In `broker` mode it registers as `--agent-id` (default `bench-echo`, layer `bench`, capability `echo`), answers every
 /// DELIVER with REPLY OK carrying the DELIVER's body frame as it is (send-consumes, no copy) and sends
 /// HEARTBEAT every second. In `raw` mode it connects to the forwarder's backend, announces itself with
 /// one `READY` frame and returns every message it gets, frame by frame, unchanged.
@@ -21,6 +25,15 @@ struct ResponderCommand: ParsableCommand {
     @Option(help: "broker (the Parley protocol) or raw (echo frames for the forwarder).")
     var mode: LoadMode
 
+    @Option(help: "Agent id to register as (broker mode).")
+    var agentID = "bench-echo"
+
+    @Option(help: "Layer to register in (broker mode).")
+    var layer = "bench"
+
+    @Option(help: "Capability to offer (broker mode).")
+    var capability = "echo"
+
     func run() throws {
         let context = try Context()
         let socket = try Socket(context, type: .dealer)
@@ -34,7 +47,7 @@ struct ResponderCommand: ParsableCommand {
             emitLine("responder ready")
             try echoFrames(socket)
         case .broker:
-            try register(socket, agentID: "bench-echo", capabilities: ["echo"])
+            try register(socket, agentID: agentID, layer: layer, capabilities: [capability])
             emitLine("responder ready")
             try serve(socket)
         }
@@ -94,7 +107,7 @@ struct ResponderCommand: ParsableCommand {
                     try socket.send(reply, more: hasBody)
                     if hasBody { try socket.send(body) }
                 case CommandCode.bye.rawValue:
-                    throw BenchError("responder: the broker said BYE")
+                    Glibc.exit(0)  // the broker is shutting down: the scenario is over
                 case CommandCode.error.rawValue:
                     emitError("responder: ERROR from the broker: \(hasBody ? body.string : "")")
                 default:
