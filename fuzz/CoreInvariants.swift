@@ -1,0 +1,523 @@
+@testable import ParleyBroker
+import ParleyWire
+
+// What must hold after every step of a core fuzz script. A broken invariant is a crash (fatalError), which
+// libFuzzer saves as an input to replay. The rules come from docs/PROTOCOL.md and the broker-core tests
+// (ExactlyOnceTests, DedupeTests, EventCoreTests):
+//
+// Exactly one outcome
+//  - a step accepts at most one request; `counters.accepted` counts exactly the keys added to the pending
+//    table, and accepted − ended == pending at every step;
+//  - a request that ends sends one RESULT to its requester when the requester is connected before and
+//    after the step, never two; a step never sends two RESULTs for the same (peer, callback id);
+//  - a RESULT for a request that did not end in the step answers the step's own REQUEST/FORWARD/CANCEL
+//    (or refusal) with that callback id, and the request is not pending (a refusal of a pending request
+//    must be an ERROR, or the request would get a second RESULT later); a CANCEL of an unknown id gets no RESULT;
+//  - the outcome counters grow by exactly the number of ended requests plus the RESULTs that ended nothing;
+//  - handler statuses come only from the serving agent's REPLY; CANCELLED only from the requester's CANCEL;
+//    TIMEOUT never before the deadline; after the timers ran, no pending request is past its deadline;
+//  - when the script ends, running the clock past every deadline leaves nothing pending.
+// De-duplication
+//  - a retry of a pending request sends nothing (same payload) or one ERROR (other payload);
+//  - a retry of a finished request within the documented guarantee (less than the window old and fewer than
+//    capacity/2 outcomes stored since) is answered from the cache with the recorded outcome, not run again;
+//  - a cached outcome equals the RESULT the request ended with;
+//  - the same for events: a resend within the guarantee is confirmed again with the original CONFIRM.
+// Routing and bookkeeping
+//  - a DELIVER goes to the serving agent's current connection, never to a gateway, and to an agent the
+//    target allows (the addressed agent; a capable one in the requester's layer; the named layer);
+//  - delivery table, in-flight counts, per-requester counts, peer map and capability index agree with the
+//    pending table and the agent records; caches, topics and pending stay within their configured bounds.
+// Events
+//  - per topic, EVENT sequences go 1, 2, 3 … with no gap or reuse; CONFIRM names its event's sequence;
+//    BEACON names the latest; a REPLAY answer is a GAP for what retention lost, then consecutive EVENTs,
+//    then REPLAY_END counting them, covering the whole range asked for unless it says `truncated`.
+
+struct Checker {
+    let configuration: BrokerConfiguration
+    private(set) var stepNumber = 0
+    private var label = ""
+    /// Requests ended so far.
+    private var totalEnded = 0
+    /// How each request ended last: status, when, its payload fingerprint, and the outcome-cache insert count then.
+    private var lastEnd: [RequestKey: (status: Status?, attempts: UInt8, time: UInt64, fingerprint: UInt64, inserts: UInt64)] = [:]
+    private var outcomeInserts: UInt64 = 0
+    private var topicLatest: [Topic: UInt64] = [:]
+    /// Every event published, by topic and sequence (to compare what a restart brings back).
+    private var publishedEvents: [Topic: [UInt64: EventHeader]] = [:]
+    private var confirms: [EventKey: (confirm: Confirm, inserts: UInt64)] = [:]
+    private var confirmInserts: UInt64 = 0
+
+    init(configuration: BrokerConfiguration) {
+        self.configuration = configuration
+    }
+
+    func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+                 file: StaticString = #fileID, line: UInt = #line) {
+        if !condition() {
+            fatalError("invariant broken at step \(stepNumber) (\(label)): \(message())", file: file, line: line)
+        }
+    }
+
+    mutating func check(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput, now: UInt64,
+                        outbox: [Outbound<FuzzPayload>], publications: [Publication<FuzzPayload>]) {
+        stepNumber += 1
+        label = input.label
+        checkCounters(before.counters, core.counters)
+        let unmatched = checkOutcomes(before: before, after: core, input: input, now: now, outbox: outbox)
+        checkImmediateAnswers(unmatched, before: before, after: core, input: input, outbox: outbox)
+        checkDeduplication(before: before, after: core, input: input, now: now, outbox: outbox)
+        checkDeliveries(before: before, after: core, outbox: outbox)
+        if input.isTick {
+            for (key, request) in core.pending {
+                require(request.deadline > now, "request \(key.callbackID) of \(key.requester) is past its deadline after tick")
+            }
+        }
+        checkTables(core)
+        checkEvents(before: before, after: core, input: input, outbox: outbox, publications: publications)
+        if case .replay(let replay)? = input.header, let peer = input.peer {
+            checkReplay(replay, before: before, after: core, peer: peer, outbox: outbox)
+        }
+    }
+
+    // MARK: - Outcomes
+
+    private func checkCounters(_ old: BrokerCounters, _ new: BrokerCounters) {
+        let pairs: [(String, UInt64, UInt64)] = [
+            ("accepted", old.accepted, new.accepted), ("deliveries", old.deliveries, new.deliveries),
+            ("redeliveries", old.redeliveries, new.redeliveries), ("lateReplies", old.lateReplies, new.lateReplies),
+            ("dedupeHits", old.dedupeHits, new.dedupeHits), ("malformed", old.malformed, new.malformed),
+            ("duplicateIDsRefused", old.duplicateIDsRefused, new.duplicateIDsRefused),
+            ("eventsPublished", old.eventsPublished, new.eventsPublished), ("eventsReplayed", old.eventsReplayed, new.eventsReplayed),
+            ("gapsReported", old.gapsReported, new.gapsReported), ("eventDedupeHits", old.eventDedupeHits, new.eventDedupeHits),
+        ]
+        for (name, before, after) in pairs { require(after >= before, "counter \(name) went down: \(before) → \(after)") }
+        for index in old.outcomes.indices { require(new.outcomes[index] >= old.outcomes[index], "outcome counter \(index) went down") }
+        require(new.redeliveries <= new.deliveries, "more redeliveries than deliveries")
+    }
+
+    /// Checks the requests that ended in this step; returns the indices of RESULTs no ended request explains.
+    private mutating func checkOutcomes(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput,
+                                        now: UInt64, outbox: [Outbound<FuzzPayload>]) -> [Int] {
+        let added = core.pending.keys.filter { before.pending[$0] == nil }
+        let ended = before.pending.keys.filter { core.pending[$0] == nil }
+        require(added.count <= 1, "one step accepted \(added.count) requests")
+        require(core.counters.accepted - before.counters.accepted == UInt64(added.count),
+                "accepted grew by \(core.counters.accepted - before.counters.accepted) but \(added.count) request(s) became pending")
+        if let key = added.first {
+            require(input.callbackID == key.callbackID && input.peer.flatMap { before.agentByPeer[$0] } == key.requester,
+                    "request \(key.callbackID) of \(key.requester) became pending without being sent")
+        }
+        totalEnded += ended.count
+        require(Int(core.counters.accepted) - totalEnded == core.pending.count,
+                "accepted \(core.counters.accepted) − ended \(totalEnded) ≠ pending \(core.pending.count)")
+
+        var results: [Int] = []
+        var perPeerAndID: [PeerAndID: Int] = [:]
+        for (index, message) in outbox.enumerated() {
+            guard case .result(let result) = message.header else { continue }
+            results.append(index)
+            perPeerAndID[PeerAndID(peer: message.peer, id: result.callbackID), default: 0] += 1
+        }
+        for (key, count) in perPeerAndID {
+            require(count == 1, "\(count) RESULTs for callback id \(key.id) to peer \(key.peer) in one step")
+        }
+
+        // A RESULT belongs to the agent its peer is registered as after the step (a peer that changed its id in
+        // this step had its old agent unregistered first, so nothing more was sent to the old one).
+        var resultsByKey: [RequestKey: [Int]] = [:]
+        for index in results {
+            guard case .result(let result) = outbox[index].header,
+                  let owner = core.agentByPeer[outbox[index].peer] ?? before.agentByPeer[outbox[index].peer] else { continue }
+            resultsByKey[RequestKey(requester: owner, callbackID: result.callbackID), default: []].append(index)
+        }
+        var unmatched = Set(results)
+        let insertsBefore = outcomeInserts
+        for key in ended {
+            let request = before.pending[key]!
+            let matches = resultsByKey[key] ?? []
+            require(matches.count <= 1, "request \(key.callbackID) of \(key.requester) ended with \(matches.count) RESULTs")
+            if before.agents[key.requester]?.isAlive == true, core.agents[key.requester]?.isAlive == true {
+                require(matches.count == 1, "request \(key.callbackID) of connected requester \(key.requester) ended without a RESULT")
+            }
+            var status: Status?
+            if let index = matches.first, case .result(let result) = outbox[index].header {
+                unmatched.remove(index)
+                status = result.status
+                require(result.attempts >= request.attempts, "RESULT attempts \(result.attempts) < \(request.attempts)")
+                checkEndingStatus(result.status, key: key, request: request, before: before, input: input, now: now)
+                if let cached = core.outcomes.lookup(key) {
+                    require(cached.status == result.status && cached.fingerprint == request.fingerprint,
+                            "the outcome cache holds \(cached.status) for \(key.callbackID), the RESULT said \(result.status)")
+                }
+            } else if let cached = core.outcomes.lookup(key) {
+                status = cached.status
+            }
+            lastEnd[key] = (status, request.attempts, now, request.fingerprint, insertsBefore)
+            if configuration.dedupeCapacity > 0 { outcomeInserts += 1 }
+        }
+        let outcomesDelta = zip(core.counters.outcomes, before.counters.outcomes).reduce(UInt64(0)) { $0 + ($1.0 - $1.1) }
+        require(outcomesDelta == UInt64(ended.count + unmatched.count),
+                "outcome counters grew by \(outcomesDelta), but \(ended.count) request(s) ended and \(unmatched.count) other RESULT(s) went out")
+        return unmatched.sorted()
+    }
+
+    private func checkEndingStatus(_ status: Status, key: RequestKey, request: PendingRequest<FuzzPayload>,
+                                   before: BrokerCore<FuzzPayload>, input: StepInput, now: UInt64) {
+        switch status {
+        case .ok, .declined, .failed:
+            guard case .reply(let reply)? = input.header else {
+                return require(false, "\(status) for \(key.callbackID) without a REPLY")
+            }
+            let servingPeer = request.servingAgent.flatMap { before.agents[$0]?.peer }
+            require(reply.deliveryID == request.deliveryID && reply.status == status && servingPeer != nil && input.peer == servingPeer,
+                    "\(status) for \(key.callbackID) from a REPLY that is not its serving agent's current delivery")
+        case .cancelled:
+            guard case .cancel(let id)? = input.header else { return require(false, "CANCELLED for \(key.callbackID) without a CANCEL") }
+            require(id == key.callbackID, "CANCEL of \(id) ended \(key.callbackID)")
+        case .timeout:
+            require(now >= request.deadline, "TIMEOUT for \(key.callbackID) at \(now), before its deadline \(request.deadline)")
+        default:
+            break
+        }
+    }
+
+    /// RESULTs that ended no request: refusals and cached outcomes, answering the step's own message.
+    private func checkImmediateAnswers(_ indices: [Int], before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>,
+                                       input: StepInput, outbox: [Outbound<FuzzPayload>]) {
+        for index in indices {
+            guard case .result(let result) = outbox[index].header else { continue }
+            let peer = outbox[index].peer
+            require(input.peer == peer && input.callbackID == result.callbackID,
+                    "RESULT \(result.status) for \(result.callbackID) to \(peer) that ends no request and answers no message of this step")
+            guard let requester = before.agentByPeer[peer] ?? core.agentByPeer[peer] else {
+                require(result.status == .unavailable || result.status == .badRequest,
+                        "RESULT \(result.status) to an unregistered peer")
+                continue
+            }
+            let key = RequestKey(requester: requester, callbackID: result.callbackID)
+            require(core.pending[key] == nil && before.pending[key] == nil,
+                    "RESULT \(result.status) sent for \(key.callbackID) of \(requester) while that request is pending: it will get a second one")
+            if case .cancel? = input.header {
+                guard let cached = before.outcomes.lookup(key) else {
+                    return require(false, "CANCEL of unknown \(key.callbackID) answered with RESULT \(result.status), not ERROR")
+                }
+                require(cached.status == result.status, "CANCEL of finished \(key.callbackID) answered \(result.status), cached \(cached.status)")
+            }
+            if let cached = before.outcomes.lookup(key), isRequest(input.header), cached.fingerprint == input.bodyFingerprint {
+                require(cached.status == result.status && cached.attempts == result.attempts,
+                        "retry of \(key.callbackID) answered \(result.status)/\(result.attempts), cached \(cached.status)/\(cached.attempts)")
+                if let end = lastEnd[key], let status = end.status {
+                    require(status == cached.status, "the cache answers \(cached.status) for \(key.callbackID), which ended \(status)")
+                }
+            }
+        }
+    }
+
+    private func isRequest(_ header: Header?) -> Bool {
+        switch header {
+        case .request?, .forward?: true
+        default: false
+        }
+    }
+
+    // MARK: - De-duplication
+
+    private func checkDeduplication(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput,
+                                    now: UInt64, outbox: [Outbound<FuzzPayload>]) {
+        guard isRequest(input.header), let peer = input.peer, let id = input.callbackID, let requester = before.agentByPeer[peer],
+              before.agents[requester]?.isAlive == true
+        else { return }
+        if case .request? = input.header, before.agents[requester]?.isGateway == true { return }  // refused: UNAUTHORIZED
+        if case .forward? = input.header, before.agents[requester]?.isGateway != true { return }  // refused: UNAUTHORIZED
+        let key = RequestKey(requester: requester, callbackID: id)
+        if let pending = before.pending[key] {
+            if pending.fingerprint == input.bodyFingerprint {
+                require(outbox.isEmpty && core.pending[key] != nil,
+                        "a retry of pending \(id) was answered with \(outbox.map(\.header)) instead of being absorbed")
+            } else {
+                require(outbox.count == 1 && outbox.first?.error?.status == .badRequest,
+                        "reuse of pending \(id) with another payload answered with \(outbox.map(\.header)), not one ERROR")
+            }
+            return
+        }
+        // The guarantee below counts outcomes, not their bytes: checked only when the byte budget is out of reach.
+        guard configuration.dedupeCapacity > 0, configuration.dedupeMaxBytes >= 1 << 20, let end = lastEnd[key] else { return }
+        let half = UInt64(max(configuration.dedupeCapacity / 2, 1))
+        guard now - end.time < configuration.dedupeWindowMilliseconds, outcomeInserts - end.inserts < half else { return }
+        require(before.outcomes.lookup(key) != nil,
+                "the outcome of \(id) (ended at \(end.time), \(outcomeInserts - end.inserts) outcome(s) stored since) was forgotten "
+                    + "within the window \(configuration.dedupeWindowMilliseconds) ms and capacity \(configuration.dedupeCapacity)")
+        if end.fingerprint == input.bodyFingerprint {
+            require(core.pending[key] == nil, "a retry of finished \(id) was run again instead of answered from the cache")
+            let answers = outbox.compactMap(\.result).filter { $0.callbackID == id }
+            require(answers.count == 1 && (end.status == nil || answers[0].status == end.status),
+                    "a retry of finished \(id) (\(end.status.map { "\($0)" } ?? "?")) was answered with \(answers.map(\.status))")
+        } else {
+            require(outbox.count == 1 && outbox.first?.error?.status == .badRequest,
+                    "reuse of finished \(id) with another payload answered with \(outbox.map(\.header)), not one ERROR")
+        }
+    }
+
+    // MARK: - Deliveries and tables
+
+    private func checkDeliveries(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, outbox: [Outbound<FuzzPayload>]) {
+        for message in outbox {
+            guard case .deliver(let deliver) = message.header else { continue }
+            require(deliver.deliveryID >= before.nextDeliveryID, "DELIVER reuses delivery id \(deliver.deliveryID)")
+            require(deliver.timeoutMilliseconds > 0, "DELIVER with no time left")
+            require(deliver.attempt >= 1, "DELIVER attempt 0")
+            guard let key = core.deliveries[deliver.deliveryID], let request = core.pending[key] else { continue }  // ended in the same step
+            require(key.callbackID == deliver.callbackID, "delivery \(deliver.deliveryID) names \(deliver.callbackID), table says \(key.callbackID)")
+            guard let agentID = request.servingAgent, let agent = core.agents[agentID] else {
+                return require(false, "delivered request \(key.callbackID) has no serving agent")
+            }
+            require(agent.peer == message.peer, "DELIVER to \(message.peer), but \(agentID) is on \(agent.peer)")
+            require(!agent.isGateway, "a request was delivered to gateway \(agentID)")
+            switch request.target {
+            case .agent(let id):
+                require(agentID == id, "request for agent:\(id) delivered to \(agentID)")
+            case .capability(let name):
+                require(agent.capabilities.contains(name), "request for cap:\(name) delivered to \(agentID), which does not offer it")
+                require(request.caller != nil || agent.layer == request.requesterLayer,
+                        "request for cap:\(name) from layer \(request.requesterLayer) delivered to \(agentID) in layer \(agent.layer)")
+            case .layer(let layer, let capability):
+                require(agent.layer == layer && (capability.map(agent.capabilities.contains) ?? true),
+                        "request for layer:\(layer)/\(capability ?? "") delivered to \(agentID) (\(agent.layer), \(agent.capabilities))")
+            }
+        }
+    }
+
+    private func checkTables(_ core: BrokerCore<FuzzPayload>) {
+        var served: [String: Int] = [:]
+        var byRequester: [String: Int] = [:]
+        var deliveryCount = 0
+        for (key, request) in core.pending {
+            byRequester[key.requester, default: 0] += 1
+            require(request.deadline <= request.hardDeadline, "deadline past the hard maximum")
+            require((request.deliveryID == nil) == (request.servingAgent == nil), "delivery id and serving agent disagree")
+            if let deliveryID = request.deliveryID, let agentID = request.servingAgent {
+                deliveryCount += 1
+                served[agentID, default: 0] += 1
+                require(core.deliveries[deliveryID] == key, "delivery \(deliveryID) of \(key.callbackID) missing from the delivery table")
+                require(core.agents[agentID]?.isAlive == true, "request \(key.callbackID) is served by \(agentID), which is not alive")
+            }
+        }
+        require(core.deliveries.count == deliveryCount, "delivery table holds \(core.deliveries.count) entries for \(deliveryCount) deliveries")
+        require(core.pendingByRequester == byRequester, "pending per requester \(core.pendingByRequester) ≠ \(byRequester)")
+        for (id, record) in core.agents {
+            require(record.id == id, "agent record \(record.id) filed under \(id)")
+            require(record.inFlight == served[id, default: 0], "\(id) counts \(record.inFlight) in flight, serves \(served[id, default: 0])")
+            if record.isAlive {
+                require(core.agentByPeer[record.peer] == id, "live agent \(id) is not found by its peer")
+            }
+            for capability in record.capabilities where record.isAlive {
+                require(core.capabilityIndex[capability]?.agentIDs.contains(id) == true, "live \(id) missing from the \(capability) pool")
+            }
+        }
+        for (peer, id) in core.agentByPeer {
+            require(core.agents[id]?.peer == peer && core.agents[id]?.isAlive == true, "peer \(peer) maps to \(id), which is not live there")
+        }
+        for (capability, pool) in core.capabilityIndex {
+            require(!pool.agentIDs.isEmpty, "empty pool for \(capability) kept")
+            require(Set(pool.agentIDs).count == pool.agentIDs.count, "pool \(capability) lists an agent twice: \(pool.agentIDs)")
+            for id in pool.agentIDs {
+                require(core.agents[id]?.capabilities.contains(capability) == true, "pool \(capability) lists \(id), which does not offer it")
+            }
+        }
+        require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
+        require(byRequester.values.allSatisfy { $0 <= configuration.maxPendingPerRequester }, "a requester is over maxPendingPerRequester")
+        let outcomeBound = configuration.dedupeCapacity == 0 ? 0 : 2 * max(configuration.dedupeCapacity / 2, 1)
+        require(core.outcomes.count <= outcomeBound, "outcome cache holds \(core.outcomes.count) > \(outcomeBound)")
+        require(core.confirmedEvents.count <= 2 * max(configuration.eventDedupeCapacity / 2, 1), "event dedupe cache over its bound")
+        require(core.topics.count <= configuration.maxTopics, "\(core.topics.count) topics > maxTopics")
+    }
+
+    mutating func checkSnapshot(_ core: BrokerCore<FuzzPayload>) {
+        let snapshot = core.snapshot()
+        require(snapshot.pending == core.pending.count, "snapshot pending \(snapshot.pending) ≠ \(core.pending.count)")
+        require(snapshot.pending == Int(snapshot.accepted) - totalEnded, "snapshot pending ≠ accepted − ended")
+        require(snapshot.waiting == core.pending.values.filter { $0.servingAgent == nil }.count, "snapshot waiting is off")
+        require(snapshot.agents.map(\.inFlight).reduce(0, +) == core.pending.values.filter { $0.servingAgent != nil }.count,
+                "snapshot in-flight sum ≠ delivered requests")
+        require(snapshot.agents.allSatisfy { $0.inFlight >= 0 }, "negative in-flight count")
+        require(snapshot.outcomes.values.reduce(0, +) == core.counters.outcomes.reduce(0, +), "snapshot outcomes ≠ counters")
+        require(snapshot.topics == core.topics.count, "snapshot topics ≠ topic count")
+    }
+
+    // MARK: - Events
+
+    private mutating func checkEvents(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput,
+                                      outbox: [Outbound<FuzzPayload>], publications: [Publication<FuzzPayload>]) {
+        var published: [CallbackID: EventHeader] = [:]
+        for publication in publications {
+            switch publication.header {
+            case .event(let event):
+                let expected = topicLatest[event.topic, default: 0] + 1
+                require(event.sequence == expected, "EVENT \(event.topic) #\(event.sequence), expected #\(expected)")
+                require(publication.topicFrame == event.topic.frame, "EVENT published under the wrong topic frame")
+                topicLatest[event.topic] = event.sequence
+                publishedEvents[event.topic, default: [:]][event.sequence] = event
+                published[event.eventID] = event
+            case .beacon(let beacon):
+                require(beacon.latest == topicLatest[beacon.topic, default: 0] && beacon.latest > 0,
+                        "BEACON \(beacon.topic) latest \(beacon.latest), published \(topicLatest[beacon.topic, default: 0])")
+            default:
+                require(false, "\(publication.header) published on the events socket")
+            }
+        }
+        require(core.counters.eventsPublished - before.counters.eventsPublished == UInt64(published.count),
+                "eventsPublished grew by \(core.counters.eventsPublished - before.counters.eventsPublished) for \(published.count) EVENTs")
+        for (topic, log) in core.topics {
+            require(log.latest == topicLatest[topic, default: 0], "topic \(topic) latest \(log.latest) ≠ published \(topicLatest[topic, default: 0])")
+            require(log.events(in: 1...max(log.latest, 1)).count <= configuration.retentionCount, "topic \(topic) retains too many events")
+        }
+
+        let confirmsOut = outbox.filter { if case .confirm = $0.header { true } else { false } }
+        guard case .publish(let publish)? = input.header, let peer = input.peer else {
+            require(confirmsOut.isEmpty && published.isEmpty, "CONFIRM or EVENT without a PUBLISH")
+            return
+        }
+        require(published.count <= 1 && confirmsOut.count <= 1, "one PUBLISH made \(published.count) EVENTs, \(confirmsOut.count) CONFIRMs")
+        guard let publisher = before.agentByPeer[peer] else { return }
+        let key = EventKey(publisher: publisher, eventID: publish.eventID)
+        if let first = confirms[key], confirmInserts - first.inserts - 1 < UInt64(max(configuration.eventDedupeCapacity / 2, 1)) {
+            // A resend within the guarantee (fewer than capacity/2 newer events confirmed since): confirmed again, not published.
+            require(published.isEmpty, "resend of confirmed event \(publish.eventID) was published again")
+            require(before.confirmedEvents.lookup(key) != nil, "confirmed event \(publish.eventID) forgotten within the guarantee")
+        }
+        if let event = published[publish.eventID] {
+            guard case .confirm(let confirm)? = confirmsOut.first?.header else { return require(false, "EVENT published without a CONFIRM") }
+            require(confirm.sequence == event.sequence && confirm.timestamp == event.timestamp && confirmsOut.first?.peer == peer,
+                    "CONFIRM \(confirm) does not name EVENT #\(event.sequence)")
+            require(event.topic == publish.topic && publish.topic.agent == publisher,
+                    "EVENT on \(event.topic) for a PUBLISH on \(publish.topic) by \(publisher)")
+            confirms[key] = (confirm, confirmInserts)
+            confirmInserts += 1
+        } else if case .confirm(let confirm)? = confirmsOut.first?.header {
+            require(confirms[key]?.confirm == confirm,
+                    "resend of \(publish.eventID) confirmed as \(confirm), first confirmed as \(String(describing: confirms[key]?.confirm))")
+        }
+    }
+
+    /// With journaling, each step hands exactly its new EVENTs to the journal, in order; without, nothing.
+    func checkJournal(_ journal: [(header: EventHeader, body: FuzzPayload?)], publications: [Publication<FuzzPayload>]) {
+        let events = publications.compactMap { publication -> EventHeader? in
+            if case .event(let event) = publication.header { event } else { nil }
+        }
+        if configuration.journaling {
+            require(journal.map(\.header) == events, "journal got \(journal.count) record(s) for \(events.count) EVENT(s)")
+            for (entry, publication) in zip(journal, publications.filter { if case .event = $0.header { true } else { false } }) {
+                require(entry.body?.bytes == publication.body?.bytes, "journal body differs from the published one")
+            }
+        } else {
+            require(journal.isEmpty, "journal records without journaling")
+        }
+    }
+
+    /// After a restart: requests start afresh; with journaling, every topic continues at its latest sequence and
+    /// retains a contiguous run of the events first published, ending at the latest; without, events start over.
+    mutating func restarted(old: BrokerCore<FuzzPayload>, new core: BrokerCore<FuzzPayload>, journal: [JournalRecord]) {
+        stepNumber += 1
+        label = "restart"
+        totalEnded = 0
+        lastEnd = [:]
+        confirms = [:]
+        require(core.pending.isEmpty && core.agents.isEmpty && core.counters.accepted == 0, "a new core is not empty")
+        guard configuration.journaling else {
+            require(core.topics.isEmpty, "topics restored without journaling")
+            topicLatest = [:]
+            publishedEvents = [:]
+            return
+        }
+        for (topic, log) in old.topics where log.latest > 0 {
+            require(core.topics[topic]?.latest == log.latest,
+                    "after a restart \(topic) continues at \(core.topics[topic]?.latest ?? 0), not at \(log.latest): sequences would be reused")
+        }
+        for (topic, log) in core.topics {
+            require(log.latest == topicLatest[topic, default: 0], "restored \(topic) latest \(log.latest) was never published")
+            let retained = log.events(in: 1...max(log.latest, 1)).map(\.header)
+            for (index, header) in retained.enumerated() {
+                require(header == publishedEvents[topic]?[header.sequence], "restored \(topic) #\(header.sequence) differs from the published event")
+                if index > 0 { require(header.sequence == retained[index - 1].sequence + 1, "restored retention of \(topic) has a hole") }
+            }
+            if let last = retained.last { require(last.sequence == log.latest, "restored retention of \(topic) does not end at the latest") }
+            require(retained.count <= configuration.retentionCount, "restored \(topic) retains too many events")
+        }
+        // `restore` stores every journal event's id for publisher de-duplication, in journal order.
+        for record in journal {
+            guard case .event(let header, _) = record else { continue }
+            confirms[EventKey(publisher: header.topic.agent, eventID: header.eventID)] =
+                (Confirm(eventID: header.eventID, sequence: header.sequence, timestamp: header.timestamp), confirmInserts)
+            confirmInserts += 1
+        }
+    }
+
+    private func checkReplay(_ replay: Replay, before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, peer: PeerID,
+                             outbox: [Outbound<FuzzPayload>]) {
+        require(outbox.allSatisfy { $0.peer == peer }, "REPLAY answered to another peer")
+        if outbox.count == 1, let error = outbox[0].error {
+            guard case .topic(let topic) = replay.selector else { return require(false, "REPLAY of all topics refused: \(error)") }
+            let latest = before.topics[topic]?.latest ?? 0
+            return require(replay.from > latest + 1, "REPLAY of \(topic) from \(replay.from) refused, latest is \(latest)")
+        }
+        guard case .replayEnd(let end)? = outbox.last?.header else { return require(false, "REPLAY answer does not end with REPLAY_END") }
+        require(end.selector == replay.selector, "REPLAY_END names another selector")
+        var events: [Topic: [UInt64]] = [:]
+        var gaps: [Topic: Gap] = [:]
+        var order: [Topic] = []
+        for message in outbox.dropLast() {
+            switch message.header {
+            case .event(let event):
+                require(replay.selector.matches(event.topic), "REPLAY of \(replay.selector) sent an event of \(event.topic)")
+                if events[event.topic] == nil && gaps[event.topic] == nil { order.append(event.topic) }
+                events[event.topic, default: []].append(event.sequence)
+            case .gap(let gap):
+                require(gaps[gap.topic] == nil && events[gap.topic] == nil, "GAP for \(gap.topic) after its events or twice")
+                order.append(gap.topic)
+                gaps[gap.topic] = gap
+            default:
+                require(false, "REPLAY answer holds \(message.header)")
+            }
+        }
+        let total = events.values.map(\.count).reduce(0, +)
+        require(Int(end.events) == total, "REPLAY_END counts \(end.events) events, \(total) were sent")
+        require(total <= configuration.maxReplayBatch && (!end.truncated || total == configuration.maxReplayBatch),
+                "REPLAY sent \(total) events, truncated \(end.truncated), batch \(configuration.maxReplayBatch)")
+        require(core.counters.eventsReplayed - before.counters.eventsReplayed == UInt64(total), "eventsReplayed is off")
+        require(core.counters.gapsReported - before.counters.gapsReported == UInt64(gaps.count), "gapsReported is off")
+        let covered = before.topics.keys.filter { replay.selector.matches($0) }
+        for topic in covered {
+            let latest = before.topics[topic]!.latest
+            let last = replay.to == 0 ? latest : min(replay.to, latest)
+            let sequences = events[topic] ?? []
+            for (index, sequence) in sequences.enumerated() {
+                require(sequence >= replay.from && sequence <= last, "REPLAY sent \(topic) #\(sequence) outside \(replay.from)…\(last)")
+                if index > 0 { require(sequence == sequences[index - 1] + 1, "REPLAY of \(topic) skipped from #\(sequences[index - 1]) to #\(sequence)") }
+            }
+            if let gap = gaps[topic] {
+                require(gap.from == replay.from && gap.from <= gap.to && gap.to <= last, "GAP \(gap.from)…\(gap.to) for a replay from \(replay.from) to \(last)")
+                if let first = sequences.first { require(first == gap.to + 1, "GAP ends at \(gap.to) but events resume at #\(first)") }
+            }
+            guard !end.truncated, replay.from <= last else { continue }
+            let reached = sequences.last ?? gaps[topic]?.to ?? 0
+            let start = gaps[topic]?.from ?? sequences.first ?? 0
+            require(start == replay.from && reached == last,
+                    "REPLAY of \(topic) \(replay.from)…\(last) covered \(start)…\(reached) (gap \(String(describing: gaps[topic])), \(sequences.count) events)")
+        }
+        if case .agent = replay.selector {
+            let sorted = order.sorted { $0.event < $1.event }
+            require(order == sorted, "REPLAY of all topics not in topic order: \(order)")
+        }
+    }
+}
+
+private struct PeerAndID: Hashable {
+    let peer: PeerID
+    let id: CallbackID
+}
+
+extension Outbound where Payload == FuzzPayload {
+    var error: ErrorNotice? { if case .error(let value) = header { value } else { nil } }
+    var result: ResultHeader? { if case .result(let value) = header { value } else { nil } }
+}
