@@ -120,6 +120,14 @@ extension BrokerCore {
     /// Ends a request: the one outcome goes to the requester and into the cache for retries.
     mutating func finish(_ key: RequestKey, status: Status, body: Outbound<Payload>.Body) {
         guard let request = pending.removeValue(forKey: key) else { return }
+        if request.servingAgent == nil, !waiting.isEmpty {
+            // It may be listed as waiting: drop ended entries once they are half the list (amortised O(1)).
+            waitingEnded += 1
+            if waitingEnded * 2 > waiting.count {
+                waiting.removeAll { pending[$0].map { $0.servingAgent != nil } ?? true }
+                waitingEnded = 0
+            }
+        }
         if let agentID = request.servingAgent {
             if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }
             agents[agentID]?.inFlight -= 1

@@ -24,6 +24,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var pending: [RequestKey: PendingRequest<Payload>] = [:]
     var deliveries: [UInt64: RequestKey] = [:]
     var waiting: [RequestKey] = []
+    /// Requests that ended while listed in `waiting`; the list is compacted when they are half of it.
+    var waitingEnded = 0
     var deadlines = DeadlineHeap<RequestKey>()
     var outcomes: ExpiringCache<RequestKey, CachedOutcome<Payload>>
     /// Random start: a broker restarted while agents still work on old deliveries never reuses their ids.
