@@ -27,7 +27,8 @@ import ParleyWire
 //  - a DELIVER goes to the serving agent's current connection, never to a gateway, and to an agent the
 //    target allows (the addressed agent; a capable one in the requester's layer; the named layer);
 //  - delivery table, in-flight counts, per-requester counts, peer map and capability index agree with the
-//    pending table and the agent records; caches, topics and pending stay within their configured bounds.
+//    pending table and the agent records; caches, topics and pending stay within their configured bounds, and
+//    the waiting list holds no more ended requests than waiting ones (+1).
 // Events
 //  - per topic, EVENT sequences go 1, 2, 3 … with no gap or reuse; CONFIRM names its event's sequence;
 //    BEACON names the latest; a REPLAY answer is a GAP for what retention lost, then consecutive EVENTs,
@@ -326,6 +327,10 @@ struct Checker {
             }
         }
         require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
+        // Ended requests may linger in the waiting list, but never more of them than live ones (+1): the list
+        // stays proportional to the requests actually waiting (StaleWaitingTests).
+        let stale = core.waiting.filter { core.pending[$0] == nil || core.pending[$0]?.servingAgent != nil }.count
+        require(stale <= core.waiting.count - stale + 1, "the waiting list holds \(stale) ended entries for \(core.waiting.count - stale) waiting")
         require(byRequester.values.allSatisfy { $0 <= configuration.maxPendingPerRequester }, "a requester is over maxPendingPerRequester")
         let outcomeBound = configuration.dedupeCapacity == 0 ? 0 : 2 * max(configuration.dedupeCapacity / 2, 1)
         require(core.outcomes.count <= outcomeBound, "outcome cache holds \(core.outcomes.count) > \(outcomeBound)")
