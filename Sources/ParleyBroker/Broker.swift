@@ -70,10 +70,9 @@ public final class Broker: Sendable {
         try router.setReceiveHighWaterMark(options.highWaterMark)
         try router.setMaxMessageSize(options.transportFrameLimit)
         try router.setLinger(milliseconds: 1_000)
-        if options.transportHeartbeatMilliseconds > 0 {
-            let interval = options.transportHeartbeatMilliseconds
-            try router.setHeartbeat(interval: interval, timeout: interval * 3, ttl: interval * 3)
-        }
+        // Peers that vanish without closing (a cut cable, a frozen host) are dropped by TCP keepalive, with the
+        // queues libzmq held for them. Not ZMTP heartbeats: libzmq 4.3.4 can abort on them (see setTCPKeepalive).
+        try router.setTCPKeepalive()
         try router.bind(options.endpoint)
         let events = try Socket(context, type: .xpub)
         defer { events.close() }
@@ -82,6 +81,7 @@ public final class Broker: Sendable {
         try events.setMaxMessageSize(4_096)
         try options.security?.apply(to: events)
         try events.setLinger(milliseconds: 1_000)
+        try events.setTCPKeepalive()
         try events.bind(options.eventsEndpoint)
         let endpoint = (try? router.lastEndpoint) ?? options.endpoint
         let eventsEndpoint = (try? events.lastEndpoint) ?? options.eventsEndpoint

@@ -23,8 +23,6 @@ public struct BrokerOptions: Sendable {
     public var sampleIntervalMilliseconds: UInt64 = 1_000
     /// The core's tunables.
     public var core = BrokerConfiguration()
-    /// ZMTP-level heartbeat interval on the ROUTER, in milliseconds (0 = off); keeps dead TCP peers from lingering.
-    public var transportHeartbeatMilliseconds: Int32 = 5_000
     /// Outgoing queue per peer before messages to it are dropped (ZMQ_SNDHWM), and the incoming one.
     public var highWaterMark: Int32 = 100_000
 

@@ -54,6 +54,7 @@ public final class Gateway: Sendable {
         try frontend.setSendHighWaterMark(100_000)
         try frontend.setReceiveHighWaterMark(100_000)
         try frontend.setLinger(milliseconds: 1_000)
+        try frontend.setTCPKeepalive()  // callers that vanish without closing are dropped with their queues
         try options.frontendSecurity?.apply(to: frontend)
         try frontend.bind(options.endpoint)
         let endpoint = (try? frontend.lastEndpoint) ?? options.endpoint

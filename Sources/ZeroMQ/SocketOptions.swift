@@ -116,13 +116,17 @@ extension Socket {
         try setOption(ZMQ_RECONNECT_IVL_MAX, max)
     }
 
-    /// ZMTP heartbeats (`ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TIMEOUT`, `ZMQ_HEARTBEAT_TTL`), in milliseconds:
-    /// send a PING every `interval`, drop the connection if nothing arrives within `timeout`, and ask the
-    /// peer to time us out after `ttl` (rounded down to 100 ms by libzmq).
-    public func setHeartbeat(interval: Int32, timeout: Int32, ttl: Int32) throws {
-        try setOption(ZMQ_HEARTBEAT_IVL, interval)
-        try setOption(ZMQ_HEARTBEAT_TIMEOUT, timeout)
-        try setOption(ZMQ_HEARTBEAT_TTL, ttl)
+    /// TCP keepalive on every connection of this socket (`ZMQ_TCP_KEEPALIVE` and its `_IDLE`, `_INTVL`, `_CNT`):
+    /// after `idleSeconds` without traffic the kernel probes the peer every `intervalSeconds`, and after
+    /// `probes` unanswered probes the connection fails and libzmq drops the peer and what was queued for it
+    /// (by default a peer that vanished without closing is dropped about a minute after it went silent).
+    /// The kernel does this; unlike ZMTP heartbeats (`ZMQ_HEARTBEAT_IVL`), whose timer makes libzmq 4.3.4 abort
+    /// the process (`!_io_error`) when a peer resets a connection whose input is stopped by a full queue.
+    public func setTCPKeepalive(idleSeconds: Int32 = 30, intervalSeconds: Int32 = 10, probes: Int32 = 3) throws {
+        try setOption(ZMQ_TCP_KEEPALIVE, 1)
+        try setOption(ZMQ_TCP_KEEPALIVE_IDLE, idleSeconds)
+        try setOption(ZMQ_TCP_KEEPALIVE_INTVL, intervalSeconds)
+        try setOption(ZMQ_TCP_KEEPALIVE_CNT, probes)
     }
 
     /// The identity this socket presents to ROUTER peers (`ZMQ_ROUTING_ID`, 1–255 bytes, not starting with 0).

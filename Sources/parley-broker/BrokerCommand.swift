@@ -44,6 +44,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.help("max-pending"))) var maxPending: String?
     @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
     @Option(name: .customLong("max-body"), help: .init(BrokerSettings.help("max-body"))) var maxBody: String?
+    @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.help("peer-hwm"))) var peerHwm: String?
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.help("events-hwm"))) var eventsHwm: String?
     @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.help("retention-count"))) var retentionCount: String?
     @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.help("retention-bytes"))) var retentionBytes: String?
@@ -63,7 +64,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
             ("gateway-token", gatewayToken), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
-            ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("events-hwm", eventsHwm),
+            ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
             ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),
             ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),

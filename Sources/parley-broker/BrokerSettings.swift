@@ -26,6 +26,8 @@ enum BrokerSettings {
                 help: "Pending requests per requesting agent before new ones get OVERLOADED."),
         Setting("max-body", .bytes(1_024...(256 << 20)), default: "1MiB",
                 help: "Largest body frame; larger ones get BAD_REQUEST, and frames over twice this drop the connection."),
+        Setting("peer-hwm", .integer(1...Int64(Int32.max)), default: "100000",
+                help: "Messages queued per agent or gateway connection, each way, before messages to it are dropped (it recovers by retrying)."),
         Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
         Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
@@ -69,6 +71,7 @@ enum BrokerSettings {
         var options = BrokerOptions()
         options.endpoint = configuration.string("endpoint")
         options.eventsEndpoint = configuration.string("events-endpoint")
+        options.highWaterMark = configuration.integer("peer-hwm")
         options.eventsHighWaterMark = configuration.integer("events-hwm")
         options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")

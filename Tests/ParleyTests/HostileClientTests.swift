@@ -575,6 +575,38 @@ extension BrokerIntegration {
             await helper.close()
             broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
         }
+
+        @Test("clients that flood past their receive queue and hang up with replies unread do not bring the broker down")
+        func floodThenHangUp() async throws {
+            // A queue of 10 per peer so each flood stops libzmq reading that connection until the reactor catches
+            // up ("input stopped"); the flooder's RCVHWM 1 leaves the broker's replies unread, so its close resets
+            // the TCP connection. A reset arriving in that state made libzmq 4.3.4 abort a ROUTER with ZMTP heartbeats
+            // at its next heartbeat tick (assertion !_io_error, stream_engine_base.cpp:331): the broker did, under
+            // ThreadSanitizer, whose slower reactor widens the window. It uses TCP keepalive instead.
+            let broker = try await BrokerProcess(["--peer-hwm", "10"])
+            defer { broker.stop() }
+            let echo = CountingEcho()
+            let helper = try await connectedAgent("echo", broker: broker, handler: echo.handler)
+            let asker = try await connectedAgent("asker", broker: broker)
+            for _ in 0..<5 {
+                let flooder = try RawAgent(endpoint: broker.endpoint, receiveHighWaterMark: 1)
+                try await flooder.send(all: Array(repeating: [[0xFF, 0xFF]], count: 20_000))
+                flooder.close()
+            }
+            // Any heartbeat timer armed during the floods has fired after 6 s (libzmq's interval was 5 s).
+            let clock = ContinuousClock()
+            let start = clock.now
+            while clock.now - start < .seconds(6) {
+                #expect(broker.child.process.isRunning, "the broker is still running \(clock.now - start) after the floods")
+                guard broker.child.process.isRunning else { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.malformed > 0, "the floods reached the broker")
+            #expect(await asker.send(.help, to: .agent("echo"), body: Array("after".utf8), timeout: .seconds(10)).status == .ok)
+            await asker.close()
+            await helper.close()
+        }
     }
 }
 
