@@ -27,6 +27,9 @@ public struct BrokerConfiguration: Sendable {
     public var retentionBytes: Int = 16 << 20
     /// How long an event is retained.
     public var retentionMilliseconds: UInt64 = 600_000
+    /// What all topics together retain at most: payload bytes plus 256 bytes per event. Over it, the oldest
+    /// events across all topics leave retention first.
+    public var retentionTotalBytes: Int = 256 << 20
     /// After start-up, how long requests for targets nobody offers yet wait (agents re-register after a
     /// broker restart) before ending NO_ROUTE; nil means heartbeat × liveness, 0 answers NO_ROUTE at once.
     public var startupRouteGraceMilliseconds: UInt64?

@@ -19,13 +19,14 @@ extension BrokerCore {
             return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
                           reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
         }
-        var log = topics.removeValue(forKey: publish.topic) ?? TopicLog(topic: publish.topic)
-        let header = EventHeader(sequence: log.nextSequence(), timestamp: wallClockOffset &+ now, eventID: publish.eventID,
-                                 topic: publish.topic, contentType: publish.contentType)
-        publications.append(Publication(topicFrame: log.frame, header: .event(header), body: body?.share()))
-        log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now),
-                   limits: configuration, now: now)
-        topics[publish.topic] = log
+        let (limits, timestamp) = (configuration, wallClockOffset &+ now)
+        let (header, topicFrame) = topics.update(publish.topic) { log in
+            let header = EventHeader(sequence: log.nextSequence(), timestamp: timestamp, eventID: publish.eventID,
+                                     topic: publish.topic, contentType: publish.contentType)
+            log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now), limits: limits, now: now)
+            return (header, log.frame)
+        }
+        publications.append(Publication(topicFrame: topicFrame, header: .event(header), body: body?.share()))
         let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
         confirmedEvents.insert(key, confirm, now: now)
         beaconsDue[publish.topic] = configuration.beaconRounds
@@ -48,7 +49,7 @@ extension BrokerCore {
             }
             sent = replayTopic(topic, replay, to: peer, budget: &budget)
         case .agent(let agent):
-            for topic in topics.keys.filter({ $0.agent == agent }).sorted(by: { $0.event < $1.event }) {
+            for topic in topics.topics(of: agent) {
                 sent += replayTopic(topic, replay, to: peer, budget: &budget)
             }
         }
@@ -83,24 +84,23 @@ extension BrokerCore {
     /// Takes back an event from the journal at start-up: its topic's sequence counter, its place in
     /// retention, and its event id for publisher de-duplication. `age` is how old it is, in milliseconds.
     public mutating func restore(_ header: EventHeader, body: Payload?, age: UInt64, now: UInt64) {
-        var log = topics.removeValue(forKey: header.topic) ?? TopicLog(topic: header.topic)
-        log.restore(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now &- min(age, now)),
-                    limits: configuration, now: now)
-        topics[header.topic] = log
+        let limits = configuration
+        topics.update(header.topic) { log in
+            log.restore(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now &- min(age, now)),
+                        limits: limits, now: now)
+        }
         confirmedEvents.insert(EventKey(publisher: header.topic.agent, eventID: header.eventID),
                                Confirm(eventID: header.eventID, sequence: header.sequence, timestamp: header.timestamp), now: now)
     }
 
     /// Takes back a topic's latest sequence from the journal (its events may all have left retention).
     public mutating func restoreLatest(_ topic: Topic, _ latest: UInt64) {
-        var log = topics.removeValue(forKey: topic) ?? TopicLog(topic: topic)
-        log.restoreLatest(latest)
-        topics[topic] = log
+        topics.update(topic) { $0.restoreLatest(latest) }
     }
 
     /// Every topic's latest sequence and retained events, for compacting the journal.
     public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) -> Void) {
-        for (topic, log) in topics {
+        topics.forEach { topic, log in
             body(topic, log.latest, log.retainedEvents.map { ($0.header, $0.payload) })
         }
     }
@@ -113,10 +113,6 @@ extension BrokerCore {
             publications.append(Publication(topicFrame: log.frame, header: .beacon(Beacon(topic: topic, latest: log.latest)), body: nil))
             beaconsDue[topic] = rounds > 1 ? rounds - 1 : nil
         }
-        var index = topics.values.startIndex
-        while index != topics.values.endIndex {
-            topics.values[index].evict(limits: configuration, now: now)
-            topics.values.formIndex(after: &index)
-        }
+        topics.evictExpired(now: now)
     }
 }

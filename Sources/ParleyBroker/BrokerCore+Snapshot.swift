@@ -20,6 +20,9 @@ extension BrokerCore {
         snapshot.eventsReplayed = counters.eventsReplayed
         snapshot.gapsReported = counters.gapsReported
         snapshot.eventDedupeHits = counters.eventDedupeHits
+        snapshot.retainedEvents = topics.events
+        snapshot.retainedBytes = topics.bytes
+        snapshot.eventsEvictedForBudget = topics.evictedForBudget
         return snapshot
     }
 }

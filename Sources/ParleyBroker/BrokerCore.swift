@@ -41,7 +41,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var latestNow: UInt64
     /// Added to monotonic time to stamp events with wall-clock milliseconds since the Unix epoch.
     let wallClockOffset: UInt64
-    var topics: [Topic: TopicLog<Payload>] = [:]
+    var topics: RetainedTopics<Payload>
     var confirmedEvents: ExpiringCache<EventKey, Confirm>
     /// Topics published recently, with the number of BEACONs still to send for each.
     var beaconsDue: [Topic: Int] = [:]
@@ -58,6 +58,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.keyRing = keyRing
         self.wallClockOffset = wallClock &- now
         self.confirmedEvents = ExpiringCache(capacity: configuration.eventDedupeCapacity)
+        self.topics = RetainedTopics(limits: configuration)
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now

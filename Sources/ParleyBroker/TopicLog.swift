@@ -9,7 +9,8 @@ struct EventKey: Hashable {
 /// One event kept for replay.
 struct RetainedEvent<Payload: BrokerPayload> {
     let header: EventHeader
-    let payload: Payload?
+    /// Let go (nil) once the event leaves retention, so its slot holds no payload until compaction.
+    var payload: Payload?
     let size: Int
     let retainedAt: UInt64
 }
@@ -70,20 +71,36 @@ struct TopicLog<Payload: BrokerPayload> {
 
     /// Drops the oldest events beyond the count and byte limits, and those older than the age limit.
     mutating func evict(limits: BrokerConfiguration, now: UInt64) {
-        while head < retained.count {
-            let oldest = retained[head]
-            let tooMany = retained.count - head > limits.retentionCount
+        while let oldest = retained[head...].first {
+            let tooMany = retainedCount > limits.retentionCount
             let tooBig = bytes > limits.retentionBytes
             let tooOld = now &- oldest.retainedAt > limits.retentionMilliseconds
             guard tooMany || tooBig || tooOld else { break }
-            bytes -= oldest.size
-            head += 1
+            dropOldest()
         }
-        if head > 1024, head * 2 > retained.count {
+    }
+
+    /// Drops the oldest retained event, if any, releasing its payload at once. The slots of dropped events are
+    /// compacted away when they are half of the buffer (amortized O(1) per event).
+    mutating func dropOldest() {
+        guard head < retained.count else { return }
+        bytes -= retained[head].size
+        retained[head].payload = nil
+        head += 1
+        if head * 2 > retained.count {
             retained.removeFirst(head)
             head = 0
         }
     }
+
+    /// How many events are retained.
+    var retainedCount: Int { retained.count - head }
+
+    /// Payload bytes of the retained events.
+    var retainedBytes: Int { bytes }
+
+    /// When the oldest retained event was retained, if any is.
+    var oldestRetainedAt: UInt64? { head < retained.count ? retained[head].retainedAt : nil }
 
     /// The retained events with sequences in `range`, oldest first.
     func events(in range: ClosedRange<UInt64>) -> ArraySlice<RetainedEvent<Payload>> {

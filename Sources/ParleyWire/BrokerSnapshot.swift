@@ -41,6 +41,12 @@ public struct BrokerSnapshot: Codable, Sendable {
     public var gapsReported: UInt64 = 0
     /// PUBLISH resends answered with the original CONFIRM.
     public var eventDedupeHits: UInt64 = 0
+    /// Events retained for replay, over all topics.
+    public var retainedEvents: Int = 0
+    /// Their payload bytes.
+    public var retainedBytes: Int = 0
+    /// Events that left retention early to keep all topics together within the broker-wide budget.
+    public var eventsEvictedForBudget: UInt64 = 0
 
     public init(agents: [Agent], pending: Int, waiting: Int, outcomes: [String: UInt64], accepted: UInt64,
                 deliveries: UInt64, redeliveries: UInt64, lateReplies: UInt64, dedupeHits: UInt64, malformed: UInt64,

@@ -48,6 +48,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.help("events-hwm"))) var eventsHwm: String?
     @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.help("retention-count"))) var retentionCount: String?
     @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.help("retention-bytes"))) var retentionBytes: String?
+    @Option(name: .customLong("retention-total-bytes"), help: .init(BrokerSettings.help("retention-total-bytes"))) var retentionTotalBytes: String?
     @Option(name: .customLong("retention-ms"), help: .init(BrokerSettings.help("retention-ms"))) var retention: String?
     @Option(name: .customLong("data-dir"), help: .init(BrokerSettings.help("data-dir"))) var dataDir: String?
     @Flag(name: .customLong("journal-sync"), inversion: .prefixedNo, help: .init(BrokerSettings.help("journal-sync"))) var journalSync: Bool?
@@ -65,7 +66,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ("gateway-token", gatewayToken), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
-            ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-ms", retention),
+            ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
+            ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),
             ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),
             ("metrics-address", metricsAddress), ("sample-ms", sample),

@@ -32,6 +32,8 @@ enum BrokerSettings {
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
         Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
         Setting("retention-bytes", .bytes(1...(64 << 30)), default: "16MiB", help: "Payload bytes retained per topic for replay."),
+        Setting("retention-total-bytes", .bytes(1...(1 << 40)), default: "256MiB",
+                help: "What all topics together retain at most (payload bytes plus 256 per event); over it the oldest events across topics go first."),
         Setting("retention-ms", .integer(1...(365 * 86_400_000)), default: "600000", help: "How long events are retained for replay."),
         Setting("data-dir", .path, default: nil,
                 help: "Directory for the event journal: confirmed events and topic sequences survive restarts. Unset: events in memory only."),
@@ -80,6 +82,7 @@ enum BrokerSettings {
         options.core.retentionCount = configuration.integer("retention-count")
         options.core.retentionBytes = configuration.integer("retention-bytes")
         options.core.retentionMilliseconds = configuration.integer("retention-ms")
+        options.core.retentionTotalBytes = configuration.integer("retention-total-bytes")
         options.core.heartbeatMilliseconds = configuration.integer("heartbeat-ms")
         options.core.liveness = configuration.integer("liveness")
         options.core.maxDeadlineMilliseconds = configuration.integer("max-deadline-ms")

@@ -81,6 +81,45 @@ struct EventCoreTests {
         #expect(answer.compactMap(\.payload).map(\.text) == ["3", "4"])
     }
 
+    @Test("the broker-wide budget drops the oldest events across topics down to 90% of it, with GAPs for them")
+    func retentionBudgetAcrossTopics() throws {
+        // Room for 10 events of 100 bytes (each counts 100 + 256); per-topic limits are far away.
+        let perEvent = 100 + 256
+        var harness = BrokerHarness(.forTests { $0.retentionTotalBytes = 10 * perEvent })
+        let game = harness.register("game")
+        let body = String(repeating: "x", count: 100)
+        for event in ["a", "b", "c"] {
+            for _ in 0..<4 {
+                _ = publish(&harness, game, event, body: body)
+                harness.setClockWithoutTick(to: harness.now + 1)
+            }
+        }
+        // The 11th event took the total over the budget: the two oldest (a's first two) went, leaving 9 of 10;
+        // the 12th fits again.
+        #expect(harness.snapshot.retainedEvents == 10)
+        #expect(harness.snapshot.retainedBytes == 1_000)
+        #expect(harness.snapshot.eventsEvictedForBudget == 2)
+        let answer = harness.send(.replay(Replay(selector: .agent("game"), from: 1)), from: harness.newPeer())
+        #expect(answer.first?.header == .gap(Gap(topic: Topic(agent: "game", event: "a")!, from: 1, to: 2)))
+        let replayed = answer.compactMap { if case .event(let event) = $0.header { "\(event.topic.event)\(event.sequence)" } else { nil } }
+        #expect(replayed == ["a3", "a4", "b1", "b2", "b3", "b4", "c1", "c2", "c3", "c4"])
+        #expect(harness.snapshot.gapsReported == 1)
+    }
+
+    @Test("a topic that left retention through the budget keeps its sequence: the next event continues it")
+    func budgetKeepsSequences() {
+        var harness = BrokerHarness(.forTests { $0.retentionTotalBytes = 3 * (10 + 256) })
+        let game = harness.register("game")
+        let body = String(repeating: "y", count: 10)
+        for _ in 0..<3 { _ = publish(&harness, game, "old", body: body) }
+        harness.setClockWithoutTick(to: harness.now + 1)
+        for _ in 0..<3 { _ = publish(&harness, game, "new", body: body) }
+        let old = Topic(agent: "game", event: "old")!
+        #expect(harness.send(.replay(Replay(selector: .topic(old), from: 1)), from: harness.newPeer()).first?.header
+                == .gap(Gap(topic: old, from: 1, to: 3)), "every event of the older topic went")
+        #expect(confirms(publish(&harness, game, "old", body: body)).map(\.sequence) == [4])
+    }
+
     @Test("a replay from beyond the latest sequence is refused; the next sequence is an empty answer")
     func replayFromTheFuture() {
         var harness = BrokerHarness()

@@ -21,7 +21,7 @@ extension BrokerIntegration {
                 return sequences
             }
             try await waitUntil("a few hundred events are confirmed") {
-                (try? await BrokerStatus.fetch(endpoint: first.endpoint).eventsPublished ?? 0) ?? 0 >= 300
+                (try? await BrokerStatus.fetch(endpoint: first.endpoint).eventsPublished) ?? 0 >= 300
             }
             first.child.stop(signal: SIGKILL)
             await publisher.close()

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+/// The sanitizer the suite runs under, if any (fuzz/sanitizers/test.sh sets PARLEY_SANITIZER to thread or
+/// address): tests whose figures it skews (peak memory, volume within a timeout) adapt to it.
+let activeSanitizer = ProcessInfo.processInfo.environment["PARLEY_SANITIZER"]
+
 /// A child process started from the package's build folder (the real executables), stopped by process id.
 final class TestProcess: @unchecked Sendable {
     let process = Process()

@@ -1,0 +1,84 @@
+import ParleyWire
+
+/// Every topic's log, and the broker-wide budget over what they retain together.
+///
+/// Each topic bounds its own retention (count, bytes, age); the budget bounds the sum, so that many topics cannot
+/// add up to more memory than the operator allowed. An event counts its payload bytes plus
+/// ``bookkeepingBytesPerEvent``. Over budget, the oldest events across all topics go first, down to 90% of the
+/// budget (a sweep is one pass over the topics, so it makes room for many events at once).
+struct RetainedTopics<Payload: BrokerPayload> {
+    /// What one retained event costs beside its payload (its header, the payload's message structure), roughly.
+    static var bookkeepingBytesPerEvent: Int { 256 }
+
+    private let limits: BrokerConfiguration
+    private var logs: [Topic: TopicLog<Payload>] = [:]
+    /// Payload bytes and events retained over all topics.
+    private(set) var bytes = 0
+    private(set) var events = 0
+    /// Events dropped to keep within the broker-wide budget (not by their topic's own limits).
+    private(set) var evictedForBudget: UInt64 = 0
+
+    init(limits: BrokerConfiguration) {
+        self.limits = limits
+    }
+
+    /// What the retained events cost in all, as counted against `retentionTotalBytes`.
+    var footprint: Int { bytes + events * Self.bookkeepingBytesPerEvent }
+
+    /// How many topics exist (a topic stays once opened: its sequence must never restart).
+    var count: Int { logs.count }
+
+    subscript(topic: Topic) -> TopicLog<Payload>? { logs[topic] }
+
+    /// One agent's topics, ordered by event name.
+    func topics(of agent: String) -> [Topic] {
+        logs.keys.filter { $0.agent == agent }.sorted { $0.event < $1.event }
+    }
+
+    /// Every topic with its log.
+    func forEach(_ body: (Topic, TopicLog<Payload>) -> Void) {
+        for (topic, log) in logs { body(topic, log) }
+    }
+
+    /// Changes one topic's log (opening it if new), then keeps the totals and the budget.
+    mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>) -> Result) -> Result {
+        var log = logs.removeValue(forKey: topic) ?? TopicLog(topic: topic)
+        let (bytesBefore, eventsBefore) = (log.retainedBytes, log.retainedCount)
+        let result = change(&log)
+        bytes += log.retainedBytes - bytesBefore
+        events += log.retainedCount - eventsBefore
+        logs[topic] = log
+        if footprint > limits.retentionTotalBytes { shrinkToBudget() }
+        return result
+    }
+
+    /// Applies every topic's own limits (the age limit moves with time).
+    mutating func evictExpired(now: UInt64) {
+        var index = logs.values.startIndex
+        while index != logs.values.endIndex {
+            let (bytesBefore, eventsBefore) = (logs.values[index].retainedBytes, logs.values[index].retainedCount)
+            logs.values[index].evict(limits: limits, now: now)
+            bytes += logs.values[index].retainedBytes - bytesBefore
+            events += logs.values[index].retainedCount - eventsBefore
+            logs.values.formIndex(after: &index)
+        }
+    }
+
+    /// Drops the oldest events across topics until the footprint is at most 90% of the budget.
+    private mutating func shrinkToBudget() {
+        let target = limits.retentionTotalBytes - limits.retentionTotalBytes / 10
+        var oldest = DeadlineHeap<Topic>()
+        for (topic, log) in logs {
+            if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
+        }
+        while footprint > target, let topic = oldest.popDue(.max), var log = logs.removeValue(forKey: topic) {
+            let bytesBefore = log.retainedBytes
+            log.dropOldest()
+            bytes -= bytesBefore - log.retainedBytes
+            events -= 1
+            evictedForBudget += 1
+            if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
+            logs[topic] = log
+        }
+    }
+}
