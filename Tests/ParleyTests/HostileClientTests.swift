@@ -619,6 +619,22 @@ extension BrokerIntegration {
             await publisher.close()
         }
 
+        @Test("10,000 retained 100-byte events cost the broker about their size, not the 8 KiB read buffers they arrived in")
+        func smallRetainedEvents() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let publisher = try await connectedAgent("ticker", broker: broker)
+            let body = [UInt8](repeating: 0x31, count: 100)
+            // One at a time, so each event arrives in a read of its own (libzmq's zero-copy receive would keep each
+            // read's whole buffer alive for as long as the event is retained: ~80 MB here).
+            for _ in 0..<10_000 { _ = try await publisher.publish("tick", data: body) }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.retainedEvents == 10_000 && status.retainedBytes == 1_000_000)
+            // Budget: 10,000 × (100 bytes + ~300 of header, message and bookkeeping) = 4 MB, the idle broker (~25 MB).
+            try broker.checkPeakMemory(under: 50, "10,000 retained events of 100 bytes")
+            await publisher.close()
+        }
+
         @Test("clients that flood past their receive queue and hang up with replies unread do not bring the broker down")
         func floodThenHangUp() async throws {
             // A queue of 10 per peer so each flood stops libzmq reading that connection until the reactor catches

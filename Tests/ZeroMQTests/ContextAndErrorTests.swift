@@ -25,6 +25,22 @@ struct ContextAndErrorTests {
         #expect(ZMQError.last == .invalidArgument)
     }
 
+    @Test("a context without zero-copy receive delivers frames of every size intact, over tcp and ipc")
+    func withoutZeroCopyReceive() throws {
+        let context = try Context(zeroCopyReceive: false)
+        for endpoint in ["tcp://127.0.0.1:*", uniqueIPCEndpoint()] {
+            let pull = try makeSocket(context, .pull)
+            let push = try makeSocket(context, .push)
+            defer { push.close(); pull.close(); removeIPCFile(endpoint) }
+            try pull.bind(endpoint)
+            try push.connect(try pull.lastEndpoint)
+            // Below and above libzmq's 33-byte inline limit, and beyond its 8 KiB read buffer.
+            let frames = [0, 1, 33, 34, 100, 8_191, 8_192, 100_000].map { size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ size) } }
+            for frame in frames { #expect(try push.send(frame)) }
+            for frame in frames { #expect(try receive(pull)?.bytes == frame) }
+        }
+    }
+
     @Test("the linked libzmq is version 4")
     func version() {
         #expect(ZeroMQ.version.major == 4)
