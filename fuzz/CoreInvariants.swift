@@ -329,6 +329,8 @@ struct Checker {
         require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
         // Ended requests may linger in the waiting list, but never more of them than live ones (+1): the list
         // stays proportional to the requests actually waiting (StaleWaitingTests).
+        require(core.waitingKeys == Set(core.waiting) && core.waitingKeys.count == core.waiting.count,
+                "the waiting list lists a request twice, or its key set disagrees")
         let stale = core.waiting.filter { core.pending[$0] == nil || core.pending[$0]?.servingAgent != nil }.count
         require(stale <= core.waiting.count - stale + 1, "the waiting list holds \(stale) ended entries for \(core.waiting.count - stale) waiting")
         require(byRequester.values.allSatisfy { $0 <= configuration.maxPendingPerRequester }, "a requester is over maxPendingPerRequester")
@@ -373,10 +375,18 @@ struct Checker {
         }
         require(core.counters.eventsPublished - before.counters.eventsPublished == UInt64(published.count),
                 "eventsPublished grew by \(core.counters.eventsPublished - before.counters.eventsPublished) for \(published.count) EVENTs")
-        for (topic, log) in core.topics {
+        var retainedEvents = 0, retainedBytes = 0
+        for (topic, log) in core.topics.logs {
             require(log.latest == topicLatest[topic, default: 0], "topic \(topic) latest \(log.latest) ≠ published \(topicLatest[topic, default: 0])")
             require(log.events(in: 1...max(log.latest, 1)).count <= configuration.retentionCount, "topic \(topic) retains too many events")
+            require(log.retainedEvents.allSatisfy { $0.payload != nil || $0.size == 0 }, "topic \(topic) retains an event without its payload")
+            retainedEvents += log.retainedCount
+            retainedBytes += log.retainedBytes
         }
+        require(core.topics.events == retainedEvents && core.topics.bytes == retainedBytes,
+                "retention totals \(core.topics.events) events / \(core.topics.bytes) bytes ≠ the topics' \(retainedEvents) / \(retainedBytes)")
+        require(core.topics.footprint <= configuration.retentionTotalBytes,
+                "retention footprint \(core.topics.footprint) over the budget \(configuration.retentionTotalBytes)")
 
         let confirmsOut = outbox.filter { if case .confirm = $0.header { true } else { false } }
         guard case .publish(let publish)? = input.header, let peer = input.peer else {
@@ -430,16 +440,16 @@ struct Checker {
         confirms = [:]
         require(core.pending.isEmpty && core.agents.isEmpty && core.counters.accepted == 0, "a new core is not empty")
         guard configuration.journaling else {
-            require(core.topics.isEmpty, "topics restored without journaling")
+            require(core.topics.count == 0, "topics restored without journaling")
             topicLatest = [:]
             publishedEvents = [:]
             return
         }
-        for (topic, log) in old.topics where log.latest > 0 {
+        for (topic, log) in old.topics.logs where log.latest > 0 {
             require(core.topics[topic]?.latest == log.latest,
                     "after a restart \(topic) continues at \(core.topics[topic]?.latest ?? 0), not at \(log.latest): sequences would be reused")
         }
-        for (topic, log) in core.topics {
+        for (topic, log) in core.topics.logs {
             require(log.latest == topicLatest[topic, default: 0], "restored \(topic) latest \(log.latest) was never published")
             let retained = log.events(in: 1...max(log.latest, 1)).map(\.header)
             for (index, header) in retained.enumerated() {
@@ -491,7 +501,7 @@ struct Checker {
                 "REPLAY sent \(total) events, truncated \(end.truncated), batch \(configuration.maxReplayBatch)")
         require(core.counters.eventsReplayed - before.counters.eventsReplayed == UInt64(total), "eventsReplayed is off")
         require(core.counters.gapsReported - before.counters.gapsReported == UInt64(gaps.count), "gapsReported is off")
-        let covered = before.topics.keys.filter { replay.selector.matches($0) }
+        let covered = before.topics.logs.keys.filter { replay.selector.matches($0) }
         for topic in covered {
             let latest = before.topics[topic]!.latest
             let last = replay.to == 0 ? latest : min(replay.to, latest)

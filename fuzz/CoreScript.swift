@@ -105,6 +105,7 @@ struct ScriptConfiguration {
         c.retentionCount = tight ? 3 : 20
         c.retentionBytes = tight ? 4_000 : 1 << 20
         c.retentionMilliseconds = 3_000
+        c.retentionTotalBytes = tight ? 5_000 : 64 << 20  // tight: the broker-wide budget cuts across topics too
         c.maxTopics = tight ? 2 : 16
         c.eventDedupeCapacity = tight ? 2 : 32
         c.maxReplayBatch = tight ? 2 : 16

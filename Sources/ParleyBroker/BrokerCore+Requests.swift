@@ -79,7 +79,7 @@ extension BrokerCore {
             return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
         }
         guard let agentID = chooseAgent(for: pending.values[index]), let agentIndex = agents.index(forKey: agentID) else {
-            waiting.append(key)
+            if waitingKeys.insert(key).inserted { waiting.append(key) }
             return
         }
         let deliveryID = nextDeliveryID
@@ -104,7 +104,17 @@ extension BrokerCore {
         guard !waiting.isEmpty else { return }
         let parked = waiting
         waiting.removeAll(keepingCapacity: true)
+        waitingKeys.removeAll(keepingCapacity: true)
+        waitingEnded = 0
         for key in parked { dispatch(key, now: now) }
+    }
+
+    /// Drops the entries of `waiting` whose request ended or is being served.
+    mutating func compactWaiting() {
+        let stillWaiting = waiting.filter { pending[$0].map { $0.servingAgent == nil } ?? false }
+        waiting = stillWaiting
+        waitingKeys = Set(stillWaiting)
+        waitingEnded = 0
     }
 
     /// Takes a request back from its serving agent (which went away or left).
@@ -123,10 +133,7 @@ extension BrokerCore {
         if request.servingAgent == nil, !waiting.isEmpty {
             // It may be listed as waiting: drop ended entries once they are half the list (amortised O(1)).
             waitingEnded += 1
-            if waitingEnded * 2 > waiting.count {
-                waiting.removeAll { pending[$0].map { $0.servingAgent != nil } ?? true }
-                waitingEnded = 0
-            }
+            if waitingEnded * 2 > waiting.count { compactWaiting() }
         }
         if let agentID = request.servingAgent {
             if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }

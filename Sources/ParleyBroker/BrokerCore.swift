@@ -24,6 +24,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var pending: [RequestKey: PendingRequest<Payload>] = [:]
     var deliveries: [UInt64: RequestKey] = [:]
     var waiting: [RequestKey] = []
+    /// The keys listed in `waiting`, each listed once: a callback id reused after its request ended while waiting
+    /// takes over the old entry instead of adding a second one.
+    var waitingKeys: Set<RequestKey> = []
     /// Requests that ended while listed in `waiting`; the list is compacted when they are half of it.
     var waitingEnded = 0
     var deadlines = DeadlineHeap<RequestKey>()
@@ -83,6 +86,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
                   status == .noRoute else { continue }
             finish(key, status: .noRoute, body: .text(reason))
         }
+        compactWaiting()
     }
 
     /// Empties the outbox after the reactor has sent it, keeping its storage.

@@ -11,7 +11,8 @@ struct RetainedTopics<Payload: BrokerPayload> {
     static var bookkeepingBytesPerEvent: Int { 256 }
 
     private let limits: BrokerConfiguration
-    private var logs: [Topic: TopicLog<Payload>] = [:]
+    /// Every topic's log (changed only through ``update(_:_:)`` and the evictions, which keep the totals).
+    private(set) var logs: [Topic: TopicLog<Payload>] = [:]
     /// Payload bytes and events retained over all topics.
     private(set) var bytes = 0
     private(set) var events = 0
@@ -33,11 +34,6 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// One agent's topics, ordered by event name.
     func topics(of agent: String) -> [Topic] {
         logs.keys.filter { $0.agent == agent }.sorted { $0.event < $1.event }
-    }
-
-    /// Every topic with its log.
-    func forEach(_ body: (Topic, TopicLog<Payload>) -> Void) {
-        for (topic, log) in logs { body(topic, log) }
     }
 
     /// Changes one topic's log (opening it if new), then keeps the totals and the budget.

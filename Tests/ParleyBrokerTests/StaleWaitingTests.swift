@@ -24,4 +24,23 @@ struct StaleWaitingTests {
         #expect(broker.core.pendingCount == 0)
         #expect(broker.core.waiting.count == 0, "\(broker.core.waiting.count) ended requests still listed as waiting")
     }
+
+    @Test("a callback id reused after its request ended while waiting is listed once in the waiting list")
+    func reusedCallbackIDIsListedOnce() {
+        // Found by the core fuzzer: the new request with the old key was appended next to the old entry, so when it
+        // ended too, two entries went stale for one counted, and the list stopped shrinking with the requests.
+        var broker = BrokerHarness(.forTests { $0.dedupeCapacity = 0 })  // no outcome cache: the id starts a new request
+        let asker = broker.register("asker")
+        let solver = broker.register("solver")
+        _ = broker.direct { core, now in core.peerUnreachable(solver.peer, now: now) }
+        // Three requests that keep waiting, so ending one more is not enough to compact the list.
+        for _ in 0..<3 { _ = broker.request(from: asker, to: .agent("solver"), id: .random(), timeout: 60_000) }
+        let id = CallbackID.random()
+        for round in 1...3 {
+            #expect(broker.request(from: asker, to: .agent("solver"), id: id, timeout: 5).isEmpty)
+            #expect(broker.core.waiting.count == 4, "round \(round): one entry per waiting request, not \(broker.core.waiting.count)")
+            _ = broker.advance(by: 10)  // TIMEOUT
+        }
+        #expect(broker.core.pendingCount == 3)
+    }
 }
