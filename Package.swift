@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "ParleyWire"),
         .target(
             name: "ParleyBroker",
-            dependencies: ["ZeroMQ", "ParleyWire", "ParleyPolicy", "ParleyStatistics", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ZeroMQ", "ParleyWire", "ParleyPolicy", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "ParleyPolicy",
@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "parley-broker",
             dependencies: [
-                "ParleyBroker", "ParleyOperations", "ParleyStatistics", "ParleyWire", "ZeroMQ",
+                "ParleyBroker", "ParleyOperations", "ParleyWire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,5 +1,4 @@
 import Logging
-import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ
@@ -142,9 +141,6 @@ public struct BrokerSample: Sendable {
     public var draining: Bool
     /// When it was taken (monotonic milliseconds, `MonotonicClock`).
     public var takenAt: UInt64
-    /// Round trips from accepting a request to sending its outcome, when the core measures them (exported as
-    /// `parley_broker_request_duration_seconds`); nil until then.
-    public var requestLatency: LatencyHistogram?
 }
 
 /// Takes the periodic samples, and logs agents joining, leaving, going away and coming back by comparing the
@@ -165,8 +161,7 @@ private struct BrokerSampler {
         due = now + interval
         let snapshot = loop.core.snapshot()
         if logChanges { logAgentChanges(snapshot.agents) }
-        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, draining: draining, takenAt: now,
-                              requestLatency: nil))
+        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, draining: draining, takenAt: now))
     }
 
     private mutating func logAgentChanges(_ current: [BrokerSnapshot.Agent]) {

@@ -19,8 +19,8 @@ extension BrokerCore {
             return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
                           reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
         }
-        let (limits, timestamp) = (configuration, wallClockOffset &+ now)
-        let (header, topicFrame) = topics.update(publish.topic) { log in
+        let timestamp = wallClockOffset &+ now
+        let (header, topicFrame) = topics.update(publish.topic) { log, limits in
             let header = EventHeader(sequence: log.nextSequence(), timestamp: timestamp, eventID: publish.eventID,
                                      topic: publish.topic, contentType: publish.contentType)
             log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now), limits: limits, now: now)
@@ -84,8 +84,7 @@ extension BrokerCore {
     /// Takes back an event from the journal at start-up: its topic's sequence counter, its place in
     /// retention, and its event id for publisher de-duplication. `age` is how old it is, in milliseconds.
     public mutating func restore(_ header: EventHeader, body: Payload?, age: UInt64, now: UInt64) {
-        let limits = configuration
-        topics.update(header.topic) { log in
+        topics.update(header.topic) { log, limits in
             log.restore(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now &- min(age, now)),
                         limits: limits, now: now)
         }
@@ -95,7 +94,7 @@ extension BrokerCore {
 
     /// Takes back a topic's latest sequence from the journal (its events may all have left retention).
     public mutating func restoreLatest(_ topic: Topic, _ latest: UInt64) {
-        topics.update(topic) { $0.restoreLatest(latest) }
+        topics.update(topic) { log, _ in log.restoreLatest(latest) }
     }
 
     /// Every topic's latest sequence and retained events, for compacting the journal.

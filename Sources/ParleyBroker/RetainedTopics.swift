@@ -36,13 +36,13 @@ struct RetainedTopics<Payload: BrokerPayload> {
         logs.keys.filter { $0.agent == agent }.sorted { $0.event < $1.event }
     }
 
-    /// Changes one topic's log (opening it if new), then keeps the totals and the budget.
-    mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>) -> Result) -> Result {
+    /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
+    /// retention limits with the log.
+    mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
         var log = logs.removeValue(forKey: topic) ?? TopicLog(topic: topic)
-        let (bytesBefore, eventsBefore) = (log.retainedBytes, log.retainedCount)
-        let result = change(&log)
-        bytes += log.retainedBytes - bytesBefore
-        events += log.retainedCount - eventsBefore
+        let before = log.size
+        let result = change(&log, limits)
+        account(from: before, to: log)
         logs[topic] = log
         if footprint > limits.retentionTotalBytes { shrinkToBudget() }
         return result
@@ -52,10 +52,9 @@ struct RetainedTopics<Payload: BrokerPayload> {
     mutating func evictExpired(now: UInt64) {
         var index = logs.values.startIndex
         while index != logs.values.endIndex {
-            let (bytesBefore, eventsBefore) = (logs.values[index].retainedBytes, logs.values[index].retainedCount)
+            let before = logs.values[index].size
             logs.values[index].evict(limits: limits, now: now)
-            bytes += logs.values[index].retainedBytes - bytesBefore
-            events += logs.values[index].retainedCount - eventsBefore
+            account(from: before, to: logs.values[index])
             logs.values.formIndex(after: &index)
         }
     }
@@ -68,13 +67,18 @@ struct RetainedTopics<Payload: BrokerPayload> {
             if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
         }
         while footprint > target, let topic = oldest.popDue(.max), var log = logs.removeValue(forKey: topic) {
-            let bytesBefore = log.retainedBytes
+            let before = log.size
             log.dropOldest()
-            bytes -= bytesBefore - log.retainedBytes
-            events -= 1
+            account(from: before, to: log)
             evictedForBudget += 1
             if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
             logs[topic] = log
         }
+    }
+
+    /// Adds what a log retained or dropped since `before` to the totals.
+    private mutating func account(from before: TopicLog<Payload>.Size, to log: TopicLog<Payload>) {
+        bytes += log.retainedBytes - before.bytes
+        events += log.retainedCount - before.events
     }
 }

@@ -42,10 +42,7 @@ struct TopicLog<Payload: BrokerPayload> {
         let sequence = event.header.sequence
         guard sequence > latest else { return }
         if head < retained.count, sequence != latest + 1 {
-            // A hole in the journal (compaction dropped events): what is retained must stay contiguous.
-            retained.removeAll()
-            head = 0
-            bytes = 0
+            dropAll()  // a hole in the journal (compaction dropped events): what is retained must stay contiguous
         }
         latest = sequence
         retain(event, limits: limits, now: now)
@@ -55,6 +52,10 @@ struct TopicLog<Payload: BrokerPayload> {
     mutating func restoreLatest(_ sequence: UInt64) {
         guard sequence > latest else { return }
         latest = sequence
+        dropAll()
+    }
+
+    private mutating func dropAll() {
         retained.removeAll()
         head = 0
         bytes = 0
@@ -95,6 +96,10 @@ struct TopicLog<Payload: BrokerPayload> {
 
     /// How many events are retained.
     var retainedCount: Int { retained.count - head }
+
+    /// Payload bytes and events retained, together (for keeping totals over many logs).
+    typealias Size = (bytes: Int, events: Int)
+    var size: Size { (bytes, retainedCount) }
 
     /// Payload bytes of the retained events.
     var retainedBytes: Int { bytes }

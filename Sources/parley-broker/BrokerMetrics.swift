@@ -1,7 +1,6 @@
 import CoreMetrics
 import ParleyBroker
 import ParleyOperations
-import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ
@@ -62,12 +61,8 @@ private final class Exported {
     let accepted, deliveries, redeliveries, lateReplies, dedupeHits, malformed, duplicateIDs, dropped: CounterMirror
     let eventsPublished, eventsReplayed, gaps, eventDedupeHits: CounterMirror
     let agentsAlive, agentsAway, gateways, pending, waiting, cachedOutcomes, topics, draining, sampleAge: Gauge
-    let factory: any MetricsFactory
-    /// Made when the first sample carries a latency histogram.
-    var latency: HistogramMirror?
 
     init(factory: any MetricsFactory) {
-        self.factory = factory
         func counter(_ name: String) -> CounterMirror { CounterMirror("parley_broker_\(name)", factory: factory) }
         func gauge(_ name: String, _ dimensions: [(String, String)] = []) -> Gauge {
             Gauge(label: "parley_broker_\(name)", dimensions: dimensions, factory: factory)
@@ -124,9 +119,5 @@ private final class Exported {
         topics.record(snapshot.topics)
         draining.record(sample.draining ? 1 : 0)
         sampleAge.record(Double(age) / 1_000)
-        if let histogram = sample.requestLatency {
-            if latency == nil { latency = HistogramMirror("parley_broker_request_duration_seconds", factory: factory) }
-            latency?.update(to: histogram)
-        }
     }
 }
