@@ -5,33 +5,49 @@ import ZeroMQ
 public enum BrokerStatus {
     /// The broker's state, or `ParleyError.brokerUnreachable` when no reply arrives within `timeout`.
     public static func fetch(endpoint: String, timeout: Duration = .seconds(3)) async throws -> BrokerSnapshot {
-        let bytes = try await onOwnThread { try exchange(endpoint: endpoint, timeout: timeout) }
+        let answer = try await StatusAnswer.ask(endpoint: endpoint, timeoutMilliseconds: timeout.wholeMilliseconds, refusalEnds: false)
+        guard case .reply(let bytes) = answer else { throw ParleyError.brokerUnreachable(endpoint: endpoint) }
         do {
             return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(bytes))
         } catch {
             throw ParleyError.payload("unreadable STATUS_REPLY: \(error)")
         }
     }
+}
 
-    /// One blocking STATUS round trip on a short-lived DEALER (run off the cooperative pool).
-    private static func exchange(endpoint: String, timeout: Duration) throws -> [UInt8] {
-        let context = try Context()
-        let socket = try Socket(context, type: .dealer)
-        defer { socket.close() }
-        try socket.setLinger(milliseconds: 0)
-        try socket.connect(endpoint)
-        try socket.send(HeaderEncoder.encode(.status))
-        var poller = Poller()
-        poller.add(socket)
-        let deadline = MonotonicClock.milliseconds() + timeout.wholeMilliseconds
-        while MonotonicClock.milliseconds() < deadline {
-            _ = try poller.poll(timeoutMilliseconds: Int(deadline &- MonotonicClock.milliseconds()))
-            guard let frames = try socket.receiveMultipart(dontWait: true) else { continue }
-            if case .statusReply? = try? HeaderDecoder.decode(frames[0].bytes), frames.count == 2 {
-                return frames[1].bytes
+/// What a STATUS sent to a broker or a gateway got back.
+public enum StatusAnswer: Sendable {
+    /// The STATUS_REPLY's body (a JSON document).
+    case reply([UInt8])
+    /// An ERROR came back (only when asked with `refusalEnds`).
+    case refused
+    /// Nothing usable within the timeout.
+    case silent
+
+    /// One STATUS round trip on a short-lived DEALER, on a thread of its own (off the cooperative pool). With
+    /// `refusalEnds`, an ERROR ends the wait; without, it is ignored (a broker refuses STATUS asked too often).
+    public static func ask(endpoint: String, timeoutMilliseconds: UInt64, refusalEnds: Bool) async throws -> StatusAnswer {
+        try await onOwnThread {
+            let context = try Context()
+            let socket = try Socket(context, type: .dealer)
+            defer { socket.close() }
+            try socket.setLinger(milliseconds: 0)
+            try socket.connect(endpoint)
+            try socket.send(HeaderEncoder.encode(.status))
+            var poller = Poller()
+            poller.add(socket)
+            let deadline = MonotonicClock.milliseconds() + timeoutMilliseconds
+            while MonotonicClock.milliseconds() < deadline {
+                _ = try poller.poll(timeoutMilliseconds: Int(deadline &- MonotonicClock.milliseconds()))
+                guard let frames = try socket.receiveMultipart(dontWait: true) else { continue }
+                switch try? HeaderDecoder.decode(frames[0].bytes) {
+                case .statusReply? where frames.count == 2: return .reply(frames[1].bytes)
+                case .error? where refusalEnds: return .refused
+                default: continue
+                }
             }
+            return .silent
         }
-        throw ParleyError.brokerUnreachable(endpoint: endpoint)
     }
 }
 

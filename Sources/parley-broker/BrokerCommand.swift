@@ -30,34 +30,34 @@ struct BrokerCommand: AsyncParsableCommand {
     @Flag(help: "Print the effective configuration, with where each value came from, and exit.")
     var printConfig = false
 
-    @Option(name: .customLong("endpoint"), help: .init(BrokerSettings.help("endpoint"))) var endpoint: String?
-    @Option(name: .customLong("events-endpoint"), help: .init(BrokerSettings.help("events-endpoint"))) var eventsEndpoint: String?
-    @Option(name: .customLong("secret-key"), help: .init(BrokerSettings.help("secret-key"))) var secretKey: String?
-    @Option(name: .customLong("keys"), help: .init(BrokerSettings.help("keys"))) var keys: String?
-    @Option(name: .customLong("gateway-token"), help: .init(BrokerSettings.help("gateway-token"))) var gatewayToken: String?
-    @Option(name: .customLong("heartbeat-ms"), help: .init(BrokerSettings.help("heartbeat-ms"))) var heartbeat: String?
-    @Option(name: .customLong("liveness"), help: .init(BrokerSettings.help("liveness"))) var liveness: String?
-    @Option(name: .customLong("max-deadline-ms"), help: .init(BrokerSettings.help("max-deadline-ms"))) var maxDeadline: String?
-    @Option(name: .customLong("dedupe-window-ms"), help: .init(BrokerSettings.help("dedupe-window-ms"))) var dedupeWindow: String?
-    @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.help("dedupe-capacity"))) var dedupeCapacity: String?
-    @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
-    @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.help("max-pending"))) var maxPending: String?
-    @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
-    @Option(name: .customLong("max-body"), help: .init(BrokerSettings.help("max-body"))) var maxBody: String?
-    @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.help("peer-hwm"))) var peerHwm: String?
-    @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.help("events-hwm"))) var eventsHwm: String?
-    @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.help("retention-count"))) var retentionCount: String?
-    @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.help("retention-bytes"))) var retentionBytes: String?
-    @Option(name: .customLong("retention-total-bytes"), help: .init(BrokerSettings.help("retention-total-bytes"))) var retentionTotalBytes: String?
-    @Option(name: .customLong("retention-ms"), help: .init(BrokerSettings.help("retention-ms"))) var retention: String?
-    @Option(name: .customLong("data-dir"), help: .init(BrokerSettings.help("data-dir"))) var dataDir: String?
-    @Flag(name: .customLong("journal-sync"), inversion: .prefixedNo, help: .init(BrokerSettings.help("journal-sync"))) var journalSync: Bool?
-    @Option(name: .customLong("shutdown-grace-ms"), help: .init(BrokerSettings.help("shutdown-grace-ms"))) var shutdownGrace: String?
-    @Option(name: .customLong("log-level"), help: .init(BrokerSettings.help("log-level"))) var logLevel: String?
-    @Option(name: .customLong("log-format"), help: .init(BrokerSettings.help("log-format"))) var logFormat: String?
-    @Option(name: .customLong("metrics-port"), help: .init(BrokerSettings.help("metrics-port"))) var metricsPort: String?
-    @Option(name: .customLong("metrics-address"), help: .init(BrokerSettings.help("metrics-address"))) var metricsAddress: String?
-    @Option(name: .customLong("sample-ms"), help: .init(BrokerSettings.help("sample-ms"))) var sample: String?
+    @Option(name: .customLong("endpoint"), help: .init(BrokerSettings.loader.help("endpoint"))) var endpoint: String?
+    @Option(name: .customLong("events-endpoint"), help: .init(BrokerSettings.loader.help("events-endpoint"))) var eventsEndpoint: String?
+    @Option(name: .customLong("secret-key"), help: .init(BrokerSettings.loader.help("secret-key"))) var secretKey: String?
+    @Option(name: .customLong("keys"), help: .init(BrokerSettings.loader.help("keys"))) var keys: String?
+    @Option(name: .customLong("gateway-token"), help: .init(BrokerSettings.loader.help("gateway-token"))) var gatewayToken: String?
+    @Option(name: .customLong("heartbeat-ms"), help: .init(BrokerSettings.loader.help("heartbeat-ms"))) var heartbeat: String?
+    @Option(name: .customLong("liveness"), help: .init(BrokerSettings.loader.help("liveness"))) var liveness: String?
+    @Option(name: .customLong("max-deadline-ms"), help: .init(BrokerSettings.loader.help("max-deadline-ms"))) var maxDeadline: String?
+    @Option(name: .customLong("dedupe-window-ms"), help: .init(BrokerSettings.loader.help("dedupe-window-ms"))) var dedupeWindow: String?
+    @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.loader.help("dedupe-capacity"))) var dedupeCapacity: String?
+    @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.loader.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
+    @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.loader.help("max-pending"))) var maxPending: String?
+    @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.loader.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
+    @Option(name: .customLong("max-body"), help: .init(BrokerSettings.loader.help("max-body"))) var maxBody: String?
+    @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.loader.help("peer-hwm"))) var peerHwm: String?
+    @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.loader.help("events-hwm"))) var eventsHwm: String?
+    @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.loader.help("retention-count"))) var retentionCount: String?
+    @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.loader.help("retention-bytes"))) var retentionBytes: String?
+    @Option(name: .customLong("retention-total-bytes"), help: .init(BrokerSettings.loader.help("retention-total-bytes"))) var retentionTotalBytes: String?
+    @Option(name: .customLong("retention-ms"), help: .init(BrokerSettings.loader.help("retention-ms"))) var retention: String?
+    @Option(name: .customLong("data-dir"), help: .init(BrokerSettings.loader.help("data-dir"))) var dataDir: String?
+    @Flag(name: .customLong("journal-sync"), inversion: .prefixedNo, help: .init(BrokerSettings.loader.help("journal-sync"))) var journalSync: Bool?
+    @Option(name: .customLong("shutdown-grace-ms"), help: .init(BrokerSettings.loader.help("shutdown-grace-ms"))) var shutdownGrace: String?
+    @Option(name: .customLong("log-level"), help: .init(BrokerSettings.loader.help("log-level"))) var logLevel: String?
+    @Option(name: .customLong("log-format"), help: .init(BrokerSettings.loader.help("log-format"))) var logFormat: String?
+    @Option(name: .customLong("metrics-port"), help: .init(BrokerSettings.loader.help("metrics-port"))) var metricsPort: String?
+    @Option(name: .customLong("metrics-address"), help: .init(BrokerSettings.loader.help("metrics-address"))) var metricsAddress: String?
+    @Option(name: .customLong("sample-ms"), help: .init(BrokerSettings.loader.help("sample-ms"))) var sample: String?
 
     /// The values given on the command line, by setting key.
     private var flags: [String: String] {

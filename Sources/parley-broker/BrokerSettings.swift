@@ -52,13 +52,6 @@ enum BrokerSettings {
 
     static let loader = ConfigurationLoader(program: "parley-broker", environmentPrefix: "PARLEY_BROKER_", settings: all)
 
-    /// `--help` text for `key`: its help, default and environment variable.
-    static func help(_ key: String) -> String {
-        guard let setting = all.first(where: { $0.key == key }) else { preconditionFailure("no broker setting \(key)") }
-        let fallback = setting.defaultValue.map { "default: \($0)" } ?? "unset by default"
-        return "\(setting.help) (\(fallback); env \(setting.environmentName(prefix: loader.environmentPrefix)))"
-    }
-
     /// Checks that span settings, naming where the offending value came from.
     static func check(_ configuration: EffectiveConfiguration) throws(ConfigurationProblem) {
         let secretKey = configuration.text("secret-key"), keys = configuration.text("keys")

@@ -30,23 +30,23 @@ struct GatewayCommand: AsyncParsableCommand {
     @Flag(help: "Print the effective configuration, with where each value came from, and exit.")
     var printConfig = false
 
-    @Option(name: .customLong("endpoint"), help: .init(GatewaySettings.help("endpoint"))) var endpoint: String?
-    @Option(name: .customLong("broker"), help: .init(GatewaySettings.help("broker"))) var broker: String?
-    @Option(name: .customLong("policy"), help: .init(GatewaySettings.help("policy"))) var policy: String?
-    @Option(name: .customLong("audit-log"), help: .init(GatewaySettings.help("audit-log"))) var auditLog: String?
-    @Option(name: .customLong("gateway-id"), help: .init(GatewaySettings.help("gateway-id"))) var gatewayID: String?
-    @Option(name: .customLong("gateway-token"), help: .init(GatewaySettings.help("gateway-token"))) var gatewayToken: String?
-    @Option(name: .customLong("secret-key"), help: .init(GatewaySettings.help("secret-key"))) var secretKey: String?
-    @Option(name: .customLong("keys"), help: .init(GatewaySettings.help("keys"))) var keys: String?
+    @Option(name: .customLong("endpoint"), help: .init(GatewaySettings.loader.help("endpoint"))) var endpoint: String?
+    @Option(name: .customLong("broker"), help: .init(GatewaySettings.loader.help("broker"))) var broker: String?
+    @Option(name: .customLong("policy"), help: .init(GatewaySettings.loader.help("policy"))) var policy: String?
+    @Option(name: .customLong("audit-log"), help: .init(GatewaySettings.loader.help("audit-log"))) var auditLog: String?
+    @Option(name: .customLong("gateway-id"), help: .init(GatewaySettings.loader.help("gateway-id"))) var gatewayID: String?
+    @Option(name: .customLong("gateway-token"), help: .init(GatewaySettings.loader.help("gateway-token"))) var gatewayToken: String?
+    @Option(name: .customLong("secret-key"), help: .init(GatewaySettings.loader.help("secret-key"))) var secretKey: String?
+    @Option(name: .customLong("keys"), help: .init(GatewaySettings.loader.help("keys"))) var keys: String?
     // A Z85 key may start with "-": take the next word whatever it looks like.
-    @Option(name: .customLong("broker-key"), parsing: .unconditional, help: .init(GatewaySettings.help("broker-key"))) var brokerKey: String?
-    @Option(name: .customLong("heartbeat-ms"), help: .init(GatewaySettings.help("heartbeat-ms"))) var heartbeat: String?
-    @Option(name: .customLong("shutdown-grace-ms"), help: .init(GatewaySettings.help("shutdown-grace-ms"))) var shutdownGrace: String?
-    @Option(name: .customLong("log-level"), help: .init(GatewaySettings.help("log-level"))) var logLevel: String?
-    @Option(name: .customLong("log-format"), help: .init(GatewaySettings.help("log-format"))) var logFormat: String?
-    @Option(name: .customLong("metrics-port"), help: .init(GatewaySettings.help("metrics-port"))) var metricsPort: String?
-    @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.help("metrics-address"))) var metricsAddress: String?
-    @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.help("sample-ms"))) var sample: String?
+    @Option(name: .customLong("broker-key"), parsing: .unconditional, help: .init(GatewaySettings.loader.help("broker-key"))) var brokerKey: String?
+    @Option(name: .customLong("heartbeat-ms"), help: .init(GatewaySettings.loader.help("heartbeat-ms"))) var heartbeat: String?
+    @Option(name: .customLong("shutdown-grace-ms"), help: .init(GatewaySettings.loader.help("shutdown-grace-ms"))) var shutdownGrace: String?
+    @Option(name: .customLong("log-level"), help: .init(GatewaySettings.loader.help("log-level"))) var logLevel: String?
+    @Option(name: .customLong("log-format"), help: .init(GatewaySettings.loader.help("log-format"))) var logFormat: String?
+    @Option(name: .customLong("metrics-port"), help: .init(GatewaySettings.loader.help("metrics-port"))) var metricsPort: String?
+    @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.loader.help("metrics-address"))) var metricsAddress: String?
+    @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.loader.help("sample-ms"))) var sample: String?
 
     /// The values given on the command line, by setting key.
     private var flags: [String: String] {

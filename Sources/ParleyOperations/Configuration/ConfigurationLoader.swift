@@ -21,6 +21,13 @@ public struct ConfigurationLoader: Sendable {
     /// The environment variable naming the config file when `--config` is not given: `PREFIX_CONFIG`.
     public var configEnvironmentName: String { environmentPrefix + "CONFIG" }
 
+    /// `--help` text for the setting `key`: its help, default and environment variable.
+    public func help(_ key: String) -> String {
+        guard let setting = settings.first(where: { $0.key == key }) else { preconditionFailure("\(program) has no setting \(key)") }
+        let fallback = setting.defaultValue.map { "default: \($0)" } ?? "unset by default"
+        return "\(setting.help) (\(fallback); env \(setting.environmentName(prefix: environmentPrefix)))"
+    }
+
     /// The effective configuration.
     ///
     /// - Parameters:
