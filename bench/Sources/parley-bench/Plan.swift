@@ -80,7 +80,7 @@ struct Goal: Sendable {
     let zeroLoss: Bool
 
     var text: String {
-        let comparison = metric == .rate ? "rate ≥ \(formatRatio(target))×" : "p99 ≤ \(formatRatio(target))×"
+        let comparison = metric == .rate ? "rate ≥ \(format(target))×" : "p99 ≤ \(format(target))×"
         return "\(scenario) \(comparison) \(against)\(zeroLoss ? ", zero loss" : "")"
     }
 
@@ -95,10 +95,6 @@ struct Goal: Sendable {
         Goal(id: "G4", scenario: "cross-layer-rr-w100-100b", against: "help-rr-w100-100b", metric: .rate, target: 0.5, zeroLoss: false),
         Goal(id: "G5", scenario: "sdk-rr-w100-100b", against: "help-rr-w100-100b", metric: .rate, target: 0.5, zeroLoss: false),
     ]
-}
-
-func formatRatio(_ value: Double) -> String {
-    value == value.rounded() ? String(Int(value)) : String(value)
 }
 
 /// The scenarios of a run, in order. Each scenario comes right after the scenarios it is compared with,

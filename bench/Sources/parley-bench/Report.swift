@@ -36,7 +36,7 @@ struct Report {
             if let p99 = result.p99Ratio { line += " (p99 ×\(fixed(p99, 2)))" }
         }
         if let goal, let goalValue {
-            line += "  [\(goal.id) \(fixed(goalValue, 2)) vs \(goal.metric == .rate ? "≥" : "≤") \(formatRatio(goal.target)): "
+            line += "  [\(goal.id) \(fixed(goalValue, 2)) vs \(goal.metric == .rate ? "≥" : "≤") \(format(goal.target)): "
                 + "\(goal.passes(goalValue, loss: result.loss ?? 0) ? "met" : "MISSED")]"
         }
         line += "  | cpu: " + cpuSummary(result.cpu)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Parley
 import Synchronization
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -399,9 +400,5 @@ final class Recorder: Sendable {
         thread.start()
     }
 
-    static func nowMilliseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000 + UInt64(now.tv_nsec) / 1_000_000
-    }
+    static func nowMilliseconds() -> UInt64 { WallClock.milliseconds() }
 }

@@ -38,9 +38,8 @@ final class Orchestrator: @unchecked Sendable {
     let cluster: Cluster
     private var random: SeededRandom
     private(set) var faults: [FaultKind: Int] = [:]
-    private(set) var faultLines: [String] = []
-    /// When each fault started (Unix ms) and what it was, to explain outcomes other than OK.
-    private(set) var faultTimes: [(milliseconds: UInt64, kind: FaultKind, target: String)] = []
+    /// When the latest fault started (Unix ms; 0 before the first).
+    private(set) var lastFaultAt: UInt64 = 0
     /// When the broker came back (restarted or resumed) and when the gateway did (Unix ms).
     private(set) var brokerBack: [UInt64] = []
     private(set) var gatewayBack: [UInt64] = []
@@ -304,9 +303,8 @@ final class Orchestrator: @unchecked Sendable {
 
     private func record(_ kind: FaultKind, _ detail: String) {
         faults[kind, default: 0] += 1
-        faultTimes.append((Recorder.nowMilliseconds(), kind, String(detail.prefix { $0 != "," && $0 != " " })))
-        faultLines.append("\(kind.rawValue): \(detail)")
-        log.say("FAULT \(kind.rawValue): \(detail) (unix ms \(Recorder.nowMilliseconds()))")
+        lastFaultAt = Recorder.nowMilliseconds()
+        log.say("FAULT \(kind.rawValue): \(detail) (unix ms \(lastFaultAt))")
     }
 
     // MARK: waiting
@@ -387,7 +385,7 @@ final class Orchestrator: @unchecked Sendable {
     /// Takes the broker's last STATUS once it holds no pending request, or once the requests of killed
     /// requesters (which nobody waits for) must have reached their deadlines.
     private func awaitBrokerQuiet() throws {
-        let lastFault = faultTimes.last?.milliseconds ?? 0
+        let lastFault = lastFaultAt
         let latest = max(Recorder.nowMilliseconds(), lastFault + UInt64(settings.requestTimeoutMilliseconds) + 3_000)
         while true {
             pollStatus(force: true)
