@@ -186,7 +186,7 @@ extension BrokerCore {
         }
         guard let problem = routeProblem(request.target, layer: layer, forwarded: forwarded) else { return nil }
         // Just after start-up agents are still re-registering: a target nobody offers yet waits (see tick).
-        if problem.0 == .noRoute, latestNow < routeGraceEnds { return nil }
+        if problem.0 == .noRoute, let ends = routeGraceEnds, latestNow < ends { return nil }
         return problem
     }
 

@@ -34,9 +34,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Random start: a broker restarted while agents still work on old deliveries never reuses their ids.
     var nextDeliveryID = UInt64.random(in: 1...(UInt64.max / 2))
     /// Until then, requests for targets nobody offers wait instead of ending NO_ROUTE (agents re-register
-    /// after a broker restart); then the ones still without a route end NO_ROUTE.
-    let routeGraceEnds: UInt64
-    var routeGraceSwept = false
+    /// after a broker restart); then the ones still without a route end NO_ROUTE. nil once the grace is over
+    /// (or when there is none).
+    var routeGraceEnds: UInt64?
     var nextHeartbeat: UInt64
     /// Pending requests per requester id (kept apart from agent records, which come and go).
     var pendingByRequester: [String: Int] = [:]
@@ -66,8 +66,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
         let routeGrace = configuration.startupRouteGraceMilliseconds ?? configuration.heartbeatMilliseconds * configuration.liveness
-        self.routeGraceEnds = now + routeGrace
-        self.routeGraceSwept = routeGrace == 0
+        self.routeGraceEnds = routeGrace == 0 ? nil : now + routeGrace
         self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
                                       byteBudget: configuration.dedupeMaxBytes)
         outbox.reserveCapacity(64)
@@ -75,7 +74,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// When `tick` should next run.
     public var nextWakeup: UInt64 {
-        min(nextHeartbeat, deadlines.earliest ?? .max, routeGraceSwept ? .max : routeGraceEnds)
+        min(nextHeartbeat, deadlines.earliest ?? .max, routeGraceEnds ?? .max)
     }
 
     /// At the end of the start-up grace: parked requests whose target still has no route end NO_ROUTE.
@@ -154,8 +153,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
             guard let request = pending[key], request.deadline <= now else { continue }
             finish(key, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
         }
-        if !routeGraceSwept, now >= routeGraceEnds {
-            routeGraceSwept = true
+        if let ends = routeGraceEnds, now >= ends {
+            routeGraceEnds = nil
             endUnroutableWaiting()
         }
         if now >= nextHeartbeat {

@@ -101,10 +101,8 @@ struct ReactorLoop {
         if statusTokens.count >= 10_000 { statusTokens.removeAll(keepingCapacity: true) }
         guard bucket.tokens > 0 else {
             statusTokens[peer] = bucket
-            encoded.removeAll(keepingCapacity: true)
-            HeaderEncoder.encode(.error(ErrorNotice(status: .overloaded, command: CommandCode.status.rawValue)), into: &encoded)
-            _ = try? router.send(to: peer, header: encoded,
-                                 body: Message("STATUS asked more than \(Self.statusBurst) times a second on this connection; ask again later"))
+            core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
+                        reason: "STATUS asked more than \(Self.statusBurst) times a second on this connection; ask again later")
             return
         }
         bucket.tokens -= 1
