@@ -3,7 +3,6 @@ import ParleyBroker
 import ParleyOperations
 import ParleyWire
 import Synchronization
-import ZeroMQ
 
 /// The broker's `/metrics` and `/health`.
 ///
@@ -12,48 +11,35 @@ import ZeroMQ
 /// once a second. Thread-safe.
 final class BrokerMetrics: Sendable {
     let endpoint: MetricsEndpoint
-    private let sampleInterval: UInt64
-    private let latest = Mutex<BrokerSample?>(nil)
+    private let latest: LatestSample<BrokerSample>
     private let exported: Mutex<Exported>
 
     init(sampleIntervalMilliseconds: UInt64) {
         endpoint = MetricsEndpoint(program: "parley-broker")
-        sampleInterval = sampleIntervalMilliseconds
+        latest = LatestSample(intervalMilliseconds: sampleIntervalMilliseconds)
         exported = Mutex(Exported(factory: endpoint.factory))
     }
 
     /// Keeps `sample` for the next export. Reactor thread.
     func store(_ sample: BrokerSample) {
-        latest.withLock { $0 = sample }
+        latest.store(sample)
     }
 
     /// Brings the metrics up to the latest sample. Metrics server thread.
     func refresh() {
-        guard let sample = latest.withLock({ $0 }) else { return }
-        exported.withLock { $0.update(sample, age: MonotonicClock.milliseconds() &- sample.takenAt) }
+        guard let (sample, age) = latest.load() else { return }
+        exported.withLock { $0.update(sample, age: age) }
     }
 
-    /// GET handler of the metrics server.
+    /// GET handler of the metrics server: `/health` is 200 while the reactor reports on time and is not draining.
     func route(_ method: String, _ path: String) -> HTTPResponse? {
-        switch path {
-        case "/metrics": endpoint.exposition()
-        case "/health": health()
-        default: nil
+        endpoint.route(path) {
+            latest.health { "\"agents\":\($0.snapshot.agents.count),\"pending\":\($0.snapshot.pending)" }
         }
-    }
-
-    /// 200 while the reactor reports on time and is not draining; 503 otherwise. A JSON body says why.
-    private func health() -> HTTPResponse {
-        guard let sample = latest.withLock({ $0 }) else {
-            return .text(503, "{\"status\":\"starting\"}\n")
-        }
-        let age = MonotonicClock.milliseconds() &- sample.takenAt
-        let status = sample.draining ? "draining" : age > sampleInterval * 3 + 1_000 ? "stalled" : "ok"
-        let body = "{\"status\":\"\(status)\",\"sample_age_ms\":\(age),\"agents\":\(sample.snapshot.agents.count),"
-            + "\"pending\":\(sample.snapshot.pending)}\n"
-        return HTTPResponse(status: status == "ok" ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
     }
 }
+
+extension BrokerSample: ReactorSample {}
 
 /// The swift-metrics objects mirroring a sample. Only the metrics server's thread touches them (under the Mutex).
 private final class Exported {

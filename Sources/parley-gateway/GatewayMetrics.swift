@@ -3,7 +3,6 @@ import ParleyGateway
 import ParleyOperations
 import ParleyWire
 import Synchronization
-import ZeroMQ
 
 /// The gateway's `/metrics` and `/health`.
 ///
@@ -11,20 +10,19 @@ import ZeroMQ
 /// swift-metrics counters, gauges and the forward-latency histogram before each scrape and once a second. Thread-safe.
 final class GatewayMetrics: Sendable {
     let endpoint: MetricsEndpoint
-    private let sampleInterval: UInt64
-    private let latest = Mutex<GatewaySample?>(nil)
+    private let latest: LatestSample<GatewaySample>
     private let exported: Mutex<Exported>
     private let reloadsRejected = Atomic<Int>(0)
 
     init(sampleIntervalMilliseconds: UInt64) {
         endpoint = MetricsEndpoint(program: "parley-gateway")
-        sampleInterval = sampleIntervalMilliseconds
+        latest = LatestSample(intervalMilliseconds: sampleIntervalMilliseconds)
         exported = Mutex(Exported(factory: endpoint.factory))
     }
 
     /// Keeps `sample` for the next export. Reactor thread.
     func store(_ sample: GatewaySample) {
-        latest.withLock { $0 = sample }
+        latest.store(sample)
     }
 
     /// A SIGHUP whose policy file was refused (the reactor never sees those).
@@ -34,33 +32,24 @@ final class GatewayMetrics: Sendable {
 
     /// Brings the metrics up to the latest sample. Metrics server thread.
     func refresh() {
-        guard let sample = latest.withLock({ $0 }) else { return }
+        guard let (sample, age) = latest.load() else { return }
         let rejected = UInt64(reloadsRejected.load(ordering: .relaxed))
-        exported.withLock { $0.update(sample, rejected: rejected, age: MonotonicClock.milliseconds() &- sample.takenAt) }
+        exported.withLock { $0.update(sample, rejected: rejected, age: age) }
     }
 
-    /// GET handler of the metrics server.
+    /// GET handler of the metrics server: `/health` is 200 while the reactor reports on time, the broker has
+    /// welcomed the gateway and it is not draining.
     func route(_ method: String, _ path: String) -> HTTPResponse? {
-        switch path {
-        case "/metrics": endpoint.exposition()
-        case "/health": health()
-        default: nil
+        endpoint.route(path) {
+            latest.health(problem: { $0.brokerConnected ? nil : "no-broker" }) { sample in
+                "\"broker\":\"\(sample.brokerConnected ? "connected" : "disconnected")\","
+                    + "\"callers\":\(sample.callers),\"forwards\":\(sample.forwardsInFlight)"
+            }
         }
-    }
-
-    /// 200 while the reactor reports on time, the broker has welcomed the gateway and it is not draining; 503 otherwise.
-    private func health() -> HTTPResponse {
-        guard let sample = latest.withLock({ $0 }) else {
-            return .text(503, "{\"status\":\"starting\"}\n")
-        }
-        let age = MonotonicClock.milliseconds() &- sample.takenAt
-        let status = sample.draining ? "draining" : age > sampleInterval * 3 + 1_000 ? "stalled"
-            : !sample.brokerConnected ? "no-broker" : "ok"
-        let body = "{\"status\":\"\(status)\",\"sample_age_ms\":\(age),\"broker\":\"\(sample.brokerConnected ? "connected" : "disconnected")\","
-            + "\"callers\":\(sample.callers),\"forwards\":\(sample.forwardsInFlight)}\n"
-        return HTTPResponse(status: status == "ok" ? 200 : 503, contentType: "application/json", body: Array(body.utf8))
     }
 }
+
+extension GatewaySample: ReactorSample {}
 
 /// The swift-metrics objects mirroring a sample. Only the metrics server's thread touches them (under the Mutex).
 private final class Exported {
