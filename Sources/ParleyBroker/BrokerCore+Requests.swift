@@ -78,7 +78,7 @@ extension BrokerCore {
         guard pending.values[index].deadline > now else {
             return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agentID = chooseAgent(for: pending.values[index]), let agentIndex = agents.index(forKey: agentID) else {
+        guard let agentIndex = chooseAgent(for: pending.values[index]) else {
             if waitingKeys.insert(key).inserted { waiting.append(key) }
             return
         }
@@ -86,7 +86,7 @@ extension BrokerCore {
         nextDeliveryID += 1
         pending.values[index].attempts = pending.values[index].attempts == .max ? .max : pending.values[index].attempts + 1
         pending.values[index].deliveryID = deliveryID
-        pending.values[index].servingAgent = agentID
+        pending.values[index].servingAgent = agents.keys[agentIndex]
         let request = pending.values[index]
         deliveries[deliveryID] = key
         agents.values[agentIndex].inFlight += 1
@@ -219,33 +219,33 @@ extension BrokerCore {
 
     /// The live agent to deliver to: the addressed one, or the least loaded capable one in the requester's
     /// layer (ties go round-robin).
-    private mutating func chooseAgent(for request: PendingRequest<Payload>) -> String? {
+    private mutating func chooseAgent(for request: PendingRequest<Payload>) -> Dictionary<String, AgentRecord>.Index? {
         switch request.target {
         case .agent(let id):
-            guard let record = agents[id], record.isAlive, !record.isGateway else { return nil }
-            return id
+            guard let index = agents.index(forKey: id), agents.values[index].isAlive, !agents.values[index].isGateway else { return nil }
+            return index
         case .capability(let name):
             return leastLoaded(offering: name, inLayer: request.caller == nil ? request.requesterLayer : nil)
         case .layer(let layer, let capability?):
             return leastLoaded(offering: capability, inLayer: layer)
         case .layer(let layer, nil):
-            return agents.values.filter { $0.isAlive && !$0.isGateway && $0.layer == layer }
-                .min { ($0.inFlight, $0.id) < ($1.inFlight, $1.id) }?.id
+            return agents.indices.filter { agents.values[$0].isAlive && !agents.values[$0].isGateway && agents.values[$0].layer == layer }
+                .min { (agents.values[$0].inFlight, agents.values[$0].id) < (agents.values[$1].inFlight, agents.values[$1].id) }
         }
     }
 
     /// The least loaded live agent offering `capability` (in `layer`, when given); ties go round-robin.
-    private mutating func leastLoaded(offering capability: String, inLayer layer: String?) -> String? {
+    private mutating func leastLoaded(offering capability: String, inLayer layer: String?) -> Dictionary<String, AgentRecord>.Index? {
         guard var pool = capabilityIndex[capability] else { return nil }
-        var best: String?
+        var best: Dictionary<String, AgentRecord>.Index?
         var bestLoad = Int.max
         var chosenOffset = 0
         let count = pool.agentIDs.count
         for offset in 0..<count {
-            let id = pool.agentIDs[(pool.cursor + offset) % count]
-            guard let record = agents[id], record.isAlive, layer == nil || record.layer == layer,
-                  record.inFlight < bestLoad else { continue }
-            best = id
+            guard let index = agents.index(forKey: pool.agentIDs[(pool.cursor + offset) % count]) else { continue }
+            let record = agents.values[index]
+            guard record.isAlive, layer == nil || record.layer == layer, record.inFlight < bestLoad else { continue }
+            best = index
             bestLoad = record.inFlight
             chosenOffset = offset
         }
