@@ -1,17 +1,17 @@
-# Parley — build, run and test. Every target installs libzmq first when pkg-config cannot find it.
+# Parley — build, run and test. Every target builds the patched libzmq first (deps/libzmq) when it is missing.
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SWIFT_TEST_FLAGS ?=
+# The patched libzmq deps/libzmq/build.sh installs, ahead of any system libzmq.
+export PKG_CONFIG_PATH := $(CURDIR)/.deps/libzmq/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
 
 .PHONY: run test build release deps bench clean verify-units run-configs image
 
-## Install the system packages Parley needs (libzmq with its pkg-config file) when they are missing.
+## Build the libzmq Parley links (Debian's 4.3.4 with Parley's io-error guard, deps/libzmq/build.sh) into .deps/,
+## installing what that needs with apt-get; every target below links it through PKG_CONFIG_PATH.
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists libzmq; then \
-		echo "installing libzmq3-dev and pkg-config with apt-get"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libzmq3-dev pkg-config >/dev/null; \
-	fi
-	@pkg-config --exists libzmq && echo "libzmq $$(pkg-config --modversion libzmq)"
+	@deps/libzmq/build.sh
+	@echo "libzmq $$(pkg-config --modversion libzmq) from $$(pkg-config --variable=prefix libzmq)"
 
 build: deps
 	swift build

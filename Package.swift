@@ -33,7 +33,7 @@ let package = Package(
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
-            providers: [.apt(["libzmq3-dev"])]
+            providers: [.apt(["libzmq3-dev"])]  // `make` links the patched build of deps/libzmq instead
         ),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "ParleyWire"),

@@ -6,4 +6,9 @@
 
 /// A non-blocking, close-on-exec eventfd: the reactors' wake-up descriptor (EFD_* are macros Swift cannot see).
 static inline int parley_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+/// Defined only by the libzmq deps/libzmq/build.sh builds (io-error-guard.patch); a weak reference stays NULL with
+/// a stock libzmq, which a peer resetting a stopped connection can abort.
+extern int parley_zmq_io_error_guard(void) __attribute__((weak));
+static inline int parley_zmq_has_io_error_guard(void) { return parley_zmq_io_error_guard != 0; }
 #endif

@@ -72,7 +72,7 @@ public final class Broker: Sendable {
         try router.setMaxMessageSize(options.transportFrameLimit)
         try router.setLinger(milliseconds: 1_000)
         // Peers that vanish without closing (a cut cable, a frozen host) are dropped by TCP keepalive, with the
-        // queues libzmq held for them. Not ZMTP heartbeats: libzmq 4.3.4 can abort on them (see setTCPKeepalive).
+        // queues libzmq held for them. The kernel does it, so the broker keeps no timer per connection.
         try router.setTCPKeepalive()
         try router.bind(options.endpoint)
         let events = try Socket(context, type: .xpub)

@@ -60,4 +60,15 @@ public enum ZeroMQ {
         zmq_version(&major, &minor, &patch)
         return (Int(major), Int(minor), Int(patch))
     }
+
+    /// Whether the linked libzmq carries Parley's io-error guard (deps/libzmq), without which a peer that resets a
+    /// connection while its input is stopped aborts the whole process (libzmq 4.3.4 asserts `!_io_error`).
+    public static var hasIOErrorGuard: Bool { parley_zmq_has_io_error_guard() != 0 }
+
+    /// The start-up warning a server logs when it links a libzmq without the io-error guard, or nil when it has it.
+    public static var unguardedWarning: String? {
+        hasIOErrorGuard ? nil
+            : "libzmq \(version.major).\(version.minor).\(version.patch) WITHOUT Parley's io-error guard: a hostile peer "
+            + "can abort this process; build with `make` (deps/libzmq/build.sh links the patched libzmq)"
+    }
 }

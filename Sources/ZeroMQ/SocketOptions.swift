@@ -116,12 +116,20 @@ extension Socket {
         try setOption(ZMQ_RECONNECT_IVL_MAX, max)
     }
 
+    /// ZMTP heartbeats (`ZMQ_HEARTBEAT_IVL`, `ZMQ_HEARTBEAT_TIMEOUT`): libzmq sends a PING every
+    /// `intervalMilliseconds` and drops the connection when nothing arrives for `timeoutMilliseconds`. With a stock
+    /// libzmq 4.3.4, a peer's PINGs arriving while the connection's input is stopped by a full queue abort the
+    /// process when that peer resets the connection; the libzmq Parley builds (deps/libzmq) does not.
+    public func setHeartbeat(intervalMilliseconds: Int32, timeoutMilliseconds: Int32) throws {
+        try setOption(ZMQ_HEARTBEAT_IVL, intervalMilliseconds)
+        try setOption(ZMQ_HEARTBEAT_TIMEOUT, timeoutMilliseconds)
+    }
+
     /// TCP keepalive on every connection of this socket (`ZMQ_TCP_KEEPALIVE` and its `_IDLE`, `_INTVL`, `_CNT`):
     /// after `idleSeconds` without traffic the kernel probes the peer every `intervalSeconds`, and after
     /// `probes` unanswered probes the connection fails and libzmq drops the peer and what was queued for it
     /// (by default a peer that vanished without closing is dropped about a minute after it went silent).
-    /// The kernel does this; unlike ZMTP heartbeats (`ZMQ_HEARTBEAT_IVL`), whose timer makes libzmq 4.3.4 abort
-    /// the process (`!_io_error`) when a peer resets a connection whose input is stopped by a full queue.
+    /// The kernel does this, so it costs the process no timer per connection.
     public func setTCPKeepalive(idleSeconds: Int32 = 30, intervalSeconds: Int32 = 10, probes: Int32 = 3) throws {
         try setOption(ZMQ_TCP_KEEPALIVE, 1)
         try setOption(ZMQ_TCP_KEEPALIVE_IDLE, idleSeconds)

@@ -4,6 +4,7 @@ import Logging
 import ParleyBroker
 import ParleyOperations
 import ParleyPolicy
+import ZeroMQ
 import ServiceLifecycle
 import UnixSignals
 
@@ -86,6 +87,7 @@ struct BrokerCommand: AsyncParsableCommand {
         case .refused: throw ExitCode(StartupReport.configurationExitStatus)
         }
 
+        if let warning = ZeroMQ.unguardedWarning { logger.warning("\(warning)") }
         var options = BrokerSettings.options(configuration)
         if let secretKey = configuration.text("secret-key"), let keys = configuration.text("keys") {
             do {

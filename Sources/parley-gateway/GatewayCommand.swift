@@ -4,6 +4,7 @@ import Logging
 import ParleyGateway
 import ParleyOperations
 import ParleyPolicy
+import ZeroMQ
 import ServiceLifecycle
 import UnixSignals
 
@@ -70,6 +71,7 @@ struct GatewayCommand: AsyncParsableCommand {
         case .refused: throw ExitCode(StartupReport.configurationExitStatus)
         }
 
+        if let warning = ZeroMQ.unguardedWarning { logger.warning("\(warning)") }
         var options = GatewaySettings.options(configuration)
         let policyPath = configuration.string("policy")
         let loadedPolicy: Policy

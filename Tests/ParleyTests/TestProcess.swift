@@ -131,10 +131,10 @@ final class GatewayProcess: Sendable {
     let endpoint: String
 
     init(broker: BrokerProcess, policy: String, auditLog: String, endpoint: String = "tcp://127.0.0.1:*",
-         arguments: [String] = []) async throws {
+         arguments: [String] = [], environment: [String: String] = [:]) async throws {
         child = try await TestProcess("parley-gateway", ["--endpoint", endpoint, "--broker", broker.endpoint, "--policy", policy,
                                                          "--audit-log", auditLog, "--heartbeat-ms", "200"] + arguments,
-                                      readyPrefix: "parley-gateway ready on ")
+                                      readyPrefix: "parley-gateway ready on ", environment: environment)
         self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
     }
 
