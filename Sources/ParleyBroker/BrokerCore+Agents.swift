@@ -41,6 +41,9 @@ extension BrokerCore {
         guard entry.layer == hello.layer else {
             return "agent '\(entry.id)' is registered in layer '\(entry.layer ?? "?")', not '\(hello.layer)'"
         }
+        for capability in hello.capabilities {
+            if let problem = keyRing.capabilityProblem(capability, offeredBy: entry) { return problem }
+        }
         return nil
     }
 

@@ -16,15 +16,19 @@ public struct KeyEntry: Sendable, Hashable {
     public var layer: String?
     /// Agent or gateway.
     public var role: KeyRole
+    /// The capabilities this agent may offer, or nil when it may offer any capability no entry lists
+    /// (a capability some entry lists is reserved to the entries listing it).
+    public var capabilities: [String]?
     /// The 1-based line where the entry starts in its file (0 for an entry built in code).
     public var line: Int
 
     /// Makes an entry; nothing is validated (``KeyRing/parse(_:source:)`` validates files).
-    public init(publicKey: String, id: String, layer: String?, role: KeyRole, line: Int = 0) {
+    public init(publicKey: String, id: String, layer: String?, role: KeyRole, capabilities: [String]? = nil, line: Int = 0) {
         self.publicKey = publicKey
         self.id = id
         self.layer = layer
         self.role = role
+        self.capabilities = capabilities
         self.line = line
     }
 }

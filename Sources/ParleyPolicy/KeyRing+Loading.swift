@@ -2,7 +2,7 @@ import ParleyWire
 
 extension KeyRing {
     /// The keys an entry may have.
-    static let entryKeys = ["id", "role", "layer", "public"]
+    static let entryKeys = ["id", "role", "layer", "capabilities", "public"]
 
     /// Reads and validates the keys file at `path`.
     ///
@@ -16,7 +16,8 @@ extension KeyRing {
     ///
     /// Refused, naming the line: YAML syntax errors; a top level other than a mapping with `keys`; entries that
     /// are not mappings or have unknown keys; a missing or invalid `id` or `public`; a `role` other than `agent`
-    /// or `gateway`; an agent without a valid `layer`; a gateway with a layer; a public key or id used twice.
+    /// or `gateway`; an agent without a valid `layer`; a gateway with a layer or capabilities; `capabilities` that
+    /// is not a list of valid capability names; a public key or id used twice.
     public static func parse(_ text: String, source: String) throws(ConfigurationError) -> KeyRing {
         let reader = ConfigurationReader(source: source)
         let composed: ConfigurationNode?
@@ -77,21 +78,39 @@ extension KeyRing {
         }
 
         var layer: String?
+        var capabilities: [String]?
         switch role {
         case .agent:
             let layerNode = try fields.required("layer")
             let name = try reader.text(layerNode, "\(label): 'layer'")
             if let problem = Names.layerProblem(name) { throw reader.error(layerNode.line, "\(label): \(problem)") }
             layer = name
+            if let listNode = fields.optional("capabilities") {
+                capabilities = try parseCapabilities(listNode, label: label, reader)
+            }
         case .gateway:
             if let layerNode = fields.optional("layer") {
                 throw reader.error(layerNode.line, "\(label): a gateway has no layer; remove 'layer' or make it role: agent")
+            }
+            if let listNode = fields.optional("capabilities") {
+                throw reader.error(listNode.line, "\(label): a gateway offers no capabilities; remove 'capabilities'")
             }
         }
 
         let keyNode = try fields.required("public")
         let key = try reader.text(keyNode, "\(label): 'public'")
         if let problem = Z85.keyProblem(key) { throw reader.error(keyNode.line, "\(label): \(problem)") }
-        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, line: node.line)
+        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, line: node.line)
+    }
+
+    private static func parseCapabilities(_ node: ConfigurationNode, label: String,
+                                          _ reader: ConfigurationReader) throws(ConfigurationError) -> [String] {
+        var capabilities: [String] = []
+        for item in try reader.list(node, "\(label): 'capabilities'", example: "[quote, pricing.rates]") {
+            let name = try reader.text(item, "\(label): a capability")
+            if let problem = Names.capabilityProblem(name) { throw reader.error(item.line, "\(label): \(problem)") }
+            if !capabilities.contains(name) { capabilities.append(name) }
+        }
+        return capabilities
     }
 }

@@ -12,6 +12,8 @@ public struct KeyRing: Sendable {
 
     private var byPublicKey: [String: Int] = [:]
     private var byID: [String: Int] = [:]
+    /// Every capability some entry lists, with the ids of the entries listing it.
+    private var reservations: [String: Set<String>] = [:]
 
     /// Makes a key ring from entries; nothing is validated. When keys or ids repeat, lookups find the first.
     public init(entries: [KeyEntry], source: String = "<code>") {
@@ -28,6 +30,18 @@ public struct KeyRing: Sendable {
     /// The entry for an agent or gateway id, or nil.
     public func entry(forID id: String) -> KeyEntry? {
         byID[id].map { entries[$0] }
+    }
+
+    /// Why `entry` may not offer `capability`, or nil when it may: an entry with a capabilities list may offer only
+    /// those; an entry without one may offer any capability that no entry lists.
+    public func capabilityProblem(_ capability: String, offeredBy entry: KeyEntry) -> String? {
+        if let allowed = entry.capabilities {
+            return allowed.contains(capability) ? nil
+                : "agent '\(entry.id)' may not offer capability '\(capability)' (its keys entry lists "
+                + (allowed.isEmpty ? "none" : allowed.joined(separator: ", ")) + ")"
+        }
+        guard let holders = reservations[capability] else { return nil }
+        return "capability '\(capability)' is reserved to \(holders.sorted().joined(separator: ", ")) by the keys file"
     }
 
     /// Why `key` is not a 40-character Z85 CURVE key, or nil when it is one.
@@ -51,9 +65,11 @@ public struct KeyRing: Sendable {
     private mutating func index() {
         byPublicKey = [:]
         byID = [:]
+        reservations = [:]
         for (position, entry) in entries.enumerated().reversed() {
             byPublicKey[entry.publicKey] = position
             byID[entry.id] = position
+            for capability in entry.capabilities ?? [] { reservations[capability, default: []].insert(entry.id) }
         }
     }
 }

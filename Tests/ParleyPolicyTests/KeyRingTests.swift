@@ -35,6 +35,42 @@ struct KeyRingTests {
         #expect(ring.entry(forID: "nobody") == nil)
     }
 
+    @Test("a capability listed by some entries is theirs alone; an entry with a list may offer only what it lists")
+    func capabilityAuthorization() throws {
+        let ring = try KeyRing.parse("""
+            keys:
+              - id: pricing
+                layer: domain
+                capabilities: [quote, quote, rates.v2]
+                public: "\(Fixtures.keys[0])"
+              - id: pricing-backup
+                layer: domain
+                capabilities: [quote]
+                public: "\(Fixtures.keys[1])"
+              - id: anyone
+                layer: domain
+                public: "\(Fixtures.keys[2])"
+              - id: nothing
+                layer: domain
+                capabilities: []
+                public: "\(Fixtures.keys[3])"
+
+            """, source: "keys.yaml")
+        let pricing = try #require(ring.entry(forID: "pricing"))
+        #expect(pricing.capabilities == ["quote", "rates.v2"])
+        #expect(ring.capabilityProblem("quote", offeredBy: pricing) == nil)
+        #expect(ring.capabilityProblem("rates.v2", offeredBy: pricing) == nil)
+        #expect(ring.capabilityProblem("search", offeredBy: pricing)
+                == "agent 'pricing' may not offer capability 'search' (its keys entry lists quote, rates.v2)")
+        #expect(ring.capabilityProblem("quote", offeredBy: try #require(ring.entry(forID: "pricing-backup"))) == nil)
+        let anyone = try #require(ring.entry(forID: "anyone"))
+        #expect(anyone.capabilities == nil)
+        #expect(ring.capabilityProblem("search", offeredBy: anyone) == nil)
+        #expect(ring.capabilityProblem("quote", offeredBy: anyone) == "capability 'quote' is reserved to pricing, pricing-backup by the keys file")
+        #expect(ring.capabilityProblem("search", offeredBy: try #require(ring.entry(forID: "nothing")))
+                == "agent 'nothing' may not offer capability 'search' (its keys entry lists none)")
+    }
+
     @Test("lookups follow changes to the entries")
     func mutation() throws {
         var ring = try KeyRing.parse(Self.valid, source: "keys.yaml")
@@ -105,7 +141,7 @@ struct KeyRingTests {
         .init(name: "keys not a list", text: "keys:\n  id: a\n", line: 2,
               problem: "'keys' must be a list such as [] or a list of {id, layer, public} mappings, not a mapping"),
         .init(name: "unknown entry key", text: "keys:\n  - id: a\n    layer: domain\n    secret: 'x'\n    public: '\(Fixtures.keys[0])'\n",
-              line: 4, problem: "unknown key 'secret' in key entry 'a' (expected: id, role, layer, public)"),
+              line: 4, problem: "unknown key 'secret' in key entry 'a' (expected: id, role, layer, capabilities, public)"),
         .init(name: "missing id", text: "keys:\n  - layer: domain\n    public: '\(Fixtures.keys[0])'\n", line: 2,
               problem: "key entry #1 is missing 'id'"),
         .init(name: "invalid agent id", text: "keys:\n  - id: db.agent\n    layer: domain\n    public: '\(Fixtures.keys[0])'\n", line: 2,
@@ -116,6 +152,12 @@ struct KeyRingTests {
               problem: "key entry 'a': layer 'Domain' contains 'D'; allowed: a-z 0-9 _ -"),
         .init(name: "gateway with a layer", text: "keys:\n  - id: g\n    role: gateway\n    layer: domain\n    public: '\(Fixtures.keys[0])'\n",
               line: 4, problem: "key entry 'g': a gateway has no layer; remove 'layer' or make it role: agent"),
+        .init(name: "gateway with capabilities", text: "keys:\n  - id: g\n    role: gateway\n    capabilities: [quote]\n    public: '\(Fixtures.keys[0])'\n",
+              line: 4, problem: "key entry 'g': a gateway offers no capabilities; remove 'capabilities'"),
+        .init(name: "capabilities not a list", text: "keys:\n  - id: a\n    layer: domain\n    capabilities: quote\n    public: '\(Fixtures.keys[0])'\n",
+              line: 4, problem: "key entry 'a': 'capabilities' must be a list such as [quote, pricing.rates], not a string"),
+        .init(name: "invalid capability", text: "keys:\n  - id: a\n    layer: domain\n    capabilities: [quote, 'bad cap']\n    public: '\(Fixtures.keys[0])'\n",
+              line: 4, problem: "key entry 'a': capability 'bad cap' contains ' '; allowed: A-Z a-z 0-9 _ - ."),
         .init(name: "unknown role", text: "keys:\n  - id: a\n    role: admin\n    layer: domain\n    public: '\(Fixtures.keys[0])'\n",
               line: 3, problem: "key entry 'a': unknown role 'admin' (expected agent or gateway)"),
         .init(name: "missing public key", text: "keys:\n  - id: a\n    layer: domain\n", line: 2, problem: "key entry 'a' is missing 'public'"),

@@ -41,6 +41,7 @@ enum Fixtures {
         "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
         "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
         "t/(-D3hPq]NK5vF:VWUKbU:N0Nw^9pvq?x/ICz57",
+        "p48-tGsn0%q+(j@ol@HuCk=+vKD2Bs3FoWH([QKc",
     ]
 
     /// Parses `text` as a policy and returns the error it must raise.

@@ -21,7 +21,8 @@ extension BrokerIntegration {
             let brokerKey: String
             let gatewayKey: String
 
-            init(agents: [(id: String, layer: String, key: KeyPair)]) async throws {
+            /// `capabilities` gives an agent's `capabilities` list in the keys files, by agent id.
+            init(agents: [(id: String, layer: String, key: KeyPair)], capabilities: [String: [String]] = [:]) async throws {
                 folder = try TemporaryFolder()
                 let brokerPair = try KeyPair()
                 let gatewayPair = try KeyPair()
@@ -29,7 +30,10 @@ extension BrokerIntegration {
                 gatewayKey = gatewayPair.publicKey
                 let brokerSecret = try folder.write("broker.key", brokerPair.secretKey + "\n")
                 let gatewaySecret = try folder.write("gateway.key", gatewayPair.secretKey + "\n")
-                let agentEntries = agents.map { "  - id: \($0.id)\n    layer: \($0.layer)\n    public: \"\($0.key.publicKey)\"\n" }.joined()
+                let agentEntries = agents.map { agent in
+                    "  - id: \(agent.id)\n    layer: \(agent.layer)\n    public: \"\(agent.key.publicKey)\"\n"
+                        + (capabilities[agent.id].map { "    capabilities: [\($0.joined(separator: ", "))]\n" } ?? "")
+                }.joined()
                 let brokerKeys = try folder.write("broker-keys.yaml", "keys:\n" + agentEntries
                                                   + "  - id: gateway\n    role: gateway\n    public: \"\(gatewayPair.publicKey)\"\n")
                 let gatewayKeys = try folder.write("gateway-keys.yaml", "keys:\n" + agentEntries)
@@ -80,6 +84,40 @@ extension BrokerIntegration {
             let outcome = try await honest.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x", retries: 0))
             #expect(outcome.status == .unauthorized, "infrastructure → infrastructure is not in the policy: \(outcome.text)")
             await honest.close()
+        }
+
+        @Test("an agent cannot take a capability the keys file reserves to another, nor offer one outside its own list")
+        func capabilityHijack() async throws {
+            let pricingKey = try KeyPair(), thiefKey = try KeyPair(), callerKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("pricing", "domain", pricingKey), ("thief", "domain", thiefKey),
+                                                         ("caller", "domain", callerKey)],
+                                                capabilities: ["pricing": ["quote"]])
+            defer { system.stop() }
+            let pricing = try await connectedAgent("pricing", capabilities: ["quote"], broker: system.broker, curve: system.keys(pricingKey)) { _ in
+                .answer(bytes: Array("pricing".utf8))
+            }
+            await #expect {
+                _ = try await connectedAgent("thief", capabilities: ["quote"], broker: system.broker, curve: system.keys(thiefKey))
+            } throws: { error in
+                guard case ParleyError.registrationRefused(.unauthorized, let reason) = error else { return false }
+                return reason == "capability 'quote' is reserved to pricing by the keys file"
+            }
+            await #expect {
+                _ = try await connectedAgent("pricing", capabilities: ["quote", "search"], broker: system.broker, curve: system.keys(pricingKey))
+            } throws: { error in
+                guard case ParleyError.registrationRefused(.unauthorized, let reason) = error else { return false }
+                return reason == "agent 'pricing' may not offer capability 'search' (its keys entry lists quote)"
+            }
+            // The thief may still offer what nobody reserved; every quote goes to pricing.
+            let thief = try await connectedAgent("thief", capabilities: ["search"], broker: system.broker, curve: system.keys(thiefKey)) { _ in
+                .answer(bytes: Array("thief".utf8))
+            }
+            let caller = try await connectedAgent("caller", broker: system.broker, curve: system.keys(callerKey))
+            for _ in 0..<10 {
+                let outcome = await caller.send(.help, to: .capability("quote"), body: [], timeout: .seconds(5))
+                #expect(outcome.status == .ok && outcome.text == "pricing")
+            }
+            await caller.close(); await thief.close(); await pricing.close()
         }
 
         @Test("a client without a valid key cannot connect to a CURVE endpoint")
