@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBroker", "ParleyWire"]),
         .testTarget(name: "ParleyPolicyTests", dependencies: ["ParleyPolicy", "ParleyWire"]),
         .testTarget(name: "ParleyGatewayTests", dependencies: ["ParleyGateway", "ParleyPolicy", "ParleyWire"]),
-        .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ZeroMQ"]),
+        .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ParleyOperations", "ZeroMQ"]),
         .testTarget(name: "ParleyOperationsTests", dependencies: ["ParleyOperations", "ParleyStatistics", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

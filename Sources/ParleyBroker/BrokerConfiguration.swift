@@ -47,6 +47,8 @@ public struct BrokerConfiguration: Sendable {
     /// Development mode: the token a gateway presents in GATEWAY_HELLO when no CURVE keys are configured.
     /// Nil refuses every gateway that CURVE does not authenticate.
     public var gatewayToken: String?
+    /// Development mode: the only ids a gateway may register with, which no agent may take. Nil: any id.
+    public var gatewayIDs: Set<String>? = ["gateway"]
 
     /// The defaults documented in docs/PROTOCOL.md.
     public init() {}

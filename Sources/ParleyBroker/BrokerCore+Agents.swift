@@ -6,6 +6,10 @@ extension BrokerCore {
     /// HELLO: a new agent, the same agent process reconnecting (same instance: takeover), or a restarted
     /// agent whose earlier registration went away. A live agent's id held by another instance is refused.
     mutating func register(_ hello: Hello, peer: PeerID, identity: String?, now: UInt64) {
+        if keyRing == nil, configuration.gatewayIDs?.contains(hello.agentID) == true {
+            return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer,
+                          reason: "id '\(hello.agentID)' is reserved for gateways; choose another id")
+        }
         if let problem = identityProblem(hello, identity: identity) {
             return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer, reason: problem)
         }
@@ -22,7 +26,11 @@ extension BrokerCore {
             refusal = entry?.role == .gateway && entry?.id == hello.gatewayID ? nil
                 : "the connection's key does not belong to gateway '\(hello.gatewayID)'"
         } else if let token = configuration.gatewayToken, !token.isEmpty {
-            refusal = hello.token == token ? nil : "wrong gateway token"
+            if let allowed = configuration.gatewayIDs, !allowed.contains(hello.gatewayID) {
+                refusal = "gateway id '\(hello.gatewayID)' is not one of this broker's gateway-ids (\(allowed.sorted().joined(separator: ", ")))"
+            } else {
+                refusal = hello.token == token ? nil : "wrong gateway token"
+            }
         } else {
             refusal = "this broker accepts no gateway (no CURVE keys and no gateway token configured)"
         }

@@ -2,8 +2,9 @@
 public struct GatewayConfiguration: Sendable {
     /// The gateway's id towards the broker.
     public var gatewayID = "gateway"
-    /// Development mode: the token presented to the broker in GATEWAY_HELLO (empty with CURVE keys).
-    public var gatewayToken = ""
+    /// Development mode: the token presented to the broker in GATEWAY_HELLO (empty with CURVE keys), asked for at
+    /// each registration so that it can follow a broker that restarted with a new one.
+    public var gatewayToken: @Sendable () -> String = { "" }
     /// How often the gateway sends HEARTBEAT to callers, and expects one.
     public var heartbeatMilliseconds: UInt64 = 1_000
     /// Heartbeat intervals of silence after which a caller counts as gone.

@@ -69,7 +69,7 @@ public struct GatewayCore {
     public mutating func backendConnected() {
         backendRegistered = false
         backOutbox.append(BackOutbound(header: .gatewayHello(GatewayHello(instance: instance, gatewayID: configuration.gatewayID,
-                                                                          token: configuration.gatewayToken)), body: .none))
+                                                                          token: configuration.gatewayToken())), body: .none))
     }
 
     /// Runs timers: heartbeats to callers and the broker, caller liveness, calls the broker never answered.

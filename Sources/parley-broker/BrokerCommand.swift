@@ -6,6 +6,7 @@ import ParleyOperations
 import ParleyPolicy
 import ZeroMQ
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// `parley-broker`: routes help and clarification requests between agents.
@@ -36,6 +37,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("secret-key"), help: .init(BrokerSettings.loader.help("secret-key"))) var secretKey: String?
     @Option(name: .customLong("keys"), help: .init(BrokerSettings.loader.help("keys"))) var keys: String?
     @Option(name: .customLong("gateway-token"), help: .init(BrokerSettings.loader.help("gateway-token"))) var gatewayToken: String?
+    @Option(name: .customLong("gateway-ids"), help: .init(BrokerSettings.loader.help("gateway-ids"))) var gatewayIDs: String?
     @Option(name: .customLong("heartbeat-ms"), help: .init(BrokerSettings.loader.help("heartbeat-ms"))) var heartbeat: String?
     @Option(name: .customLong("liveness"), help: .init(BrokerSettings.loader.help("liveness"))) var liveness: String?
     @Option(name: .customLong("max-deadline-ms"), help: .init(BrokerSettings.loader.help("max-deadline-ms"))) var maxDeadline: String?
@@ -64,7 +66,7 @@ struct BrokerCommand: AsyncParsableCommand {
     private var flags: [String: String] {
         let given: [(String, String?)] = [
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
-            ("gateway-token", gatewayToken), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
+            ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
             ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
@@ -89,6 +91,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
         if let warning = ZeroMQ.unguardedWarning { logger.warning("\(warning)") }
         var options = BrokerSettings.options(configuration)
+        var generatedToken: String?
         if let secretKey = configuration.text("secret-key"), let keys = configuration.text("keys") {
             do {
                 options.security = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
@@ -98,13 +101,21 @@ struct BrokerCommand: AsyncParsableCommand {
             }
             logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": "\(options.security!.keyRing.entries.count)"])
         } else {
-            options.core.gatewayToken = configuration.string("gateway-token")
+            // Unset: a random token per start, handed to a gateway started beside the broker through a private file.
+            if let token = configuration.text("gateway-token") {
+                options.core.gatewayToken = token
+            } else {
+                let token = GatewayTokenFile.randomToken()
+                options.core.gatewayToken = token
+                generatedToken = token
+            }
             let endpoint = options.endpoint
             if !endpoint.hasPrefix("tcp://127.") && !endpoint.hasPrefix("ipc://") && !endpoint.hasPrefix("inproc://") {
                 logger.warning("DEVELOPMENT MODE on a non-loopback endpoint: no CURVE keys are configured, traffic is unauthenticated and unencrypted")
             } else {
                 logger.warning("DEVELOPMENT MODE: no CURVE keys configured; listening on loopback only; gateways authenticate with a token")
             }
+            logger.warning("DEVELOPMENT MODE: agents' ids, layers and capabilities are not verified, and anyone who can connect may read every event and STATUS")
         }
 
         let broker = try Broker(options: options, logger: logger)
@@ -129,8 +140,20 @@ struct BrokerCommand: AsyncParsableCommand {
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: SignalNotices(logger: logger), successTerminationBehavior: .ignore))
-        let reactor = ThreadService(name: "parley-broker-reactor", work: { [metrics] in
+        let tokenFile = Mutex<GatewayTokenFile?>(nil)
+        let reactor = ThreadService(name: "parley-broker-reactor", work: { [metrics, generatedToken] in
             try broker.run(onReady: { endpoint, eventsEndpoint in
+                if let generatedToken {
+                    let file = GatewayTokenFile(brokerEndpoint: endpoint)
+                    do {
+                        try file.write(generatedToken)
+                        tokenFile.withLock { $0 = file }
+                        logger.notice("development gateway token written", metadata: ["event": "gateway_token", "file": "\(file.path)"])
+                    } catch {
+                        logger.error("no gateway can register: \(error); give gateway-token to the broker and the gateway",
+                                     metadata: ["event": "gateway_token"])
+                    }
+                }
                 // Supervisors and tests wait for this line before connecting.
                 print("parley-broker ready on \(endpoint) events \(eventsEndpoint)")
                 fflush(nil)
@@ -138,6 +161,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }, stop: broker.stop)
         services.append(.init(service: reactor, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        defer { if let generatedToken { tokenFile.withLock { $0?.remove(ifHolding: generatedToken) } } }
         do {
             try await group.run()
         } catch {

@@ -1,6 +1,8 @@
+import Foundation
 import Logging
 import ParleyBroker
 import ParleyOperations
+import ParleyWire
 
 /// Every setting of `parley-broker`: the same key in the config file, as a flag (`--key`) and in the
 /// environment (`PARLEY_BROKER_KEY`). deploy/broker.yaml documents each one.
@@ -10,7 +12,11 @@ enum BrokerSettings {
         Setting("events-endpoint", .endpoint, default: "tcp://127.0.0.1:7411", help: "XPUB endpoint subscribers connect to for live events."),
         Setting("secret-key", .path, default: nil, help: "CURVE: the broker's secret key file (from `parley keygen --out`). Needs keys."),
         Setting("keys", .path, default: nil, help: "CURVE: the keys file naming who may connect (agents with their layers, gateways)."),
-        Setting("gateway-token", .secret, default: "parley-dev-gateway", help: "Development mode only (no keys): the token a gateway must present."),
+        Setting("gateway-token", .secret, default: nil,
+                help: "Development mode only (no keys): the token a gateway must present. Unset: a random one per start, "
+                    + "written to a file only this user can read, where a gateway started beside the broker finds it."),
+        Setting("gateway-ids", .text, default: "gateway",
+                help: "Development mode only: the ids gateways may register with (comma-separated); no agent may take them."),
         Setting("heartbeat-ms", .integer(10...3_600_000), default: "1000", help: "Heartbeat interval in milliseconds, both ways."),
         Setting("liveness", .integer(1...255), default: "3",
                 help: "Silent heartbeat intervals after which an agent counts as gone and its work is redelivered."),
@@ -59,6 +65,14 @@ enum BrokerSettings {
             let given = secretKey == nil ? "keys" : "secret-key"
             throw configuration.problem(given, "secret-key and keys go together (CURVE needs both); \(given) is set, the other is not")
         }
+        for id in gatewayIDs(configuration) {
+            if let problem = Names.agentProblem(id) { throw configuration.problem("gateway-ids", problem) }
+        }
+    }
+
+    /// The `gateway-ids` setting's ids.
+    private static func gatewayIDs(_ configuration: EffectiveConfiguration) -> [String] {
+        configuration.string("gateway-ids").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     /// The broker's options from a checked configuration (without the CURVE security, which loads files).
@@ -85,6 +99,7 @@ enum BrokerSettings {
         options.core.maxPending = configuration.integer("max-pending")
         options.core.maxPendingPerRequester = configuration.integer("max-pending-per-agent")
         options.core.maxBodyBytes = configuration.integer("max-body")
+        options.core.gatewayIDs = Set(gatewayIDs(configuration))
         return options
     }
 }

@@ -85,7 +85,16 @@ struct GatewayCommand: AsyncParsableCommand {
                 options.backendSecurity = try CurveClientSecurity(secretKey: try readKey(secretKey), serverKey: key)
                 logger.notice("CURVE enabled: callers' layers come from their keys", metadata: ["keys": "\(keys)"])
             } else {
-                options.core.gatewayToken = configuration.string("gateway-token")
+                if let token = configuration.text("gateway-token") {
+                    options.core.gatewayToken = { token }
+                } else {
+                    let file = GatewayTokenFile(brokerEndpoint: options.brokerEndpoint)
+                    if file.read() == nil {
+                        logger.warning("no development gateway token yet: none configured and no broker wrote it; the broker refuses this gateway until one does (or give gateway-token to both)",
+                                       metadata: ["file": "\(file.path)"])
+                    }
+                    options.core.gatewayToken = { file.read() ?? "" }
+                }
                 logger.warning("DEVELOPMENT MODE: no CURVE keys; callers' declared layers are TRUSTED; use only on loopback")
             }
         } catch {

@@ -10,8 +10,9 @@ enum GatewaySettings {
         Setting("policy", .path, default: "deploy/policy.yaml", help: "The policy file (YAML); SIGHUP reloads it."),
         Setting("audit-log", .path, default: "-", help: "Where the audit trail (JSON lines) is appended; - for standard output."),
         Setting("gateway-id", .text, default: "gateway", help: "The gateway's id towards the broker (its id in the broker's keys file with CURVE)."),
-        Setting("gateway-token", .secret, default: "parley-dev-gateway",
-                help: "Development mode only (no keys): the token the broker expects from gateways."),
+        Setting("gateway-token", .secret, default: nil,
+                help: "Development mode only (no keys): the token the broker expects from gateways. Unset: the one a broker "
+                    + "started beside the gateway, as the same user, wrote for its endpoint (read at each registration)."),
         Setting("secret-key", .path, default: nil,
                 help: "CURVE: the gateway's secret key file (from `parley keygen --out`). Needs keys and broker-key."),
         Setting("keys", .path, default: nil, help: "CURVE: the keys file naming which agents may call, with their layers."),

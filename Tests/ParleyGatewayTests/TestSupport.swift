@@ -77,7 +77,7 @@ extension GatewayConfiguration {
     static func forTests(_ adjust: (inout GatewayConfiguration) -> Void = { _ in }) -> GatewayConfiguration {
         var configuration = GatewayConfiguration()
         configuration.gatewayID = "gw-test"
-        configuration.gatewayToken = "secret"
+        configuration.gatewayToken = { "secret" }
         configuration.heartbeatMilliseconds = 1_000
         configuration.liveness = 3
         configuration.graceMilliseconds = 2_000
