@@ -6,8 +6,8 @@
 # Each module is compiled on its own, with its real name, so the sources build unchanged:
 #   ParleyWire    Sources/ParleyWire/*.swift
 #   ZeroMQ        Sources/ZeroMQ/PeerID.swift only (the core names peers by PeerID; nothing else of libzmq)
-#   ParleyPolicy  Sources/ParleyPolicy/KeyEntry.swift + fuzz/Shims/ParleyPolicy/KeyRing.swift (see that file:
-#                 the real module needs Yams and Foundation, the core only calls KeyRing.entry(forID:))
+#   ParleyPolicy  Sources/ParleyPolicy/KeyEntry.swift and KeyRing.swift (the lookups the core calls; the rest of
+#                 the module, the loaders, needs Yams and Foundation)
 #   ParleyBroker  every file of Sources/ParleyBroker that imports nothing but ParleyWire and ParleyPolicy
 #                 (plus PeerID+Export.swift), except BrokerOptions.swift: the core, not the reactor, the
 #                 journal, the process options or the status JSON; built with
@@ -48,7 +48,7 @@ done
 echo "building the fuzzers in $OUT (sanitizers: $SANITIZERS)"
 module ParleyWire -- Sources/ParleyWire/*.swift
 module ZeroMQ -- Sources/ZeroMQ/PeerID.swift
-module ParleyPolicy -- Sources/ParleyPolicy/KeyEntry.swift fuzz/Shims/ParleyPolicy/KeyRing.swift
+module ParleyPolicy -- Sources/ParleyPolicy/KeyEntry.swift Sources/ParleyPolicy/KeyRing.swift
 broker_objects=("$OUT/objects/ParleyWire.o" "$OUT/objects/ZeroMQ.o" "$OUT/objects/ParleyPolicy.o")
 if grep -qsE '^import ParleyStatistics$' "${core_files[@]}"; then
     module ParleyStatistics -- Sources/ParleyStatistics/*.swift
