@@ -327,12 +327,13 @@ struct Checker {
             }
         }
         require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
-        // Ended requests may linger in the waiting list, but never more of them than live ones (+1): the list
-        // stays proportional to the requests actually waiting (StaleWaitingTests).
-        require(core.waitingKeys == Set(core.waiting) && core.waitingKeys.count == core.waiting.count,
-                "the waiting list lists a request twice, or its key set disagrees")
-        let stale = core.waiting.filter { core.pending[$0] == nil || core.pending[$0]?.servingAgent != nil }.count
-        require(stale <= core.waiting.count - stale + 1, "the waiting list holds \(stale) ended entries for \(core.waiting.count - stale) waiting")
+        // Every request no agent serves is parked, once, and nothing else is; ended entries linger in the lists, but
+        // never more of them than live ones (+1 per list): they stay proportional to the requests actually waiting.
+        let unserved = Set(core.pending.filter { $0.value.servingAgent == nil }.keys)
+        require(Set(core.waiting.all) == unserved && core.waiting.count == unserved.count,
+                "the waiting lists park \(core.waiting.count) requests, \(unserved.count) are unserved")
+        require(core.waiting.storedEntries <= 2 * core.waiting.count + core.waiting.listCount,
+                "the waiting lists hold \(core.waiting.storedEntries) entries for \(core.waiting.count) waiting")
         require(byRequester.values.allSatisfy { $0 <= configuration.maxPendingPerRequester }, "a requester is over maxPendingPerRequester")
         let outcomeBound = configuration.dedupeCapacity == 0 ? 0 : 2 * max(configuration.dedupeCapacity / 2, 1)
         require(core.outcomes.count <= outcomeBound, "outcome cache holds \(core.outcomes.count) > \(outcomeBound)")

@@ -10,8 +10,11 @@ struct AgentRecord {
     var isAlive = true
     /// When it went away (meaningful when not alive).
     var awaySince: UInt64 = 0
-    /// Requests delivered to it and not yet answered.
-    var inFlight = 0
+    /// Requests delivered to it and not yet answered: what moves elsewhere when it goes, without a scan of every
+    /// pending request.
+    var serving: Set<RequestKey> = []
+    /// How many requests it is serving.
+    var inFlight: Int { serving.count }
     /// A gateway: it may FORWARD cross-layer requests; it serves none itself.
     var isGateway = false
 }

@@ -76,16 +76,16 @@ extension BrokerCore {
         if let previousID = agentByPeer[peer], previousID != hello.agentID {
             unregister(previousID, now: now)
         }
-        var inFlight = 0
+        var serving: Set<RequestKey> = []
         if let existing = agents[hello.agentID] {
-            inFlight = existing.inFlight
+            serving = existing.serving
             detach(existing)
         }
         var capabilities: [String] = []
         for capability in requested where !capabilities.contains(capability) { capabilities.append(capability) }
         var record = AgentRecord(id: hello.agentID, layer: layer, capabilities: capabilities,
                                  instance: hello.instance, peer: peer, lastHeard: now)
-        record.inFlight = inFlight
+        record.serving = serving
         record.isGateway = isGateway
         agents[hello.agentID] = record
         agentByPeer[peer] = hello.agentID
@@ -96,7 +96,7 @@ extension BrokerCore {
                                     liveness: UInt8(clamping: configuration.liveness),
                                     maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes))))
         requeueDeliveries(of: hello.agentID, now: now)
-        dispatchWaiting(now: now)
+        dispatchWaiting(for: record, now: now)
     }
 
     /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests
@@ -105,13 +105,18 @@ extension BrokerCore {
         guard let record = agents[agentID] else { return }
         detach(record)
         agents[agentID] = nil
-        for (key, request) in pending where request.servingAgent == agentID || isAddressed(request, to: agentID) {
+        // What it served, and what waits for it by id: nothing else can involve it.
+        for key in record.serving {
+            guard let request = pending[key] else { continue }
             if isAddressed(request, to: agentID) {
                 finish(key, status: .unavailable, body: .text("agent '\(agentID)' left"))
             } else {
                 unassign(key)
                 dispatch(key, now: now)
             }
+        }
+        for key in waiting.take(.agent(agentID)) {
+            finish(key, status: .unavailable, body: .text("agent '\(agentID)' left"))
         }
     }
 
@@ -152,8 +157,7 @@ extension BrokerCore {
 
     /// Takes back every request delivered to the agent and routes it again.
     private mutating func requeueDeliveries(of agentID: String, now: UInt64) {
-        let keys = pending.compactMap { $0.value.servingAgent == agentID ? $0.key : nil }
-        for key in keys {
+        for key in agents[agentID]?.serving ?? [] {
             unassign(key)
             dispatch(key, now: now)
         }

@@ -79,8 +79,7 @@ extension BrokerCore {
             return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
         }
         guard let agentIndex = chooseAgent(for: pending.values[index]) else {
-            if waitingKeys.insert(key).inserted { waiting.append(key) }
-            return
+            return waiting.park(key, waitingFor: .init(pending.values[index].target))
         }
         let deliveryID = nextDeliveryID
         nextDeliveryID += 1
@@ -89,7 +88,7 @@ extension BrokerCore {
         pending.values[index].servingAgent = agents.keys[agentIndex]
         let request = pending.values[index]
         deliveries[deliveryID] = key
-        agents.values[agentIndex].inFlight += 1
+        agents.values[agentIndex].serving.insert(key)
         counters.deliveries += 1
         if request.attempts > 1 { counters.redeliveries += 1 }
         let deliver = Deliver(deliveryID: deliveryID, callbackID: key.callbackID, kind: request.kind,
@@ -99,29 +98,21 @@ extension BrokerCore {
         send(agents.values[agentIndex].peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
     }
 
-    /// Tries every parked request again (an agent registered).
-    mutating func dispatchWaiting(now: UInt64) {
-        guard !waiting.isEmpty else { return }
-        let parked = waiting
-        waiting.removeAll(keepingCapacity: true)
-        waitingKeys.removeAll(keepingCapacity: true)
-        waitingEnded = 0
-        for key in parked { dispatch(key, now: now) }
-    }
-
-    /// Drops the entries of `waiting` whose request ended or is being served.
-    mutating func compactWaiting() {
-        let stillWaiting = waiting.filter { pending[$0].map { $0.servingAgent == nil } ?? false }
-        waiting = stillWaiting
-        waitingKeys = Set(stillWaiting)
-        waitingEnded = 0
+    /// Tries again the parked requests `agent` may serve: those for its id, its layer and its capabilities.
+    mutating func dispatchWaiting(for agent: AgentRecord, now: UInt64) {
+        guard !waiting.isEmpty, !agent.isGateway else { return }
+        var reasons: [WaitingRequests.Reason] = [.agent(agent.id), .layer(agent.layer)]
+        for capability in agent.capabilities { reasons.append(.capability(capability)) }
+        for reason in reasons {
+            for key in waiting.take(reason) { dispatch(key, now: now) }
+        }
     }
 
     /// Takes a request back from its serving agent (which went away or left).
     mutating func unassign(_ key: RequestKey) {
         guard var request = pending[key], let agentID = request.servingAgent else { return }
         if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }
-        agents[agentID]?.inFlight -= 1
+        agents[agentID]?.serving.remove(key)
         request.servingAgent = nil
         request.deliveryID = nil
         pending[key] = request
@@ -130,14 +121,10 @@ extension BrokerCore {
     /// Ends a request: the one outcome goes to the requester and into the cache for retries.
     mutating func finish(_ key: RequestKey, status: Status, body: Outbound<Payload>.Body) {
         guard let request = pending.removeValue(forKey: key) else { return }
-        if request.servingAgent == nil, !waiting.isEmpty {
-            // It may be listed as waiting: drop ended entries once they are half the list (amortised O(1)).
-            waitingEnded += 1
-            if waitingEnded * 2 > waiting.count { compactWaiting() }
-        }
+        if request.servingAgent == nil { waiting.remove(key) }
         if let agentID = request.servingAgent {
             if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }
-            agents[agentID]?.inFlight -= 1
+            agents[agentID]?.serving.remove(key)
             if !status.isHandlerStatus, let record = agents[agentID], record.isAlive, let deliveryID = request.deliveryID {
                 send(record.peer, .revoke(deliveryID: deliveryID))
             }

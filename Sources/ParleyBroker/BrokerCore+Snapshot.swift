@@ -10,7 +10,7 @@ extension BrokerCore {
         var outcomeCounts: [String: UInt64] = [:]
         for status in Status.allCases { outcomeCounts[status.description] = counters.outcomes(status) }
         var snapshot = BrokerSnapshot(agents: agentList, pending: pending.count,
-                              waiting: pending.values.count { $0.servingAgent == nil },
+                              waiting: waiting.count,
                               outcomes: outcomeCounts, accepted: counters.accepted, deliveries: counters.deliveries,
                               redeliveries: counters.redeliveries, lateReplies: counters.lateReplies,
                               dedupeHits: counters.dedupeHits, malformed: counters.malformed,

@@ -23,12 +23,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var capabilityIndex: [String: CapabilityPool] = [:]
     var pending: [RequestKey: PendingRequest<Payload>] = [:]
     var deliveries: [UInt64: RequestKey] = [:]
-    var waiting: [RequestKey] = []
-    /// The keys listed in `waiting`, each listed once: a callback id reused after its request ended while waiting
-    /// takes over the old entry instead of adding a second one.
-    var waitingKeys: Set<RequestKey> = []
-    /// Requests that ended while listed in `waiting`; the list is compacted when they are half of it.
-    var waitingEnded = 0
+    /// Requests no live agent can serve yet, by what they wait for.
+    var waiting = WaitingRequests()
     var deadlines = DeadlineHeap<RequestKey>()
     var outcomes: ExpiringCache<RequestKey, CachedOutcome<Payload>>
     /// Random start: a broker restarted while agents still work on old deliveries never reuses their ids.
@@ -79,13 +75,12 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// At the end of the start-up grace: parked requests whose target still has no route end NO_ROUTE.
     private mutating func endUnroutableWaiting() {
-        for key in waiting {
+        for key in waiting.all {
             guard let request = pending[key], request.servingAgent == nil,
                   let (status, reason) = routeProblem(request.target, layer: request.requesterLayer, forwarded: request.caller != nil),
                   status == .noRoute else { continue }
             finish(key, status: .noRoute, body: .text(reason))
         }
-        compactWaiting()
     }
 
     /// Empties the outbox after the reactor has sent it, keeping its storage.

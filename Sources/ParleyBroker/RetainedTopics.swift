@@ -13,6 +13,8 @@ struct RetainedTopics<Payload: BrokerPayload> {
     private let limits: BrokerConfiguration
     /// Every topic's log (changed only through ``update(_:_:)`` and the evictions, which keep the totals).
     private(set) var logs: [Topic: TopicLog<Payload>] = [:]
+    /// Every agent's topics: an agent selector's REPLAY looks only at that agent's topics.
+    private var topicsByAgent: [String: Set<Topic>] = [:]
     /// Payload bytes and events retained over all topics.
     private(set) var bytes = 0
     private(set) var events = 0
@@ -33,13 +35,19 @@ struct RetainedTopics<Payload: BrokerPayload> {
 
     /// One agent's topics, ordered by event name.
     func topics(of agent: String) -> [Topic] {
-        logs.keys.filter { $0.agent == agent }.sorted { $0.event < $1.event }
+        (topicsByAgent[agent] ?? []).sorted { $0.event < $1.event }
     }
 
     /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
     /// retention limits with the log.
     mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
-        var log = logs.removeValue(forKey: topic) ?? TopicLog(topic: topic)
+        var log: TopicLog<Payload>
+        if let existing = logs.removeValue(forKey: topic) {
+            log = existing
+        } else {
+            log = TopicLog(topic: topic)
+            topicsByAgent[topic.agent, default: []].insert(topic)
+        }
         let before = log.size
         let result = change(&log, limits)
         account(from: before, to: log)

@@ -1,0 +1,58 @@
+import Foundation
+import Parley
+import ParleyWire
+import Testing
+
+extension BrokerIntegration {
+    /// Hostile load whose cost grew with what the broker holds (issue 12, finding 3): the work per message must not
+    /// grow with the number of waiting requests, so a well-behaved agent stays served during the attack.
+    @Suite("Hostile scale")
+    struct HostileScaleTests {
+        @Test("a HELLO flood next to 50,000 requests parked for an away agent does not stall the broker")
+        func helloFloodBesideParkedRequests() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30", "--max-pending-per-agent", "100000"])
+            defer { broker.stop() }
+            let away = try RawAgent(endpoint: broker.endpoint)
+            #expect(try await away.register(id: "away", layer: "domain")?.code == .welcome)
+            away.close()
+            try await waitUntil("the closed agent is away") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).agents.contains { $0.id == "away" && $0.state == "away" }
+            }
+            let parked = 50_000
+            let parker = try RawAgent(endpoint: broker.endpoint)
+            defer { parker.close() }
+            #expect(try await parker.register(id: "parker", layer: "domain")?.code == .welcome)
+            try await parker.send(all: (0..<parked).map { _ in
+                [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .help, timeoutMilliseconds: 120_000,
+                                                       target: .agent("away"), contentType: "")))]
+            })
+            try await waitUntil("\(parked) requests wait for the away agent") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending == parked
+            }
+
+            let echo = try await connectedAgent("echo", broker: broker) { request in .answer(bytes: request.body) }
+            let asker = try await connectedAgent("asker", broker: broker)
+            let flooder = try RawAgent(endpoint: broker.endpoint)
+            defer { flooder.close() }
+            let hellos = 3_000
+            let flood = Task {
+                try await flooder.send(all: (0..<hellos).map { index in
+                    [HeaderEncoder.encode(.hello(Hello(instance: UInt64(index + 1), agentID: "flood-\(index)", layer: "domain", capabilities: [])))]
+                })
+            }
+            var answered = 0
+            for round in 0..<50 {
+                let outcome = await asker.send(.help, to: .agent("echo"), body: Array("round \(round)".utf8), timeout: .seconds(2))
+                #expect(outcome.status == .ok, "round \(round) during the HELLO flood: \(outcome.status) \(outcome.text)")
+                if outcome.status == .ok { answered += 1 }
+            }
+            try await flood.value
+            let welcomes = try await flooder.next(count: hellos, timeout: .seconds(60)).filter { $0.header.code == .welcome }.count
+            #expect(welcomes == hellos, "every HELLO of the flood was answered")
+            #expect(answered == 50)
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.pending == parked, "the parked requests still wait for their agent")
+            await asker.close(); await echo.close()
+        }
+    }
+}
