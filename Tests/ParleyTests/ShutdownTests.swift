@@ -82,5 +82,37 @@ extension BrokerIntegration {
             #expect(await exit.value == 0)
             await helper.close()
         }
+
+        @Test("SIGTERM with a handler outlasting the grace: the SDK caller gets the broker's UNAVAILABLE at once, not at its deadline")
+        func sdkCallerGetsUnavailableAtOnce() async throws {
+            let broker = try await BrokerProcess(["--shutdown-grace-ms", "500"])
+            let recorder = EchoRecorder()
+            let helper = try await connectedAgent("slow", capabilities: ["slow"], broker: broker, handler: recorder.handler(delay: .seconds(5)))
+            try await goneAgent(broker)
+            let asker = try await connectedAgent("asker", broker: broker)
+            let targets: [Target] = [.capability("slow"), .capability("slow"), .agent("gone")]
+            let calls = targets.map { target in
+                Task { await asker.send(.help, to: target, body: Array("\"job\"".utf8), timeout: .seconds(30)) }
+            }
+            try await waitUntil("two requests are delivered and one waits") {
+                let status = try await BrokerStatus.fetch(endpoint: broker.endpoint)
+                return status.pending == 3 && status.agents.first { $0.id == "slow" }?.inFlight == 2
+            }
+            let clock = ContinuousClock()
+            let stopped = clock.now
+            broker.stop()
+            var outcomes: [(status: Status, attempts: Int)] = []
+            for call in calls {
+                let outcome = await call.value
+                outcomes.append((outcome.status, outcome.attempts))
+            }
+            // Well before the 30 s deadline (the grace is 0.5 s); a generous bound, not a timing measurement.
+            #expect(clock.now - stopped < .seconds(10))
+            #expect(outcomes.map(\.status) == [.unavailable, .unavailable, .unavailable])
+            #expect(outcomes.map(\.attempts) == [1, 1, 0])
+            #expect(recorder.calls == 2)
+            await asker.close()
+            await helper.close()
+        }
     }
 }
