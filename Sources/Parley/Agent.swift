@@ -59,15 +59,17 @@ public final class Agent: Sendable {
         }
     }
 
-    /// Sends a request and returns its one outcome, whatever the status. Retries after UNAVAILABLE or
-    /// OVERLOADED with exponential backoff and full jitter, reusing the callback id, within `timeout`.
+    /// Sends a request and returns its one outcome, whatever the status. Retries after OVERLOADED with exponential
+    /// backoff and full jitter, reusing the callback id, within `timeout`. The broker's UNAVAILABLE (an agent left,
+    /// the broker shutting down) is final and comes back at once; a caller wanting another try sends a new request.
     public func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String = "application/json",
                      timeout: Duration? = nil) async -> Outcome {
         await send(kind, to: target, body: body, contentType: contentType, timeout: timeout, retries: configuration.retries,
                    via: connection)
     }
 
-    /// Sends through `link` (the broker, or the gateway for cross-layer calls), retrying as `send` does.
+    /// Sends through `link` (the broker, or the gateway for cross-layer calls), retrying as `send` does; through the
+    /// gateway also after an UNAVAILABLE no handler saw (attempts 0: its link to the broker is down).
     func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String, timeout: Duration?, retries: Int,
               via link: AgentConnection) async -> Outcome {
         let callbackID = CallbackID.random()
@@ -83,7 +85,9 @@ public final class Agent: Sendable {
             let request = Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: UInt32(clamping: max(budget &- elapsed, 1)),
                                   target: target, contentType: contentType)
             let outcome = await link.call(request, body: body)
-            guard outcome.status == .unavailable || outcome.status == .overloaded, retry < retries,
+            let retriable = outcome.status == .overloaded
+                || (outcome.status == .unavailable && outcome.attempts == 0 && link.target.retriesUnavailable)
+            guard retriable, retry < retries,
                   !Task.isCancelled else { return outcome }
             retry += 1
             let delay = backoff.delay(beforeRetry: retry)

@@ -22,7 +22,7 @@ public struct AgentConfiguration: Sendable {
     public var subscriptionBacklogLimit = 10_000
     /// The time a request is given when the caller names none.
     public var defaultTimeout: Duration = .seconds(30)
-    /// How often a request is retried after UNAVAILABLE or OVERLOADED, with the same callback id.
+    /// How often a request is retried after OVERLOADED (through the gateway also UNAVAILABLE), with the same callback id.
     public var retries = 3
     /// Backoff before retry n is a random time in 0 ..< min(maxBackoff, baseBackoff × 2ⁿ) (full jitter).
     public var baseBackoff: Duration = .milliseconds(100)

@@ -7,6 +7,8 @@ struct ReactorContext {
     var link: BrokerLink
     var clock: ReactorClock
     var table: SubscriptionTable
+    /// A RESULT UNAVAILABLE waiting to see whether a BYE follows.
+    var held: HeldResult?
 }
 
 /// The reactor thread: sends what async callers queued, keeps the session alive, reads the broker.
@@ -70,8 +72,12 @@ extension AgentConnection {
             reactor.clock.lastSent = now
         }
         let nextDeadline = expireWaits(now: now)
+        if let held = reactor.held, now &- held.since >= HeldResult.window {
+            reactor.held = nil
+            complete(held)
+        }
         let untilHeartbeat = heartbeat - min(heartbeat, now &- reactor.clock.lastSent)
-        let wait = min(untilHeartbeat, nextDeadline.map { $0 &- now } ?? .max, 1_000)
+        let wait = min(untilHeartbeat, nextDeadline.map { $0 &- now } ?? .max, reactor.held == nil ? 1_000 : HeldResult.window)
         let backedUp = reactor.table.isBackedUp
         if (reactor.clock.wasBackedUp && !backedUp) || now &- reactor.clock.lastSync >= Self.syncInterval {
             reactor.clock.lastSync = now
@@ -128,16 +134,30 @@ extension AgentConnection {
             return
         }
         let body = frames.count > 1 ? frames[1].bytes : []
+        if let held = reactor.held {
+            reactor.held = nil
+            if header != .bye { complete(held) }
+        }
         switch header {
         case .welcome(let welcome):
             reactor.table.replaysLost()
             welcomed(welcome)
         case .bye:
-            state.withLock { $0.registered = false }
+            // The session is over: a held UNAVAILABLE meant "not registered", and deliveries are void (the broker
+            // delivers them again, with new ids, if they still matter).
+            let stale = state.withLock { state in
+                state.registered = false
+                return state.voidDeliveries()
+            }
+            stale.forEach { $0.cancel() }
             sendHello(&reactor)
         case .result(let result):
-            let call = state.withLock { $0.calls.removeValue(forKey: result.callbackID) }
-            call?.continuation.resume(returning: Outcome(status: result.status, body: body, attempts: Int(result.attempts)))
+            let outcome = Outcome(status: result.status, body: body, attempts: Int(result.attempts))
+            if result.status == .unavailable, result.attempts == 0 {
+                reactor.held = HeldResult(callbackID: result.callbackID, outcome: outcome, since: MonotonicClock.milliseconds())
+            } else {
+                state.withLock { $0.calls.removeValue(forKey: result.callbackID) }?.continuation.resume(returning: outcome)
+            }
         case .extended(let extended):
             let now = MonotonicClock.milliseconds()
             state.withLock { state in
@@ -190,10 +210,9 @@ extension AgentConnection {
             state.registered = true
             state.refusal = nil
             state.welcomes += 1
-            // A new session: deliveries of the previous one are void (the broker delivers them again, with new
-            // ids, if they still matter), so their handlers stop and can never answer a new delivery.
-            let stale = state.welcomes > 1 ? Array(state.handlerTasks.values) : []
-            if state.welcomes > 1 { state.handlerTasks.removeAll() }
+            // A new session: deliveries of the previous one are void, so their handlers stop and can never answer
+            // a new delivery.
+            let stale = state.welcomes > 1 ? state.voidDeliveries() : []
             state.heartbeatMilliseconds = UInt64(max(welcome.heartbeatMilliseconds, 10))
             state.liveness = UInt64(max(welcome.liveness, 1))
             // Resend every open call and unconfirmed event with the same ids: the broker de-duplicates.
@@ -240,6 +259,11 @@ extension AgentConnection {
         } else {
             logger.warning("broker error", metadata: ["status": "\(notice.status)", "reason": "\(reason)"])
         }
+    }
+
+    /// Ends a held RESULT as its call's outcome, unless the call already ended.
+    private func complete(_ held: HeldResult) {
+        state.withLock { $0.calls.removeValue(forKey: held.callbackID) }?.continuation.resume(returning: held.outcome)
     }
 
     /// Fails a pending `connect()`; a refused registration also stops the reactor.

@@ -20,6 +20,13 @@ struct ConnectionState {
     var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
     var handler: RequestHandler?
     var handlerTasks: [UInt64: Task<Void, Never>] = [:]
+
+    /// Forgets the session's deliveries (the broker delivers them again, with new ids, if they still matter) and
+    /// returns their handlers, to cancel outside the lock.
+    mutating func voidDeliveries() -> [Task<Void, Never>] {
+        defer { handlerTasks.removeAll() }
+        return Array(handlerTasks.values)
+    }
 }
 
 /// A REQUEST waiting for its outcome.

@@ -175,12 +175,15 @@ public struct BrokerCore<Payload: BrokerPayload> {
         draining = true
     }
 
-    /// Ends every pending request with UNAVAILABLE and says BYE to every live agent (broker shutting down).
+    /// Ends every pending request with UNAVAILABLE, then says HEARTBEAT and BYE to every live agent (broker
+    /// shutting down). The HEARTBEAT keeps any RESULT from being directly followed by BYE, which means "not
+    /// registered, send it again" (§6.1): these outcomes are final.
     public mutating func shutdown() {
         for key in Array(pending.keys) {
             finish(key, status: .unavailable, body: .text("the broker is shutting down"))
         }
         for agent in agents.values where agent.isAlive {
+            send(agent.peer, .heartbeat)
             send(agent.peer, .bye)
         }
     }

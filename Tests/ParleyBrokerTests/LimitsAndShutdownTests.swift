@@ -88,7 +88,7 @@ struct LimitsAndShutdownTests {
         #expect(answered.results == [ResultHeader(callbackID: fixture.id, status: .ok, attempts: 1)])
     }
 
-    @Test("shutdown ends every pending request with UNAVAILABLE, revokes deliveries and says BYE to live agents")
+    @Test("shutdown ends every pending request with UNAVAILABLE, revokes deliveries, then says HEARTBEAT and BYE to live agents")
     func shutdown() throws {
         var broker = BrokerHarness()
         let first = broker.register("r1")
@@ -108,8 +108,10 @@ struct LimitsAndShutdownTests {
         let byes = messages.filter(\.isBye).map(\.peer)
         #expect(Set(byes) == [first.peer, second.peer, solver.peer])
         #expect(byes.count == 3)
+        // No RESULT directly followed by BYE: that would read as "not registered, send it again" (§6.1).
+        #expect([first, second, solver].allSatisfy { messages.to($0).suffix(2).map(\.header) == [.heartbeat, .bye] })
         #expect(messages.to(away).isEmpty)
-        #expect(messages.count == 6)
+        #expect(messages.count == 9)
         #expect(broker.snapshot.pending == 0)
     }
 

@@ -345,7 +345,11 @@ class _Link:
 
     def result(self, call: _Call, outcome: Outcome) -> None:
         call.last = outcome
-        if outcome.status in (Status.OVERLOADED, Status.UNAVAILABLE) and call.retries_left > 0:
+        # The broker's UNAVAILABLE is final (an agent left, the broker shutting down: PROTOCOL.md §11 rule 5); the
+        # gateway's own (attempts 0) says its link to the broker is down: retry.
+        retry = outcome.status == Status.OVERLOADED or (
+            outcome.status == Status.UNAVAILABLE and outcome.attempts == 0 and self.name == "gateway")
+        if retry and call.retries_left > 0:
             delay = _full_jitter(call.tries + 1, self.io.agent._base_backoff, self.io.agent._max_backoff)
             if _now() + delay < call.deadline:
                 call.retries_left -= 1
@@ -921,8 +925,9 @@ class Agent:
                 via_gateway: bool = False) -> Outcome:
         """Sends one request and returns its ``Outcome`` whatever the status (no exception for DECLINED …).
 
-        ``payload`` is JSON-encoded (``bytes`` are sent as they are). Retries after UNAVAILABLE and
-        OVERLOADED with exponential backoff and full jitter, reusing the callback id, while time is left.
+        ``payload`` is JSON-encoded (``bytes`` are sent as they are). Retries after OVERLOADED (through the
+        gateway also after UNAVAILABLE) with exponential backoff and full jitter, reusing the callback id, while
+        time is left. The broker's UNAVAILABLE (an agent left, the broker shutting down) comes back at once.
         Always returns by ``timeout`` plus a grace of about two heartbeats.
         """
         problem = wire.target_problem(target)
