@@ -291,10 +291,13 @@ struct Checker {
 
     private func checkTables(_ core: BrokerCore<FuzzPayload>) {
         var served: [String: Int] = [:]
-        var byRequester: [String: Int] = [:]
+        var byRequester: [String: RequesterLoad] = [:]
+        var totalBytes = 0
         var deliveryCount = 0
         for (key, request) in core.pending {
-            byRequester[key.requester, default: 0] += 1
+            byRequester[request.caller ?? key.requester, default: RequesterLoad()].count += 1
+            byRequester[request.caller ?? key.requester]!.bytes += request.payload?.byteCount ?? 0
+            totalBytes += request.payload?.byteCount ?? 0
             require(request.deadline <= request.hardDeadline, "deadline past the hard maximum")
             require((request.deliveryID == nil) == (request.servingAgent == nil), "delivery id and serving agent disagree")
             if let deliveryID = request.deliveryID, let agentID = request.servingAgent {
@@ -334,7 +337,10 @@ struct Checker {
                 "the waiting lists park \(core.waiting.count) requests, \(unserved.count) are unserved")
         require(core.waiting.storedEntries <= 2 * core.waiting.count + core.waiting.listCount,
                 "the waiting lists hold \(core.waiting.storedEntries) entries for \(core.waiting.count) waiting")
-        require(byRequester.values.allSatisfy { $0 <= configuration.maxPendingPerRequester }, "a requester is over maxPendingPerRequester")
+        require(byRequester.values.allSatisfy { $0.count <= configuration.maxPendingPerRequester && $0.bytes <= configuration.maxPendingBytesPerRequester },
+                "a requester is over maxPendingPerRequester or maxPendingBytesPerRequester")
+        require(core.pendingBytes == totalBytes && totalBytes <= configuration.maxPendingBytes,
+                "pending bytes \(core.pendingBytes), counted \(totalBytes), limit \(configuration.maxPendingBytes)")
         let outcomeBound = configuration.dedupeCapacity == 0 ? 0 : 2 * max(configuration.dedupeCapacity / 2, 1)
         require(core.outcomes.count <= outcomeBound, "outcome cache holds \(core.outcomes.count) > \(outcomeBound)")
         require(core.confirmedEvents.count <= 2 * max(configuration.eventDedupeCapacity / 2, 1), "event dedupe cache over its bound")

@@ -16,6 +16,10 @@ public struct BrokerConfiguration: Sendable {
     public var maxPendingPerRequester: Int = 10_000
     /// Pending requests in the whole broker before further ones get OVERLOADED.
     public var maxPending: Int = 200_000
+    /// Payload bytes of one requester's pending requests before further ones get OVERLOADED.
+    public var maxPendingBytesPerRequester: Int = 64 << 20
+    /// Payload bytes of all pending requests before further ones get OVERLOADED.
+    public var maxPendingBytes: Int = 256 << 20
     /// The largest body frame accepted (also enforced by ZMQ_MAXMSGSIZE, which disconnects the sender).
     public var maxBodyBytes: Int = 1 << 20
     /// How long an agent that stopped heartbeating is remembered, so requests addressed to it wait for it.

@@ -19,14 +19,18 @@ extension BrokerCore {
             return sendResult(key, status: cached.status, attempts: cached.attempts, body: share(cached.body))
         }
         let requesterLayer = caller?.layer ?? agents[requester]!.layer
-        if let (status, reason) = refusal(of: request, requester: requester, layer: requesterLayer, forwarded: caller != nil) {
+        let size = body?.byteCount ?? 0
+        if let (status, reason) = refusal(of: request, size: size, requester: caller?.id ?? requester, layer: requesterLayer,
+                                          forwarded: caller != nil) {
             return sendResult(key, status: status, attempts: 0, body: .text(reason))
         }
         let timeout = min(UInt64(request.timeoutMilliseconds), configuration.maxDeadlineMilliseconds)
         pending[key] = PendingRequest(kind: request.kind, target: request.target, contentType: request.contentType,
                                       requesterLayer: requesterLayer, caller: caller?.id, payload: body, fingerprint: fingerprint,
                                       deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds)
-        pendingByRequester[requester, default: 0] += 1
+        pendingByRequester[caller?.id ?? requester, default: RequesterLoad()].count += 1
+        pendingByRequester[caller?.id ?? requester]!.bytes += size
+        pendingBytes += size
         counters.accepted += 1
         deadlines.insert(now + timeout, key)
         dispatch(key, now: now)
@@ -129,10 +133,15 @@ extension BrokerCore {
                 send(record.peer, .revoke(deliveryID: deliveryID))
             }
         }
-        if let count = pendingByRequester[key.requester], count > 1 {
-            pendingByRequester[key.requester] = count - 1
+        let size = request.payload?.byteCount ?? 0
+        pendingBytes -= size
+        let budget = request.caller ?? key.requester
+        if var load = pendingByRequester[budget], load.count > 1 {
+            load.count -= 1
+            load.bytes -= size
+            pendingByRequester[budget] = load
         } else {
-            pendingByRequester[key.requester] = nil
+            pendingByRequester[budget] = nil
         }
         if outcomes.capacity > 0 {
             let bytes: Int
@@ -161,15 +170,23 @@ extension BrokerCore {
 
     /// Why the request cannot be routed at all, or nil when it can (now or once an agent comes back).
     /// Forwarded requests (the gateway checked the policy) skip the same-layer rule and may name layers.
-    private func refusal(of request: Request, requester: String, layer: String, forwarded: Bool) -> (Status, String)? {
+    /// Why a request of `size` payload bytes from `requester` (a forwarded call's original caller) is refused, or nil.
+    private func refusal(of request: Request, size: Int, requester: String, layer: String, forwarded: Bool) -> (Status, String)? {
         if draining {
             return (.unavailable, "the broker is shutting down; retry with another broker or later")
         }
-        if pendingByRequester[requester, default: 0] >= configuration.maxPendingPerRequester {
+        let load = pendingByRequester[requester] ?? RequesterLoad()
+        if load.count >= configuration.maxPendingPerRequester {
             return (.overloaded, "agent '\(requester)' already has \(configuration.maxPendingPerRequester) pending requests")
+        }
+        if load.bytes + size > configuration.maxPendingBytesPerRequester {
+            return (.overloaded, "agent '\(requester)' already has \(load.bytes) bytes pending; its limit is \(configuration.maxPendingBytesPerRequester)")
         }
         if pending.count >= configuration.maxPending {
             return (.overloaded, "the broker holds its maximum of \(configuration.maxPending) pending requests")
+        }
+        if pendingBytes + size > configuration.maxPendingBytes {
+            return (.overloaded, "the broker holds its maximum of \(configuration.maxPendingBytes) bytes of pending requests")
         }
         guard let problem = routeProblem(request.target, layer: layer, forwarded: forwarded) else { return nil }
         // Just after start-up agents are still re-registering: a target nobody offers yet waits (see tick).

@@ -35,7 +35,10 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var routeGraceEnds: UInt64?
     var nextHeartbeat: UInt64
     /// Pending requests per requester id (kept apart from agent records, which come and go).
-    var pendingByRequester: [String: Int] = [:]
+    /// What each requester (a forwarded call's original caller) has pending.
+    var pendingByRequester: [String: RequesterLoad] = [:]
+    /// Payload bytes of every pending request.
+    var pendingBytes = 0
     /// The latest time the core was given: when outcomes finished, for the outcome cache.
     var latestNow: UInt64
     /// Added to monotonic time to stamp events with wall-clock milliseconds since the Unix epoch.

@@ -46,6 +46,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.loader.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
     @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.loader.help("max-pending"))) var maxPending: String?
     @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.loader.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
+    @Option(name: .customLong("max-pending-bytes"), help: .init(BrokerSettings.loader.help("max-pending-bytes"))) var maxPendingBytes: String?
+    @Option(name: .customLong("max-pending-bytes-per-agent"), help: .init(BrokerSettings.loader.help("max-pending-bytes-per-agent"))) var maxPendingBytesPerAgent: String?
     @Option(name: .customLong("max-body"), help: .init(BrokerSettings.loader.help("max-body"))) var maxBody: String?
     @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.loader.help("peer-hwm"))) var peerHwm: String?
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.loader.help("events-hwm"))) var eventsHwm: String?
@@ -68,7 +70,8 @@ struct BrokerCommand: AsyncParsableCommand {
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
             ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
-            ("max-pending-per-agent", maxPendingPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
+            ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
+            ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
             ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
             ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),

@@ -29,7 +29,11 @@ enum BrokerSettings {
                 help: "Bytes of answers the outcome cache keeps at most, roughly (the oldest go first)."),
         Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
         Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",
-                help: "Pending requests per requesting agent before new ones get OVERLOADED."),
+                help: "Pending requests per requesting agent (a forwarded call's: its caller's) before new ones get OVERLOADED."),
+        Setting("max-pending-bytes", .bytes(1_024...(1 << 40)), default: "256MiB",
+                help: "Payload bytes of all pending requests before new ones get OVERLOADED."),
+        Setting("max-pending-bytes-per-agent", .bytes(1_024...(1 << 40)), default: "64MiB",
+                help: "Payload bytes of one requester's pending requests (a forwarded call's: its caller's) before new ones get OVERLOADED."),
         Setting("max-body", .bytes(1_024...(256 << 20)), default: "1MiB",
                 help: "Largest body frame; larger ones get BAD_REQUEST, and frames over twice this drop the connection."),
         Setting("peer-hwm", .integer(1...Int64(Int32.max)), default: "100000",
@@ -98,6 +102,8 @@ enum BrokerSettings {
         options.core.dedupeMaxBytes = configuration.integer("dedupe-max-bytes")
         options.core.maxPending = configuration.integer("max-pending")
         options.core.maxPendingPerRequester = configuration.integer("max-pending-per-agent")
+        options.core.maxPendingBytes = configuration.integer("max-pending-bytes")
+        options.core.maxPendingBytesPerRequester = configuration.integer("max-pending-bytes-per-agent")
         options.core.maxBodyBytes = configuration.integer("max-body")
         options.core.gatewayIDs = Set(gatewayIDs(configuration))
         return options

@@ -38,6 +38,46 @@ struct LimitsAndShutdownTests {
         #expect(broker.snapshot.pending == 3)
     }
 
+    @Test("pending payload bytes are budgeted per requester and broker-wide; room frees up as requests end")
+    func byteBudgets() throws {
+        var broker = BrokerHarness(.forTests { $0.maxPendingBytesPerRequester = 10_000; $0.maxPendingBytes = 15_000 })
+        let big = broker.register("big")
+        let other = broker.register("other")
+        let solver = broker.register("solver")
+        let body = TestPayload([UInt8](repeating: 7, count: 4_000))
+        let first = try #require(broker.request(from: big, to: .agent("solver"), body: body).deliveries.only)
+        #expect(broker.request(from: big, to: .agent("solver"), body: body).deliveries.count == 1)
+        let refused = try #require(broker.request(from: big, to: .agent("solver"), body: body).only)
+        #expect(refused.result?.status == .overloaded)
+        #expect(refused.text == "agent 'big' already has 8000 bytes pending; its limit is 10000")
+        // Small requests still fit the requester's budget.
+        #expect(broker.request(from: big, to: .agent("solver"), body: TestPayload("small")).deliveries.count == 1)
+        // The broker-wide budget: 8,005 pending, so another 4,000 fits and the next does not.
+        #expect(broker.request(from: other, to: .agent("solver"), body: body).deliveries.count == 1)
+        let full = try #require(broker.request(from: other, to: .agent("solver"), body: body).only)
+        #expect(full.text == "the broker holds its maximum of 15000 bytes of pending requests")
+        _ = broker.reply(from: solver, to: first)
+        #expect(broker.request(from: other, to: .agent("solver"), body: body).deliveries.count == 1)
+    }
+
+    @Test("a gateway's forwarded calls count against their original callers, not against the gateway")
+    func forwardedCallsCountPerCaller() throws {
+        var broker = BrokerHarness(.forTests { $0.gatewayToken = "tok"; $0.maxPendingPerRequester = 2 })
+        let gateway = broker.newPeer()
+        #expect(broker.send(.gatewayHello(GatewayHello(instance: 1, gatewayID: "gateway", token: "tok")), from: gateway).only?.isWelcome == true)
+        _ = broker.register("store", layer: "infrastructure")
+        func forward(for caller: String) -> [Outgoing] {
+            broker.send(.forward(Forward(request: Request(callbackID: .random(), kind: .call, timeoutMilliseconds: 60_000,
+                                                          target: .agent("store"), contentType: ""),
+                                         caller: caller, callerLayer: "domain")), body: TestPayload("q"), from: gateway)
+        }
+        #expect(forward(for: "greedy").deliveries.count == 1)
+        #expect(forward(for: "greedy").deliveries.count == 1)
+        let refused = try #require(forward(for: "greedy").only)
+        #expect(refused.text == "agent 'greedy' already has 2 pending requests")
+        #expect(forward(for: "polite").deliveries.count == 1, "another caller behind the same gateway is not refused")
+    }
+
     @Test("a malformed REQUEST whose callback id could be read ends with RESULT BAD_REQUEST")
     func malformedRequestWithID() throws {
         var broker = BrokerHarness()

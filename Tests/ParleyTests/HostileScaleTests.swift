@@ -8,6 +8,41 @@ extension BrokerIntegration {
     /// grow with the number of waiting requests, so a well-behaved agent stays served during the attack.
     @Suite("Hostile scale")
     struct HostileScaleTests {
+        @Test("1 MiB requests parked for an away agent stop at the byte budgets, per requester and in all")
+        func megabyteRequestsStopAtTheByteBudgets() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30"])
+            defer { broker.stop() }
+            let away = try RawAgent(endpoint: broker.endpoint)
+            #expect(try await away.register(id: "away", layer: "domain")?.code == .welcome)
+            away.close()
+            try await waitUntil("the closed agent is away") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).agents.contains { $0.id == "away" && $0.state == "away" }
+            }
+            // Five requesters offer 80 MiB each: 64 MiB each would fit their own budget, 256 MiB fit the broker's.
+            let body = [UInt8](repeating: 0x5A, count: 1 << 20)
+            var accepted = 0
+            for index in 0..<5 {
+                let requester = try RawAgent(endpoint: broker.endpoint)
+                defer { requester.close() }
+                #expect(try await requester.register(id: "hoarder-\(index)", layer: "domain")?.code == .welcome)
+                try await requester.send(all: (0..<80).map { _ in
+                    [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .help, timeoutMilliseconds: 120_000,
+                                                           target: .agent("away"), contentType: ""))), body]
+                })
+                var refusals = 0
+                while refusals < (index < 4 ? 16 : 80), let message = try await requester.next(timeout: .seconds(60)) {
+                    guard case .result(let result) = message.header else { continue }  // HEARTBEATs
+                    #expect(result.status == .overloaded)
+                    refusals += 1
+                }
+                accepted += 80 - refusals
+            }
+            #expect(accepted == 256, "4 × 64 requests fill the broker's 256 MiB; the fifth requester gets none in")
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.pending == 256)
+            try broker.checkPeakMemory(under: 512, "256 MiB of parked 1 MiB requests")
+        }
+
         @Test("a HELLO flood next to 50,000 requests parked for an away agent does not stall the broker")
         func helloFloodBesideParkedRequests() async throws {
             let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30", "--max-pending-per-agent", "100000"])
