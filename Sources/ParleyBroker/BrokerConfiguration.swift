@@ -41,6 +41,9 @@ public struct BrokerConfiguration: Sendable {
     public var journaling = false
     /// Topics the broker keeps at most; a PUBLISH opening one more gets OVERLOADED.
     public var maxTopics: Int = 100_000
+    /// Topics one agent may open; a PUBLISH opening one more of its own gets OVERLOADED, so that one agent cannot
+    /// use up `maxTopics` for the others.
+    public var maxTopicsPerAgent: Int = 1_000
     /// How many confirmed event ids are remembered to de-duplicate resends.
     public var eventDedupeCapacity: Int = 100_000
     /// Most EVENTs sent in answer to one REPLAY (REPLAY_END then says `truncated`).

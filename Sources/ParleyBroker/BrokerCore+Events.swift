@@ -15,9 +15,15 @@ extension BrokerCore {
             counters.eventDedupeHits += 1
             return send(peer, .confirm(confirmed))
         }
-        guard topics[publish.topic] != nil || topics.count < configuration.maxTopics else {
-            return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
-                          reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
+        if topics[publish.topic] == nil {
+            guard topics.count(of: agentID) < configuration.maxTopicsPerAgent else {
+                return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
+                              reason: "agent '\(agentID)' holds its maximum of \(configuration.maxTopicsPerAgent) topics")
+            }
+            guard topics.count < configuration.maxTopics else {
+                return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
+                              reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
+            }
         }
         let timestamp = wallClockOffset &+ now
         let (header, topicFrame) = topics.update(publish.topic) { log, limits in

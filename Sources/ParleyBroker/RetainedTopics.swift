@@ -33,6 +33,9 @@ struct RetainedTopics<Payload: BrokerPayload> {
 
     subscript(topic: Topic) -> TopicLog<Payload>? { logs[topic] }
 
+    /// How many topics one agent has opened.
+    func count(of agent: String) -> Int { topicsByAgent[agent]?.count ?? 0 }
+
     /// One agent's topics, ordered by event name.
     func topics(of agent: String) -> [Topic] {
         (topicsByAgent[agent] ?? []).sorted { $0.event < $1.event }

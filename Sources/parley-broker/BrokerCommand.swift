@@ -51,6 +51,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body"), help: .init(BrokerSettings.loader.help("max-body"))) var maxBody: String?
     @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.loader.help("peer-hwm"))) var peerHwm: String?
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.loader.help("events-hwm"))) var eventsHwm: String?
+    @Option(name: .customLong("max-topics-per-agent"), help: .init(BrokerSettings.loader.help("max-topics-per-agent"))) var maxTopicsPerAgent: String?
     @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.loader.help("retention-count"))) var retentionCount: String?
     @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.loader.help("retention-bytes"))) var retentionBytes: String?
     @Option(name: .customLong("retention-total-bytes"), help: .init(BrokerSettings.loader.help("retention-total-bytes"))) var retentionTotalBytes: String?
@@ -72,7 +73,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
-            ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
+            ("max-topics-per-agent", maxTopicsPerAgent), ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
             ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),
             ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),

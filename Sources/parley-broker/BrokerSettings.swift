@@ -40,6 +40,8 @@ enum BrokerSettings {
                 help: "Messages queued per agent or gateway connection, each way, before messages to it are dropped (it recovers by retrying)."),
         Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
+        Setting("max-topics-per-agent", .integer(1...100_000), default: "1000",
+                help: "Topics one agent may open (the broker holds 100000 in all); a PUBLISH opening one more gets OVERLOADED."),
         Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
         Setting("retention-bytes", .bytes(1...(64 << 30)), default: "16MiB", help: "Payload bytes retained per topic for replay."),
         Setting("retention-total-bytes", .bytes(1...(1 << 40)), default: "256MiB",
@@ -90,6 +92,7 @@ enum BrokerSettings {
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
         options.dataDirectory = configuration.text("data-dir")
         options.syncJournal = configuration.boolean("journal-sync")
+        options.core.maxTopicsPerAgent = configuration.integer("max-topics-per-agent")
         options.core.retentionCount = configuration.integer("retention-count")
         options.core.retentionBytes = configuration.integer("retention-bytes")
         options.core.retentionMilliseconds = configuration.integer("retention-ms")

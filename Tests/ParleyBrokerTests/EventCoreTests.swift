@@ -141,4 +141,17 @@ struct EventCoreTests {
         #expect(publish(&harness, game, "three").first?.error?.status == .overloaded)
         #expect(confirms(publish(&harness, game, "one")).map(\.sequence) == [2])
     }
+
+    @Test("one agent's topic flood stops at its own quota and does not block another agent's topics")
+    func topicQuotaPerAgent() {
+        var harness = BrokerHarness(.forTests { $0.maxTopics = 10; $0.maxTopicsPerAgent = 3 })
+        let flooder = harness.register("flooder")
+        let game = harness.register("game")
+        for index in 0..<3 { #expect(confirms(publish(&harness, flooder, "t\(index)")).count == 1) }
+        let refused = publish(&harness, flooder, "t3")
+        #expect(refused.first?.error?.status == .overloaded)
+        #expect(refused.first?.text == "agent 'flooder' holds its maximum of 3 topics")
+        #expect(confirms(publish(&harness, flooder, "t0")).map(\.sequence) == [2], "its existing topics stay open")
+        #expect(confirms(publish(&harness, game, "on_task_start")).map(\.sequence) == [1])
+    }
 }
