@@ -7,19 +7,6 @@ extension BrokerIntegration {
     /// The gateway when things around it fail: its audit trail, its standard output, signals, the broker leaving.
     @Suite("Gateway failure modes")
     struct GatewayFailureTests {
-        /// A domain caller registered at `gateway` by hand, once the gateway is registered with the broker.
-        private func caller(_ gateway: GatewayProcess) async throws -> RawAgent {
-            let agent = try RawAgent(endpoint: gateway.endpoint)
-            try await waitUntil("the gateway is registered with the broker") {
-                try await agent.send(.status)
-                guard let reply = try await agent.next(timeout: .seconds(5)) else { return false }
-                return String(decoding: reply.body, as: UTF8.self).contains(#""broker":"connected""#)
-            }
-            let welcome = try await agent.register(id: "orders", layer: "domain")
-            guard case .welcome = welcome else { throw TestFailure("no WELCOME from the gateway: \(String(describing: welcome))") }
-            return agent
-        }
-
         /// Sends a call to infrastructure's persistence with a 60 s deadline.
         private func startCall(_ agent: RawAgent, _ id: CallbackID) async throws {
             try await agent.send(.request(Request(callbackID: id, kind: .call, timeoutMilliseconds: 60_000,
@@ -27,23 +14,10 @@ extension BrokerIntegration {
                                  body: Array("{}".utf8))
         }
 
-        /// The next RESULT with its body as text (nil when none came within 20 s, well before a call's 60 s deadline).
-        /// Heartbeats meanwhile, so that the gateway keeps the caller registered.
-        private func result(_ agent: RawAgent) async throws -> (result: ResultHeader, text: String)? {
-            let deadline = ContinuousClock.now + .seconds(20)
-            while ContinuousClock.now < deadline {
-                try await agent.send(.heartbeat)
-                guard let reply = try await agent.next(timeout: .milliseconds(100)) else { continue }
-                guard case .result(let result) = reply.header else { throw TestFailure("expected RESULT, got \(reply.header)") }
-                return (result, String(decoding: reply.body, as: UTF8.self))
-            }
-            return nil
-        }
-
         /// Makes a call and returns its RESULT.
         private func call(_ agent: RawAgent, _ id: CallbackID = .random()) async throws -> (result: ResultHeader, text: String)? {
             try await startCall(agent, id)
-            return try await result(agent)
+            return try await agent.nextResult()
         }
 
         /// A broker (with `brokerArguments`), a gateway (with `gatewayArguments`, logs captured), an infrastructure agent
@@ -58,7 +32,7 @@ extension BrokerIntegration {
                 try await Task.sleep(for: .seconds(120))
                 return .answer(bytes: Array("\"late\"".utf8))
             }
-            let orders = try await caller(gateway)
+            let orders = try await RawAgent.caller(gateway)
             try await startCall(orders, id)
             try await waitUntil("the handler runs") { FileManager.default.fileExists(atPath: folder.path + "/started") }
             return (broker, gateway, store, orders)
@@ -78,7 +52,7 @@ extension BrokerIntegration {
                                                    auditLog: "/dev/full", arguments: ["--metrics-port", "\(metricsPort)", "--sample-ms", "100"],
                                                    captureStandardError: true)
             defer { gateway.stop() }
-            let orders = try await caller(gateway)
+            let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
             for _ in 0..<3 {
                 // Forwarded, the call would end NO_ROUTE at the broker (no agent offers persistence).
@@ -104,7 +78,7 @@ extension BrokerIntegration {
             let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
                                                    auditLog: link, captureStandardError: true)
             defer { gateway.stop() }
-            let orders = try await caller(gateway)
+            let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
             #expect(try await call(orders)?.result.status == .unavailable)
             #expect(try await call(orders)?.result.status == .unavailable)
@@ -131,7 +105,7 @@ extension BrokerIntegration {
             let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
                                                    auditLog: "-", captureStandardError: true)
             defer { gateway.stop() }
-            let orders = try await caller(gateway)
+            let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
             gateway.child.closeStandardOutput()
             let outcome = try #require(try await call(orders))
@@ -175,7 +149,7 @@ extension BrokerIntegration {
                 }
             }
             defer { gateway.stop() }
-            let orders = try await caller(gateway)
+            let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
             #expect(try await call(orders)?.result.status == .noRoute)
         }
@@ -187,7 +161,7 @@ extension BrokerIntegration {
             let (broker, gateway, store, orders) = try await callInFlight(folder, id, brokerArguments: ["--shutdown-grace-ms", "200"])
             defer { orders.close(); gateway.stop(); broker.stop() }
             broker.stop()
-            let outcome = try #require(try await result(orders))
+            let outcome = try #require(try await orders.nextResult())
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)
             try await waitUntil("the gateway logs the broker's departure") { count("broker_lost", in: gateway.child) == 1 }
@@ -202,7 +176,7 @@ extension BrokerIntegration {
             let (broker, gateway, store, orders) = try await callInFlight(folder, id)
             defer { orders.close(); gateway.stop(); broker.stop() }
             broker.child.stop(signal: SIGKILL)
-            let outcome = try #require(try await result(orders))
+            let outcome = try #require(try await orders.nextResult())
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)
             #expect(outcome.text.contains("lost the broker"))
@@ -219,12 +193,40 @@ extension BrokerIntegration {
             let (broker, gateway, store, orders) = try await callInFlight(folder, id, gatewayArguments: ["--shutdown-grace-ms", "300"])
             defer { orders.close(); gateway.stop(); broker.stop() }
             gateway.stop()
-            let outcome = try #require(try await result(orders))
+            let outcome = try #require(try await orders.nextResult())
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)
             #expect(outcome.text.contains("shutting down"))
             await store.close()
         }
+    }
+}
+
+extension RawAgent {
+    /// A domain caller registered at `gateway` by hand, once the gateway is registered with the broker.
+    static func caller(_ gateway: GatewayProcess) async throws -> RawAgent {
+        let agent = try RawAgent(endpoint: gateway.endpoint)
+        try await waitUntil("the gateway is registered with the broker") {
+            try await agent.send(.status)
+            guard let reply = try await agent.next(timeout: .seconds(5)) else { return false }
+            return String(decoding: reply.body, as: UTF8.self).contains(#""broker":"connected""#)
+        }
+        let welcome = try await agent.register(id: "orders", layer: "domain")
+        guard case .welcome = welcome else { throw TestFailure("no WELCOME from the gateway: \(String(describing: welcome))") }
+        return agent
+    }
+
+    /// The next RESULT with its body as text (nil when none came within 20 s, well before a call's 60 s deadline).
+    /// Heartbeats meanwhile, so that the gateway keeps the caller registered.
+    func nextResult() async throws -> (result: ResultHeader, text: String)? {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            try await send(.heartbeat)
+            guard let reply = try await next(timeout: .milliseconds(100)) else { continue }
+            guard case .result(let result) = reply.header else { throw TestFailure("expected RESULT, got \(reply.header)") }
+            return (result, String(decoding: reply.body, as: UTF8.self))
+        }
+        return nil
     }
 }
 
