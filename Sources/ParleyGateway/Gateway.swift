@@ -11,17 +11,18 @@ import ZeroMQ
 public final class Gateway: Sendable {
     private let options: GatewayOptions
     private let logger: Logger
-    private let audit: AuditLogPath
+    private let auditLog: AuditLog
     private let wake: WakeSignal
     private let stopping = Atomic<Bool>(false)
     private let pendingPolicy = Mutex<Policy?>(nil)
     private let initialPolicy: Policy
 
-    /// A gateway enforcing `policy`, writing its audit trail to `auditLog` ("-" for standard output).
+    /// A gateway enforcing `policy`, writing its audit trail to `auditLog` ("-" for standard output), which is
+    /// opened here: an ``AuditLogError`` names the path and the reason.
     public init(options: GatewayOptions, policy: Policy, auditLog: String, logger: Logger) throws {
         self.options = options
         self.initialPolicy = policy
-        self.audit = AuditLogPath(path: auditLog)
+        self.auditLog = try AuditLog(path: auditLog)
         self.logger = logger
         self.wake = try WakeSignal()
     }
@@ -43,7 +44,7 @@ public final class Gateway: Sendable {
     /// Binds the frontend, connects to the broker and serves until `stop()`. `onSample` runs on the reactor thread
     /// every `options.sampleIntervalMilliseconds` and once more at the end: keep it short (store the sample).
     public func run(onReady: (String) -> Void = { _ in }, onSample: (GatewaySample) -> Void = { _ in }) throws {
-        let auditLog = try AuditLog(path: audit.path)
+        var auditWriter = AuditWriter(log: auditLog, logger: logger)
         let context = try Context()
         let authenticator = try options.frontendSecurity?.startAuthenticator(context)
         defer { authenticator?.stop() }
@@ -98,17 +99,14 @@ public final class Gateway: Sendable {
             if now >= core.nextWakeup { core.tick(now: now) }
             let brokerSilenceLimit = max(options.core.heartbeatMilliseconds, core.brokerHeartbeatMilliseconds) * options.core.liveness
             if now &- lastHeardFromBroker > brokerSilenceLimit {
-                if core.backendRegistered {
-                    logger.warning("broker silent; reconnecting", metadata: ["event": "broker_lost", "broker": "\(options.brokerEndpoint)"])
-                }
-                core.backendLost()
+                core.backendLost(cause: "no message from the broker for \(now &- lastHeardFromBroker) ms")
                 backend.close()
                 backend = try connectBackend(context)
                 poller = makePoller(frontend, backend)
                 core.backendConnected()
                 lastHeardFromBroker = now
             }
-            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
+            flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
             let due = min(core.nextWakeup, nextSample)
             let wait = due > now ? min(due - now, drainingUntil == nil ? 200 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))
@@ -118,6 +116,7 @@ public final class Gateway: Sendable {
             while handled < 4_096, let (body, extraFrames) = try reader.next(from: frontend) {
                 handled += 1
                 receiveFront(&core, reader: reader, body: body, extraFrames: extraFrames, now: now, draining: drainingUntil != nil)
+                settleAudit(&core, writer: &auditWriter, statistics: &statistics)
             }
             while let frames = try backend.receiveMultipart(dontWait: true) {
                 lastHeardFromBroker = now
@@ -134,11 +133,11 @@ public final class Gateway: Sendable {
                     logger.notice("registered with the broker", metadata: ["event": "broker_connected", "broker": "\(options.brokerEndpoint)"])
                 }
             }
-            flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
+            flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
         }
         let unfinished = core.forwardsInFlight
         core.endForShutdown()
-        flush(&core, frontend: frontend, backend: backend, auditLog: auditLog, encoded: &encoded, statistics: &statistics)
+        flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
         onSample(statistics.sample(core, draining: true, now: MonotonicClock.milliseconds()))
         backend.close()
         logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
@@ -195,11 +194,24 @@ public final class Gateway: Sendable {
         }
     }
 
-    private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, auditLog: AuditLog, encoded: inout [UInt8],
+    /// Writes the audit record of the decision `core` just made, if any, before the decision takes effect.
+    private func settleAudit(_ core: inout GatewayCore, writer: inout AuditWriter, statistics: inout GatewayStatistics) {
+        guard !core.audit.isEmpty else { return }
+        statistics.decided(core.audit)
+        let written = writer.write(core.audit)
+        if !written { statistics.auditFailures += UInt64(core.audit.count) }
+        core.settleAudit(written: written)
+    }
+
+    private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, encoded: inout [UInt8],
                        statistics: inout GatewayStatistics) {
-        auditLog.append(core.audit)
         statistics.count(core)
         for notice in core.notices { logger.error("\(notice)") }
+        if let loss = core.brokerLoss {
+            logger.warning("lost the broker; calls in flight end UNAVAILABLE; registering again",
+                           metadata: ["event": "broker_lost", "broker": "\(options.brokerEndpoint)", "cause": "\(loss.cause)",
+                                      "ended_unavailable": "\(loss.endedCalls)"])
+        }
         for outbound in core.backOutbox {
             encoded = HeaderEncoder.encode(outbound.header)
             do {
@@ -234,11 +246,6 @@ public final class Gateway: Sendable {
     }
 }
 
-/// Where the audit trail goes (opened by the reactor thread, which owns it).
-private struct AuditLogPath: Sendable {
-    let path: String
-}
-
 /// What the gateway reactor reports now and then for metrics and health checks: a copy the receiver may keep
 /// and read on any thread.
 public struct GatewaySample: Sendable {
@@ -260,6 +267,8 @@ public struct GatewaySample: Sendable {
     public var policyReloads: UInt64
     /// The rules of the policy in force.
     public var policyRules: Int
+    /// Audit records that could not be written since start: each call ended UNAVAILABLE.
+    public var auditFailures: UInt64
     /// When it was taken (monotonic milliseconds, `MonotonicClock`).
     public var takenAt: UInt64
 }
@@ -280,10 +289,15 @@ private struct GatewayStatistics {
     /// When each forward (by the gateway's callback id) first went to the broker, in nanoseconds.
     var forwardStarts: [CallbackID: UInt64] = [:]
     var policyReloads: UInt64 = 0
+    var auditFailures: UInt64 = 0
 
-    /// Counts what the core is about to send: decisions (from the audit records), outcomes to callers, forwards.
+    /// Counts decisions (from their audit records, written or not).
+    mutating func decided(_ records: [AuditRecord]) {
+        for record in records { decisions[GatewayDecisionKey(rule: record.rule, verdict: record.verdict), default: 0] += 1 }
+    }
+
+    /// Counts what the core is about to send: outcomes to callers, forwards.
     mutating func count(_ core: GatewayCore) {
-        for record in core.audit { decisions[GatewayDecisionKey(rule: record.rule, verdict: record.verdict), default: 0] += 1 }
         guard !core.frontOutbox.isEmpty || !core.backOutbox.isEmpty else { return }
         for outbound in core.frontOutbox {
             if case .result(let result) = outbound.header { outcomes[Int(result.status.rawValue)] += 1 }
@@ -319,7 +333,8 @@ private struct GatewayStatistics {
         for status in Status.allCases where outcomes[Int(status.rawValue)] > 0 { byName[status.description] = outcomes[Int(status.rawValue)] }
         return GatewaySample(decisions: decisions, outcomes: byName, forwardLatency: latency, callers: core.callerCount,
                              forwardsInFlight: core.forwardsInFlight, brokerConnected: core.backendRegistered, draining: draining,
-                             policyReloads: policyReloads, policyRules: core.policy.rules.count, takenAt: now)
+                             policyReloads: policyReloads, policyRules: core.policy.rules.count, auditFailures: auditFailures,
+                             takenAt: now)
     }
 }
 
@@ -337,11 +352,9 @@ extension GatewayCore {
     /// Shutdown: every call still forwarded ends with UNAVAILABLE (and is cancelled at the broker), callers and the
     /// broker get BYE.
     mutating func endForShutdown() {
-        for (id, record) in forwards {
-            answer(record, status: .unavailable, body: .text("the gateway is shutting down; retry later or through another gateway"))
+        for id in endForwards("the gateway is shutting down; retry later or through another gateway") {
             backOutbox.append(BackOutbound(header: .cancel(id), body: .none))
         }
-        forwards.removeAll()
         for caller in callers.values { frontOutbox.append(send(caller.peer, .bye)) }
         backOutbox.append(BackOutbound(header: .bye, body: .none))
     }

@@ -10,14 +10,8 @@ extension GatewayCore {
         case .welcome(let welcome):
             backendRegistered = true
             brokerHeartbeatMilliseconds = UInt64(welcome.heartbeatMilliseconds)
-            // Calls forwarded before a reconnect go again with the same ids (the broker de-duplicates),
-            // with the time they have left.
-            for record in forwards.values where record.deadline > now {
-                var forward = record.forward
-                forward.request.timeoutMilliseconds = UInt32(clamping: record.deadline - now)
-                backOutbox.append(BackOutbound(header: .forward(forward), body: record.body.map { .payload($0.share()) } ?? .none))
-            }
         case .bye:
+            backendLost(cause: "the broker said BYE")
             backendConnected()
         case .result(let result):
             guard let record = forwards.removeValue(forKey: result.callbackID) else { return }
@@ -44,9 +38,29 @@ extension GatewayCore {
         }
     }
 
-    /// The broker stopped answering: calls in flight wait for their deadline (they are resent after the
-    /// gateway registers again); new calls get UNAVAILABLE until then.
-    public mutating func backendLost() {
+    /// The broker left (BYE) or stopped answering (`cause` says which): calls in flight end with UNAVAILABLE at
+    /// once, since their outcome will not come (the broker may or may not have run them); new calls get
+    /// UNAVAILABLE until the gateway registers again. A loss of a registration sets `brokerLoss`.
+    public mutating func backendLost(cause: String) {
+        if backendRegistered { brokerLoss = BrokerLoss(cause: cause, endedCalls: forwards.count) }
         backendRegistered = false
+        endForwards("the gateway lost the broker (\(cause)) before the outcome; the call may or may not have run")
     }
+
+    /// Ends every forwarded call with UNAVAILABLE `reason`; returns their gateway callback ids.
+    @discardableResult
+    mutating func endForwards(_ reason: String) -> [CallbackID] {
+        let ended = Array(forwards.keys)
+        for record in forwards.values { answer(record, status: .unavailable, body: .text(reason)) }
+        forwards.removeAll()
+        return ended
+    }
+}
+
+/// The gateway lost its registration with the broker.
+public struct BrokerLoss: Sendable {
+    /// Why, in words ("the broker said BYE", "no message from the broker for 600 ms").
+    public var cause: String
+    /// Calls in flight it ended with UNAVAILABLE.
+    public var endedCalls: Int
 }

@@ -70,7 +70,8 @@ extension GatewayCore {
                                                        maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes)))))
     }
 
-    /// REQUEST: layer targets only; policy (edge, kind, size), then the caller's rate; every decision audited.
+    /// REQUEST: layer targets only; policy (edge, kind, size), then the caller's rate; every decision audited, and
+    /// acted on once `settleAudit` says whether its record was written.
     private mutating func decide(_ request: Request, body: Message?, caller: CallerRecord, now: UInt64) {
         guard case .layer(let toLayer, let need) = request.target else {
             return refuse(caller.peer, status: .badRequest, command: CommandCode.request.rawValue, callbackID: request.callbackID,
@@ -96,16 +97,18 @@ extension GatewayCore {
                                  verdict: decision.verdict.rawValue, reason: decision.reason,
                                  callbackID: request.callbackID.description, payloadBytes: payloadBytes))
         guard decision.verdict == .allow else {
-            return refuse(caller.peer, status: status, command: CommandCode.request.rawValue, callbackID: request.callbackID,
-                          reason: "\(caller.layer) → \(toLayer) refused by \(decision.rule): \(decision.reason)")
+            return awaitingAudit.append(.refusal(peer: caller.peer, callbackID: request.callbackID, status: status,
+                                                 reason: "\(caller.layer) → \(toLayer) refused by \(decision.rule): \(decision.reason)"))
         }
         var forwarded = request
         forwarded.callbackID = backendID
-        let forward = Forward(request: forwarded, caller: caller.id, callerLayer: caller.layer)
         let deadline = now + UInt64(request.timeoutMilliseconds)
-        forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, forward: forward, body: body?.share(),
-                                            deadline: deadline, giveUpAt: deadline + configuration.graceMilliseconds)
-        backOutbox.append(BackOutbound(header: .forward(forward), body: body.map { .payload($0) } ?? .none))
+        // In flight from now on (a retry is ignored), but sent only once the audit record is written.
+        forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, deadline: deadline,
+                                            giveUpAt: deadline + configuration.graceMilliseconds)
+        awaitingAudit.append(.forward(backendID, BackOutbound(header: .forward(Forward(request: forwarded, caller: caller.id,
+                                                                                       callerLayer: caller.layer)),
+                                                              body: body.map { .payload($0) } ?? .none)))
     }
 
     /// The gateway's own callback id for a caller's call: stable across the caller's retries, unguessable.

@@ -13,7 +13,7 @@ public struct GatewayCore {
     public internal(set) var frontOutbox: [FrontOutbound] = []
     /// Messages for the broker.
     public internal(set) var backOutbox: [BackOutbound] = []
-    /// Decisions to append to the audit trail.
+    /// Decisions to append to the audit trail; `settleAudit` acts on them once the reactor has tried.
     public internal(set) var audit: [AuditRecord] = []
     /// Whether the broker has welcomed the gateway (cross-layer calls fail with UNAVAILABLE until then).
     public internal(set) var backendRegistered = false
@@ -22,6 +22,8 @@ public struct GatewayCore {
     /// The broker's heartbeat interval from its WELCOME: the reactor counts the broker silent after
     /// `liveness` of these (or of its own interval, whichever is longer).
     public internal(set) var brokerHeartbeatMilliseconds: UInt64 = 0
+    /// Set when the gateway lost its registration with the broker (for the reactor to log), cleared by `clearOutboxes()`.
+    public internal(set) var brokerLoss: BrokerLoss?
 
     let keyRing: KeyRing?
     let wallClockOffset: UInt64
@@ -32,6 +34,8 @@ public struct GatewayCore {
     var callers: [String: CallerRecord] = [:]
     var callerByPeer: [PeerID: String] = [:]
     var forwards: [CallbackID: ForwardRecord] = [:]
+    /// The effects of the decisions in `audit`, in order.
+    var awaitingAudit: [AwaitingAudit] = []
     var rates = RateLimiter()
     var nextHeartbeat: UInt64
     var nextCallerHeartbeat: UInt64
@@ -61,8 +65,8 @@ public struct GatewayCore {
     public mutating func clearOutboxes() {
         frontOutbox.removeAll(keepingCapacity: true)
         backOutbox.removeAll(keepingCapacity: true)
-        audit.removeAll(keepingCapacity: true)
         notices.removeAll()
+        brokerLoss = nil
     }
 
     /// The link to the broker is (re)established, or the broker asked for it: register with it.

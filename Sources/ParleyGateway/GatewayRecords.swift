@@ -14,8 +14,6 @@ struct CallerRecord {
 struct ForwardRecord {
     let caller: String
     let callerCallbackID: CallbackID
-    let forward: Forward
-    let body: Message?
     /// The call's deadline (moved by EXTENDED).
     var deadline: UInt64
     /// When the gateway answers TIMEOUT itself if the broker has not answered (deadline + grace).

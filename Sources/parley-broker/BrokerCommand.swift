@@ -82,6 +82,13 @@ struct BrokerCommand: AsyncParsableCommand {
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }
 
+    /// The entry point: signal dispositions first (a SIGHUP or SIGPIPE right after exec must not end the process),
+    /// then ArgumentParser's parsing and `run()`.
+    static func main() async {
+        ProcessStartup.installSignalDispositions()
+        await main(nil)
+    }
+
     func run() async throws {
         let program = "parley-broker"
         let configuration: EffectiveConfiguration

@@ -60,6 +60,13 @@ struct GatewayCommand: AsyncParsableCommand {
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }
 
+    /// The entry point: signal dispositions first (a SIGHUP or SIGPIPE right after exec must not end the process),
+    /// then ArgumentParser's parsing and `run()`.
+    static func main() async {
+        ProcessStartup.installSignalDispositions()
+        await main(nil)
+    }
+
     func run() async throws {
         let program = "parley-gateway"
         let configuration: EffectiveConfiguration
@@ -103,7 +110,13 @@ struct GatewayCommand: AsyncParsableCommand {
         }
         logger.info("policy loaded", metadata: ["event": "policy_loaded", "policy": "\(policyPath)", "rules": "\(loadedPolicy.rules.count)"])
 
-        let gateway = try Gateway(options: options, policy: loadedPolicy, auditLog: configuration.string("audit-log"), logger: logger)
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(options: options, policy: loadedPolicy, auditLog: configuration.string("audit-log"), logger: logger)
+        } catch let error as AuditLogError {
+            StartupReport.refuse(program, "\(error)")
+            throw ExitCode(StartupReport.configurationExitStatus)
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var metrics: GatewayMetrics?
         let metricsPort: UInt16 = configuration.integer("metrics-port")

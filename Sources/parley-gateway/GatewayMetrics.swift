@@ -57,7 +57,7 @@ private final class Exported {
     var decisions: [GatewayDecisionKey: CounterMirror] = [:]
     let outcomes: [(String, CounterMirror)]
     let latency: HistogramMirror
-    let reloads, reloadsRejected: CounterMirror
+    let reloads, reloadsRejected, auditFailures: CounterMirror
     let callers, forwards, brokerConnected, rules, draining, sampleAge: Gauge
 
     init(factory: any MetricsFactory) {
@@ -69,6 +69,7 @@ private final class Exported {
         latency = HistogramMirror("parley_gateway_forward_duration_seconds", factory: factory)
         reloads = CounterMirror("parley_gateway_policy_reloads_total", [("result", "applied")], factory: factory)
         reloadsRejected = CounterMirror("parley_gateway_policy_reloads_total", [("result", "rejected")], factory: factory)
+        auditFailures = CounterMirror("parley_gateway_audit_failures_total", [], factory: factory)
         callers = gauge("callers")
         forwards = gauge("forwards_in_flight")
         brokerConnected = gauge("broker_connected")
@@ -78,6 +79,7 @@ private final class Exported {
         for (_, mirror) in outcomes { mirror.update(to: 0) }
         reloads.update(to: 0)
         reloadsRejected.update(to: 0)
+        auditFailures.update(to: 0)
     }
 
     func update(_ sample: GatewaySample, rejected: UInt64, age: UInt64) {
@@ -91,6 +93,7 @@ private final class Exported {
         latency.update(to: sample.forwardLatency)
         reloads.update(to: sample.policyReloads)
         reloadsRejected.update(to: rejected)
+        auditFailures.update(to: sample.auditFailures)
         callers.record(sample.callers)
         forwards.record(sample.forwardsInFlight)
         brokerConnected.record(sample.brokerConnected ? 1 : 0)

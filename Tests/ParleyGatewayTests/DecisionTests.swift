@@ -184,12 +184,33 @@ struct DecisionTests {
     func backendLostIsUnavailable() throws {
         var harness = try Harness.connected()
         let orders = try harness.register("orders", layer: "application")
-        harness.core.backendLost()
+        harness.core.backendLost(cause: "test")
 
         let produced = harness.request(from: orders, .one, to: toDomain)
 
         #expect(produced.forwards.isEmpty)
         #expect(produced.results.first?.result.status == .unavailable)
+    }
+
+    @Test("a decision whose audit record cannot be written ends UNAVAILABLE, allow or deny, and forwards nothing")
+    func unwrittenAuditFailsClosed() throws {
+        var harness = try Harness.connected()
+        let orders = try harness.register("orders", layer: "application")
+
+        let allowed = harness.request(from: orders, .one, to: toDomain, auditWritten: false)
+        let denied = harness.request(from: orders, .two, to: .layer("presentation", capability: nil), auditWritten: false)
+
+        for (produced, verdict) in [(allowed, "allow"), (denied, "deny")] {
+            #expect(produced.audit.map(\.verdict) == [verdict])
+            #expect(produced.back.isEmpty)
+            let answer = try #require(produced.results.first)
+            #expect(produced.results.count == 1)
+            #expect(answer.result.status == .unavailable)
+            #expect(answer.result.attempts == 0)
+            #expect(answer.body.text?.contains("audit trail") == true)
+        }
+        // Nothing stays in flight: the same call goes through once its record can be written.
+        #expect(try harness.forwarded(from: orders, .one, to: toDomain) != .one)
     }
 
     @Test("a retry of a call in flight forwards nothing new and is not audited again")

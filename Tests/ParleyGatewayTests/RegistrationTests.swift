@@ -189,44 +189,40 @@ struct BackendLinkTests {
         #expect(harness.core.notices.isEmpty)
     }
 
-    @Test("after a reconnect, the broker's WELCOME resends pending FORWARDs with the same ids and the time left")
-    func reconnectResendsPending() throws {
+    @Test("a lost broker ends the calls in flight with UNAVAILABLE at once and is reported once")
+    func lostBrokerEndsCallsInFlight() throws {
         var harness = try Harness.connected()
         let orders = try harness.register("orders", layer: "application")
-        let long = try harness.forwarded(from: orders, .one, to: toDomain, timeout: 10_000, body: payload("long"))
-        let short = try harness.forwarded(from: orders, .two, to: toDomain, timeout: 2_000)
-        // Deadlines: 11 000 and 3 000.
+        _ = try harness.forwarded(from: orders, .one, to: toDomain)
+        _ = try harness.forwarded(from: orders, .two, to: toDomain)
 
-        harness.core.backendLost()
-        harness.advance(to: 4_000)
-        harness.core.backendConnected()
-        let reconnect = harness.take()
-        #expect(reconnect.forwards.isEmpty, "FORWARDs resent before the broker welcomed the gateway")
-        #expect(reconnect.back.count == 1)
+        harness.core.backendLost(cause: "silent")
+        let loss = try #require(harness.core.brokerLoss)
+        let produced = harness.take()
 
-        let welcomed = harness.welcomeBackend()
+        #expect(loss.endedCalls == 2)
+        #expect(Set(produced.results.map(\.result.callbackID)) == [.one, .two])
+        #expect(produced.results.allSatisfy { $0.result.status == .unavailable && $0.result.attempts == 0 })
+        #expect(produced.results.allSatisfy { $0.body.text?.contains("lost the broker (silent)") == true })
+        #expect(harness.tick(at: harness.now + 60_000).results.isEmpty, "nothing left to time out")
 
-        #expect(welcomed.forwards.count == 1)
-        let resent = try #require(welcomed.forwards.first)
-        #expect(resent.forward.request.callbackID == long)
-        #expect(resent.forward.request.callbackID != short)
-        #expect(resent.forward.request.timeoutMilliseconds == 7_000)
-        #expect(resent.forward.caller == "orders")
-        #expect(resent.forward.callerLayer == "application")
-        #expect(resent.body.text == "long")
-
-        // The resent call is still answered to its caller under the caller's id.
-        let outcome = harness.back(.result(ResultHeader(callbackID: long, status: .ok, attempts: 1)))
-        #expect(outcome.results.first?.result.callbackID == .one)
+        harness.core.backendLost(cause: "silent again")
+        #expect(harness.core.brokerLoss == nil, "an unregistered gateway has nothing more to lose")
     }
 
-    @Test("a BYE from the broker makes the gateway register again")
+    @Test("a BYE from the broker ends the calls in flight with UNAVAILABLE and makes the gateway register again")
     func brokerByeReRegisters() throws {
         var harness = try Harness.connected()
 
-        let produced = harness.back(.bye)
+        let orders = try harness.register("orders", layer: "application")
+        _ = try harness.forwarded(from: orders, .one, to: toDomain)
+
+        harness.core.handleBack(.bye, body: nil, now: harness.now)
+        #expect(harness.core.brokerLoss?.cause == "the broker said BYE")
+        let produced = harness.take()
 
         #expect(harness.core.backendRegistered == false)
+        #expect(produced.results.map(\.result.status) == [.unavailable], "the call in flight ends at once")
         guard case .gatewayHello = produced.back.first?.header else {
             Issue.record("expected GATEWAY_HELLO after the broker's BYE, got \(produced.back.map(\.header))")
             return

@@ -151,8 +151,11 @@ struct Harness {
         return harness
     }
 
-    mutating func take() -> Produced {
-        let produced = Produced(front: core.frontOutbox, back: core.backOutbox, audit: core.audit, notices: core.notices)
+    /// What the last input produced, its audit records taken as written (`auditWritten`) or not.
+    mutating func take(auditWritten: Bool = true) -> Produced {
+        let audit = core.audit
+        core.settleAudit(written: auditWritten)
+        let produced = Produced(front: core.frontOutbox, back: core.backOutbox, audit: audit, notices: core.notices)
         core.clearOutboxes()
         return produced
     }
@@ -193,11 +196,11 @@ struct Harness {
     /// A REQUEST from `caller`.
     @discardableResult
     mutating func request(from caller: Caller, _ callbackID: CallbackID, to target: Target, kind: RequestKind = .call,
-                          timeout: UInt32 = 10_000, body: Message? = nil) -> Produced {
+                          timeout: UInt32 = 10_000, body: Message? = nil, auditWritten: Bool = true) -> Produced {
         let request = Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout, target: target,
                               contentType: "text/plain")
         core.handleFront(.request(request), body: body, from: caller.peer, identity: nil, now: now)
-        return take()
+        return take(auditWritten: auditWritten)
     }
 
     /// Any message from a caller's connection.

@@ -26,8 +26,9 @@ final class TestProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments` and waits until a stdout line starts with `readyPrefix`.
     /// `environment` is added to the test's own; with `captureStandardError`, `stderrLines` collects its logs.
+    /// `launched` runs with the process id as soon as the process is started, before waiting for the ready line.
     init(_ executable: String, _ arguments: [String], readyPrefix: String, environment: [String: String] = [:],
-         captureStandardError: Bool = false) async throws {
+         captureStandardError: Bool = false, launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
         let url = Self.buildDirectory.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             throw TestFailure("\(url.path) is not built; run `swift build` first")
@@ -54,6 +55,7 @@ final class TestProcess: @unchecked Sendable {
             self.lock.withLock { self.printed += String(decoding: data, as: UTF8.self) }
         }
         try process.run()
+        try await launched(process.processIdentifier)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let line = stdoutLines.first(where: { $0.hasPrefix(readyPrefix) }) {
@@ -75,6 +77,12 @@ final class TestProcess: @unchecked Sendable {
 
     /// The stderr lines printed so far (empty unless started with `captureStandardError`).
     var stderrLines: [String] { lock.withLock { printedErrors.split(separator: "\n").map(String.init) } }
+
+    /// Closes the reading end of the process's standard output: its next write there fails (EPIPE, or SIGPIPE).
+    func closeStandardOutput() {
+        output.fileHandleForReading.readabilityHandler = nil
+        try? output.fileHandleForReading.close()
+    }
 
     /// Sends SIGTERM and returns at once.
     func terminate() {
@@ -131,10 +139,12 @@ final class GatewayProcess: Sendable {
     let endpoint: String
 
     init(broker: BrokerProcess, policy: String, auditLog: String, endpoint: String = "tcp://127.0.0.1:*",
-         arguments: [String] = [], environment: [String: String] = [:]) async throws {
+         arguments: [String] = [], environment: [String: String] = [:], captureStandardError: Bool = false,
+         launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
         child = try await TestProcess("parley-gateway", ["--endpoint", endpoint, "--broker", broker.endpoint, "--policy", policy,
                                                          "--audit-log", auditLog, "--heartbeat-ms", "200"] + arguments,
-                                      readyPrefix: "parley-gateway ready on ", environment: environment)
+                                      readyPrefix: "parley-gateway ready on ", environment: environment,
+                                      captureStandardError: captureStandardError, launched: launched)
         self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
     }
 

@@ -14,6 +14,14 @@ public enum ProcessStartup {
         case refused
     }
 
+    /// The signal dispositions both executables need before anything else, called first thing in `main`: SIGPIPE
+    /// is ignored for good (a write to a closed pipe or socket fails with EPIPE instead of ending the process), and
+    /// SIGHUP until a service handles it (the gateway reloads its policy; the broker ignores it).
+    public static func installSignalDispositions() {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+    }
+
     /// Loads the configuration from `configFile`, the environment and `flags`, checks it with `check`, and
     /// either prints it (`printConfig`), refuses it, or sets up logging and logs the start.
     public static func begin(program: String, loader: ConfigurationLoader, configFile: String?, flags: [String: String],
@@ -33,8 +41,6 @@ public enum ProcessStartup {
         }
         LogSetup.bootstrap(format: LogFormat(rawValue: configuration.string("log-format"))!,
                            level: Logger.Level(rawValue: configuration.string("log-level"))!)
-        // SIGHUP is handled by a service once the group runs; until then it must not end the process.
-        signal(SIGHUP, SIG_IGN)
         let logger = Logger(label: program)
         logger.notice("starting", metadata: ["event": "start", "pid": "\(getpid())", "config": "\(configuration.configFile ?? "none")"])
         return .run(configuration, logger)

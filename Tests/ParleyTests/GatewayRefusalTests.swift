@@ -1,0 +1,92 @@
+import Foundation
+import Parley
+import ParleyWire
+import Testing
+
+extension BrokerIntegration {
+    /// How the gateway answers input it does not route (PROTOCOL.md §8.2), byte by byte.
+    @Suite("Gateway refusals")
+    struct GatewayRefusalTests {
+        private func gateway(_ folder: TemporaryFolder, _ broker: BrokerProcess) async throws -> GatewayProcess {
+            try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+                                     auditLog: folder.path + "/audit.jsonl")
+        }
+
+        /// The ERROR that answers `frames`.
+        private func error(answering frames: [[UInt8]], from agent: RawAgent) async throws -> (notice: ErrorNotice, text: String) {
+            try await agent.send(frames)
+            let reply = try #require(try await agent.next())
+            guard case .error(let notice) = reply.header else { throw TestFailure("expected ERROR, got \(reply.header)") }
+            return (notice, String(decoding: reply.body, as: UTF8.self))
+        }
+
+        @Test("ERROR's command byte is the refused header's third byte: 0 for a 2-byte header, the unknown code itself")
+        func commandByteOfRefusedHeaders() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await gateway(folder, broker)
+            defer { gateway.stop() }
+            let agent = try RawAgent(endpoint: gateway.endpoint)
+            defer { agent.close() }
+            for registered in [false, true] {
+                if registered { try await agent.register(id: "orders", layer: "domain") }
+                let short = try await error(answering: [[0x50, 0x01]], from: agent)
+                #expect(short.notice == ErrorNotice(status: .badRequest, command: 0x00, callbackID: .none))
+                #expect(short.text == "header too short: 2 bytes, at least 3 needed")
+                let unknown = try await error(answering: [[0x50, 0x01, 0x4f]], from: agent)
+                #expect(unknown.notice == ErrorNotice(status: .badRequest, command: 0x4f, callbackID: .none))
+                #expect(unknown.text == "unknown command 0x4f")
+            }
+        }
+
+        @Test("STATUS is answered STATUS_REPLY with the gateway's JSON document, before HELLO and after it")
+        func statusBeforeAndAfterHello() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await gateway(folder, broker)
+            defer { gateway.stop() }
+            let agent = try RawAgent(endpoint: gateway.endpoint)
+            defer { agent.close() }
+            for registered in [false, true] {
+                if registered { try await agent.register(id: "orders", layer: "domain") }
+                try await agent.send(.status)
+                let reply = try #require(try await agent.next())
+                #expect(reply.header == .statusReply)
+                let document = try #require(try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any])
+                #expect(document["role"] as? String == "gateway")
+                #expect(Set(document.keys) == ["role", "broker", "draining", "callers", "forwards", "rules"])
+                #expect(document["callers"] as? Int == (registered ? 1 : 0))
+            }
+        }
+
+        @Test("a malformed retry of a call in flight gets ERROR naming the call, and the call keeps its one RESULT")
+        func malformedRetryInFlight() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await gateway(folder, broker)
+            defer { gateway.stop() }
+            let store = try await connectedAgent("store", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { _ in
+                try await Task.sleep(for: .seconds(1))
+                return .answer(bytes: Array("\"stored\"".utf8))
+            }
+            let orders = try await RawAgent.caller(gateway)
+            defer { orders.close() }
+            let id = CallbackID.random()
+            let request = HeaderEncoder.encode(.request(Request(callbackID: id, kind: .call, timeoutMilliseconds: 30_000,
+                                                                target: .layer("infrastructure", capability: "persistence"),
+                                                                contentType: "application/json")))
+            try await orders.send([request, Array("{}".utf8)])
+            let retry = try await error(answering: [request + [0x00], Array("{}".utf8)], from: orders)
+            #expect(retry.notice == ErrorNotice(status: .badRequest, command: CommandCode.request.rawValue, callbackID: id))
+            #expect(retry.text.contains("unexpected byte"), "\(retry.text)")
+            let outcome = try #require(try await orders.nextResult())
+            #expect(outcome.result.callbackID == id)
+            #expect(outcome.result.status == .ok)
+            #expect(try await orders.next(timeout: .milliseconds(500)) == nil, "no second outcome")
+            await store.close()
+        }
+    }
+}
