@@ -43,6 +43,42 @@ extension BrokerIntegration {
             try broker.checkPeakMemory(under: 512, "256 MiB of parked 1 MiB requests")
         }
 
+        @Test("a flood of agent-selector REPLAYs with 100,000 topics in the broker does not stall it")
+        func replayFloodBesideManyTopics() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30", "--max-topics-per-agent", "100000",
+                                                  "--retention-count", "1"])
+            defer { broker.stop() }
+            let topicCount = 100_000
+            let publisher = try RawAgent(endpoint: broker.endpoint)
+            defer { publisher.close() }
+            #expect(try await publisher.register(id: "many", layer: "domain")?.code == .welcome)
+            try await publisher.send(all: (0..<topicCount).map { index in
+                [HeaderEncoder.encode(.publish(Publish(eventID: .random(), topic: Topic(agent: "many", event: "t\(index)")!, contentType: "")))]
+            })
+            try await waitUntil("\(topicCount) topics opened") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(10)).topics >= topicCount
+            }
+
+            let echo = try await connectedAgent("echo", broker: broker) { request in .answer(bytes: request.body) }
+            let asker = try await connectedAgent("asker", broker: broker)
+            let reader = try RawAgent(endpoint: broker.endpoint)
+            defer { reader.close() }
+            let replays = 3_000
+            let flood = Task {
+                try await reader.send(all: (0..<replays).map { _ in
+                    [HeaderEncoder.encode(.replay(Replay(selector: TopicSelector("callback.asker.")!, from: 1)))]
+                })
+            }
+            for round in 0..<50 {
+                let outcome = await asker.send(.help, to: .agent("echo"), body: Array("round \(round)".utf8), timeout: .seconds(2))
+                #expect(outcome.status == .ok, "round \(round) during the REPLAY flood: \(outcome.status) \(outcome.text)")
+            }
+            try await flood.value
+            let ends = try await reader.next(count: replays, timeout: .seconds(60)).filter { $0.header.code == .replayEnd }.count
+            #expect(ends == replays, "every REPLAY was answered")
+            await asker.close(); await echo.close()
+        }
+
         @Test("a HELLO flood next to 50,000 requests parked for an away agent does not stall the broker")
         func helloFloodBesideParkedRequests() async throws {
             let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30", "--max-pending-per-agent", "100000"])
