@@ -1,9 +1,9 @@
 import ParleyWire
 
 extension BrokerCore {
-    /// The state reported by STATUS: agents, pending work and the counters.
-    public func snapshot() -> BrokerSnapshot {
-        let agentList = agents.values.sorted { $0.id < $1.id }.map { record in
+    /// The state reported by STATUS: agents (unless `includingAgents` is false), pending work and the counters.
+    public func snapshot(includingAgents: Bool = true) -> BrokerSnapshot {
+        let agentList = !includingAgents ? [] : agents.values.sorted { $0.id < $1.id }.map { record in
             BrokerSnapshot.Agent(id: record.id, layer: record.layer, capabilities: record.capabilities,
                                  state: record.isAlive ? "alive" : "away", inFlight: record.inFlight)
         }
@@ -23,6 +23,14 @@ extension BrokerCore {
         snapshot.retainedEvents = topics.events
         snapshot.retainedBytes = topics.bytes
         snapshot.eventsEvictedForBudget = topics.evictedForBudget
+        if !includingAgents { snapshot.agentsWithheld = true }
         return snapshot
+    }
+
+    /// Whether a STATUS from `identity` (the connection's CURVE `User-Id`) may list the agents: always without CURVE,
+    /// with it only for identities the keys file marks `observer: true`.
+    public func mayListAgents(identity: String?) -> Bool {
+        guard let keyRing else { return true }
+        return identity.flatMap(keyRing.entry(forID:))?.observer == true
     }
 }

@@ -18,10 +18,11 @@ struct ReactorLoop {
     private var unreachable: [PeerID] = []
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
     private(set) var droppedAtHighWaterMark: UInt64 = 0
-    /// STATUS replies each peer may still get now: a bucket of `statusBurst`, refilled at `statusBurst` per
+    /// STATUS replies each asker may still get now: a bucket of `statusBurst`, refilled at `statusBurst` per
     /// second, so that a peer asking over and over (and never reading) cannot pile up large replies in the
-    /// broker. A STATUS over the limit gets a small ERROR OVERLOADED instead.
-    private var statusTokens: [PeerID: (tokens: UInt64, at: UInt64)] = [:]
+    /// broker. A STATUS over the limit gets a small ERROR OVERLOADED instead. With CURVE the bucket is the
+    /// authenticated identity's, so more connections with one key do not get more.
+    private var statusTokens: [StatusAsker: (tokens: UInt64, at: UInt64)] = [:]
     private static let statusBurst: UInt64 = 20
 
     init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, logger: Logger) {
@@ -95,19 +96,21 @@ struct ReactorLoop {
     }
 
     private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
-        var bucket = statusTokens[peer] ?? (Self.statusBurst, now)
+        let identity = headerFrame.property("User-Id")
+        let asker = identity.map(StatusAsker.identity) ?? .connection(peer)
+        var bucket = statusTokens[asker] ?? (Self.statusBurst, now)
         bucket.tokens = min(Self.statusBurst, bucket.tokens + (now &- bucket.at) * Self.statusBurst / 1_000)
         bucket.at = now
         if statusTokens.count >= 10_000 { statusTokens.removeAll(keepingCapacity: true) }
         guard bucket.tokens > 0 else {
-            statusTokens[peer] = bucket
+            statusTokens[asker] = bucket
             core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
-                        reason: "STATUS asked more than \(Self.statusBurst) times a second on this connection; ask again later")
+                        reason: "STATUS asked more than \(Self.statusBurst) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
             return
         }
         bucket.tokens -= 1
-        statusTokens[peer] = bucket
-        let report = StatusReport.json(core.snapshot())
+        statusTokens[asker] = bucket
+        let report = StatusReport.json(core.snapshot(includingAgents: core.mayListAgents(identity: identity)))
         encoded.removeAll(keepingCapacity: true)
         HeaderEncoder.encode(.statusReply, into: &encoded)
         do {

@@ -19,16 +19,20 @@ public struct KeyEntry: Sendable, Hashable {
     /// The capabilities this agent may offer, or nil when it may offer any capability no entry lists
     /// (a capability some entry lists is reserved to the entries listing it).
     public var capabilities: [String]?
+    /// Whether this identity sees the broker's full STATUS (every agent, layer and capability) with CURVE on.
+    public var observer: Bool
     /// The 1-based line where the entry starts in its file (0 for an entry built in code).
     public var line: Int
 
     /// Makes an entry; nothing is validated (``KeyRing/parse(_:source:)`` validates files).
-    public init(publicKey: String, id: String, layer: String?, role: KeyRole, capabilities: [String]? = nil, line: Int = 0) {
+    public init(publicKey: String, id: String, layer: String?, role: KeyRole, capabilities: [String]? = nil, observer: Bool = false,
+                line: Int = 0) {
         self.publicKey = publicKey
         self.id = id
         self.layer = layer
         self.role = role
         self.capabilities = capabilities
+        self.observer = observer
         self.line = line
     }
 }

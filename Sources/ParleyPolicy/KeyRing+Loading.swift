@@ -2,7 +2,7 @@ import ParleyWire
 
 extension KeyRing {
     /// The keys an entry may have.
-    static let entryKeys = ["id", "role", "layer", "capabilities", "public"]
+    static let entryKeys = ["id", "role", "layer", "capabilities", "observer", "public"]
 
     /// Reads and validates the keys file at `path`.
     ///
@@ -17,7 +17,7 @@ extension KeyRing {
     /// Refused, naming the line: YAML syntax errors; a top level other than a mapping with `keys`; entries that
     /// are not mappings or have unknown keys; a missing or invalid `id` or `public`; a `role` other than `agent`
     /// or `gateway`; an agent without a valid `layer`; a gateway with a layer or capabilities; `capabilities` that
-    /// is not a list of valid capability names; a public key or id used twice.
+    /// is not a list of valid capability names; `observer` other than true or false; a public key or id used twice.
     public static func parse(_ text: String, source: String) throws(ConfigurationError) -> KeyRing {
         let reader = ConfigurationReader(source: source)
         let composed: ConfigurationNode?
@@ -97,10 +97,19 @@ extension KeyRing {
             }
         }
 
+        var observer = false
+        if let observerNode = fields.optional("observer") {
+            switch try reader.text(observerNode, "\(label): 'observer'") {
+            case "true": observer = true
+            case "false": observer = false
+            case let word: throw reader.error(observerNode.line, "\(label): 'observer' must be true or false, not '\(word)'")
+            }
+        }
+
         let keyNode = try fields.required("public")
         let key = try reader.text(keyNode, "\(label): 'public'")
         if let problem = Z85.keyProblem(key) { throw reader.error(keyNode.line, "\(label): \(problem)") }
-        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, line: node.line)
+        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, observer: observer, line: node.line)
     }
 
     private static func parseCapabilities(_ node: ConfigurationNode, label: String,

@@ -16,6 +16,8 @@ public struct BrokerSnapshot: Codable, Sendable {
     }
 
     public var agents: [Agent]
+    /// True when `agents` is left empty because the asking identity is not an observer (CURVE mode); absent otherwise.
+    public var agentsWithheld: Bool?
     /// Requests accepted and not yet ended.
     public var pending: Int
     /// Pending requests waiting for an agent to become available.

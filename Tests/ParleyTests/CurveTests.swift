@@ -21,8 +21,10 @@ extension BrokerIntegration {
             let brokerKey: String
             let gatewayKey: String
 
-            /// `capabilities` gives an agent's `capabilities` list in the keys files, by agent id.
-            init(agents: [(id: String, layer: String, key: KeyPair)], capabilities: [String: [String]] = [:]) async throws {
+            /// `capabilities` gives an agent's `capabilities` list in the keys files, by agent id; `observers` are
+            /// marked `observer: true`.
+            init(agents: [(id: String, layer: String, key: KeyPair)], capabilities: [String: [String]] = [:],
+                 observers: Set<String> = []) async throws {
                 folder = try TemporaryFolder()
                 let brokerPair = try KeyPair()
                 let gatewayPair = try KeyPair()
@@ -33,6 +35,7 @@ extension BrokerIntegration {
                 let agentEntries = agents.map { agent in
                     "  - id: \(agent.id)\n    layer: \(agent.layer)\n    public: \"\(agent.key.publicKey)\"\n"
                         + (capabilities[agent.id].map { "    capabilities: [\($0.joined(separator: ", "))]\n" } ?? "")
+                        + (observers.contains(agent.id) ? "    observer: true\n" : "")
                 }.joined()
                 let brokerKeys = try folder.write("broker-keys.yaml", "keys:\n" + agentEntries
                                                   + "  - id: gateway\n    role: gateway\n    public: \"\(gatewayPair.publicKey)\"\n")
@@ -118,6 +121,42 @@ extension BrokerIntegration {
                 #expect(outcome.status == .ok && outcome.text == "pricing")
             }
             await caller.close(); await thief.close(); await pricing.close()
+        }
+
+        @Test("with CURVE, STATUS lists the agents only to observers; others get the counters")
+        func statusForObserversOnly() async throws {
+            let watcherKey = try KeyPair(), plainKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("watcher", "domain", watcherKey), ("plain", "domain", plainKey)],
+                                                observers: ["watcher"])
+            defer { system.stop() }
+            let plain = try await connectedAgent("plain", broker: system.broker, curve: system.keys(plainKey))
+            let full = try await curveStatus(system, watcherKey)
+            #expect(full.agents.map(\.id).contains("plain") && full.agentsWithheld == nil)
+            let reduced = try await curveStatus(system, plainKey)
+            #expect(reduced.agents.isEmpty && reduced.agentsWithheld == true)
+            #expect(reduced.pending == full.pending && reduced.accepted == full.accepted)
+            await plain.close()
+        }
+
+        /// STATUS over a CURVE DEALER authenticated with `pair`, on its own thread.
+        private func curveStatus(_ system: SecureSystem, _ pair: KeyPair) async throws -> BrokerSnapshot {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result {
+                        let context = try Context()
+                        let socket = try Socket(context, type: .dealer)
+                        defer { socket.close() }
+                        try socket.setLinger(milliseconds: 0)
+                        try socket.setCurveKeys(publicKey: pair.publicKey, secretKey: pair.secretKey)
+                        try socket.setCurveServerKey(system.brokerKey)
+                        try socket.setReceiveTimeout(milliseconds: 5_000)
+                        try socket.connect(system.broker.endpoint)
+                        _ = try socket.send(HeaderEncoder.encode(.status))
+                        guard let frames = try socket.receiveMultipart(), frames.count == 2 else { throw TestFailure("no STATUS_REPLY") }
+                        return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(frames[1].bytes))
+                    })
+                }
+            }
         }
 
         @Test("a client without a valid key cannot connect to a CURVE endpoint")
