@@ -309,6 +309,9 @@ struct Checker {
         }
         require(core.deliveries.count == deliveryCount, "delivery table holds \(core.deliveries.count) entries for \(deliveryCount) deliveries")
         require(core.pendingByRequester == byRequester, "pending per requester \(core.pendingByRequester) ≠ \(byRequester)")
+        require(core.awayAgents.count == core.agents.values.count { !$0.isAlive }, "away count \(core.awayAgents.count) is off")
+        require(core.awayAgents.count <= configuration.maxAwayAgents, "\(core.awayAgents.count) away agents > maxAwayAgents")
+        require(core.awayAgents.storedEntries <= 2 * max(core.awayAgents.count, 16) + 1, "the away queue holds \(core.awayAgents.storedEntries) entries")
         for (id, record) in core.agents {
             require(record.id == id, "agent record \(record.id) filed under \(id)")
             require(record.inFlight == served[id, default: 0], "\(id) counts \(record.inFlight) in flight, serves \(served[id, default: 0])")

@@ -24,6 +24,8 @@ public struct BrokerConfiguration: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// How long an agent that stopped heartbeating is remembered, so requests addressed to it wait for it.
     public var awayRetentionMilliseconds: UInt64 = 600_000
+    /// Agents remembered as away at most; over it the one away longest is forgotten (as after the retention).
+    public var maxAwayAgents: Int = 10_000
 
     /// Events retained per topic for replay, at most.
     public var retentionCount: Int = 10_000

@@ -80,6 +80,7 @@ extension BrokerCore {
         if let existing = agents[hello.agentID] {
             serving = existing.serving
             detach(existing)
+            if !existing.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
         }
         var capabilities: [String] = []
         for capability in requested where !capabilities.contains(capability) { capabilities.append(capability) }
@@ -105,6 +106,7 @@ extension BrokerCore {
         guard let record = agents[agentID] else { return }
         detach(record)
         agents[agentID] = nil
+        if !record.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
         // What it served, and what waits for it by id: nothing else can involve it.
         for key in record.serving {
             guard let request = pending[key] else { continue }
@@ -127,7 +129,11 @@ extension BrokerCore {
         agentByPeer[record.peer] = nil
         agents[agentID]!.isAlive = false
         agents[agentID]!.awaySince = now
+        awayAgents.add(agentID, since: now)
         requeueDeliveries(of: agentID, now: now)
+        while awayAgents.count > configuration.maxAwayAgents, let oldest = awayAgents.oldest(where: isStillAway) {
+            unregister(oldest, now: now)
+        }
     }
 
     /// Sends HEARTBEAT to live agents, marks silent ones away, and forgets agents away for too long.
@@ -161,6 +167,12 @@ extension BrokerCore {
             unassign(key)
             dispatch(key, now: now)
         }
+    }
+
+    /// Whether `agentID` is still away since `since` (an entry of `awayAgents` that still holds).
+    private func isStillAway(_ agentID: String, since: UInt64) -> Bool {
+        guard let record = agents[agentID] else { return false }
+        return !record.isAlive && record.awaySince == since
     }
 
     private func isAddressed(_ request: PendingRequest<Payload>, to agentID: String) -> Bool {

@@ -20,6 +20,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     var agents: [String: AgentRecord] = [:]
     var agentByPeer: [PeerID: String] = [:]
+    /// The agents away now, oldest first.
+    var awayAgents = AwayAgents()
     var capabilityIndex: [String: CapabilityPool] = [:]
     var pending: [RequestKey: PendingRequest<Payload>] = [:]
     var deliveries: [UInt64: RequestKey] = [:]

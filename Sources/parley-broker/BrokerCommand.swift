@@ -40,6 +40,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("gateway-ids"), help: .init(BrokerSettings.loader.help("gateway-ids"))) var gatewayIDs: String?
     @Option(name: .customLong("heartbeat-ms"), help: .init(BrokerSettings.loader.help("heartbeat-ms"))) var heartbeat: String?
     @Option(name: .customLong("liveness"), help: .init(BrokerSettings.loader.help("liveness"))) var liveness: String?
+    @Option(name: .customLong("max-away-agents"), help: .init(BrokerSettings.loader.help("max-away-agents"))) var maxAwayAgents: String?
     @Option(name: .customLong("max-deadline-ms"), help: .init(BrokerSettings.loader.help("max-deadline-ms"))) var maxDeadline: String?
     @Option(name: .customLong("dedupe-window-ms"), help: .init(BrokerSettings.loader.help("dedupe-window-ms"))) var dedupeWindow: String?
     @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.loader.help("dedupe-capacity"))) var dedupeCapacity: String?
@@ -69,7 +70,7 @@ struct BrokerCommand: AsyncParsableCommand {
     private var flags: [String: String] {
         let given: [(String, String?)] = [
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
-            ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-deadline-ms", maxDeadline),
+            ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-away-agents", maxAwayAgents), ("max-deadline-ms", maxDeadline),
             ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),

@@ -20,6 +20,8 @@ enum BrokerSettings {
         Setting("heartbeat-ms", .integer(10...3_600_000), default: "1000", help: "Heartbeat interval in milliseconds, both ways."),
         Setting("liveness", .integer(1...255), default: "3",
                 help: "Silent heartbeat intervals after which an agent counts as gone and its work is redelivered."),
+        Setting("max-away-agents", .integer(1...10_000_000), default: "10000",
+                help: "Agents remembered as away (gone silent, may come back) at most; over it the one away longest is forgotten."),
         Setting("max-deadline-ms", .integer(1...86_400_000), default: "600000",
                 help: "Hard maximum lifetime of a request, progress extensions included."),
         Setting("dedupe-window-ms", .integer(0...86_400_000), default: "300000", help: "How long a finished outcome is kept to answer retries."),
@@ -99,6 +101,7 @@ enum BrokerSettings {
         options.core.retentionTotalBytes = configuration.integer("retention-total-bytes")
         options.core.heartbeatMilliseconds = configuration.integer("heartbeat-ms")
         options.core.liveness = configuration.integer("liveness")
+        options.core.maxAwayAgents = configuration.integer("max-away-agents")
         options.core.maxDeadlineMilliseconds = configuration.integer("max-deadline-ms")
         options.core.dedupeWindowMilliseconds = configuration.integer("dedupe-window-ms")
         options.core.dedupeCapacity = configuration.integer("dedupe-capacity")

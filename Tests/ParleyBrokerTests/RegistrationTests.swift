@@ -243,3 +243,27 @@ struct RegistrationTests {
         #expect(broker.core.counters.duplicateIDsRefused == 0)
     }
 }
+
+@Suite("Away agents are bounded")
+struct AwayAgentBoundTests {
+    @Test("over maxAwayAgents the agent away longest is forgotten, and requests waiting for it end UNAVAILABLE")
+    func oldestAwayForgotten() throws {
+        var broker = BrokerHarness(.forTests { $0.maxAwayAgents = 3 })
+        let asker = broker.register("asker")
+        let gone = (0..<5).map { broker.register("gone-\($0)") }
+        _ = broker.direct { core, now in core.peerUnreachable(gone[0].peer, now: now) }
+        let id = CallbackID.random()
+        #expect(broker.request(from: asker, to: .agent("gone-0"), id: id).isEmpty, "waits for the away agent")
+        for agent in gone.dropFirst() {
+            _ = broker.advance(by: 1)
+            _ = broker.direct { core, now in core.peerUnreachable(agent.peer, now: now) }
+        }
+        #expect(broker.agentState("gone-0") == nil && broker.agentState("gone-1") == nil)
+        #expect((2..<5).allSatisfy { broker.agentState("gone-\($0)") == "away" })
+        #expect(broker.snapshot.agents.filter { $0.state == "away" }.count == 3)
+        #expect(broker.core.pendingCount == 0, "the request for the forgotten agent ended")
+        // One comes back: it is no longer counted as away, and nobody else is forgotten for it.
+        _ = broker.register("gone-2", instance: gone[2].instance)
+        #expect(broker.snapshot.agents.filter { $0.state == "away" }.count == 2 && broker.agentState("gone-3") == "away")
+    }
+}

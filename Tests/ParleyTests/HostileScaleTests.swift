@@ -79,6 +79,25 @@ extension BrokerIntegration {
             await asker.close(); await echo.close()
         }
 
+        @Test("connect–HELLO–vanish churn leaves at most max-away-agents away records")
+        func churnKeepsBoundedAwayRecords() async throws {
+            let broker = try await BrokerProcess(["--max-away-agents", "50"])
+            defer { broker.stop() }
+            for index in 0..<200 {
+                let agent = try RawAgent(endpoint: broker.endpoint)
+                #expect(try await agent.register(id: "churn-\(index)", layer: "domain")?.code == .welcome)
+                agent.close()
+            }
+            try await waitUntil("every vanished agent is away or forgotten") {
+                let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+                return !status.agents.contains { $0.id.hasPrefix("churn-") && $0.state == "alive" }
+            }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            let remembered = status.agents.filter { $0.id.hasPrefix("churn-") }
+            #expect(remembered.count == 50, "\(remembered.count) away records kept")
+            #expect(remembered.map(\.id).contains("churn-199") && !remembered.map(\.id).contains("churn-0"), "the oldest go first")
+        }
+
         @Test("a HELLO flood next to 50,000 requests parked for an away agent does not stall the broker")
         func helloFloodBesideParkedRequests() async throws {
             let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30", "--max-pending-per-agent", "100000"])
