@@ -3,9 +3,15 @@
 #include <zmq.h>
 #include <errno.h>
 #include <sys/eventfd.h>
+#include <malloc.h>
 
 /// A non-blocking, close-on-exec eventfd: the reactors' wake-up descriptor (EFD_* are macros Swift cannot see).
 static inline int parley_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+/// Bytes the allocator holds free in its arenas (glibc `mallinfo2().fordblks`): memory freed but not returned.
+static inline size_t parley_malloc_free_bytes(void) { return mallinfo2().fordblks; }
+/// Returns free arena memory to the system (glibc `malloc_trim(0)`).
+static inline void parley_malloc_trim(void) { malloc_trim(0); }
 
 /// Defined only by the libzmq deps/libzmq/build.sh builds (io-error-guard.patch); a weak reference stays NULL with
 /// a stock libzmq, which a peer resetting a stopped connection can abort.

@@ -101,6 +101,7 @@ public final class Broker: Sendable {
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
         var drainingUntil: UInt64?
         var sampler = BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger)
+        var trim = AllocatorTrim()
         while true {
             let now = MonotonicClock.milliseconds()
             if drainingUntil == nil, stopping.load(ordering: .acquiring) {
@@ -114,7 +115,10 @@ public final class Broker: Sendable {
             }
             if let deadline = drainingUntil, loop.core.pendingCount == 0 || now >= deadline { break }
             try loop.runTimers(now: now)
-            if now >= sampler.due { sampler.take(loop, now: now, draining: drainingUntil != nil, onSample: onSample) }
+            if now >= sampler.due {
+                sampler.take(loop, now: now, draining: drainingUntil != nil, onSample: onSample)
+                trim.check()
+            }
             let due = min(loop.core.nextWakeup, sampler.due)
             let wait = due > now ? min(due - now, drainingUntil == nil ? 1_000 : 50) : 0
             _ = try poller.poll(timeoutMilliseconds: Int(wait))

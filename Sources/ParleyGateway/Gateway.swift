@@ -74,6 +74,7 @@ public final class Gateway: Sendable {
         var poller = makePoller(frontend, backend)
         var statistics = GatewayStatistics()
         var nextSample: UInt64 = 0
+        var trim = AllocatorTrim()
         var drainingUntil: UInt64?
         var wasRegistered = false
         while true {
@@ -95,6 +96,7 @@ public final class Gateway: Sendable {
                 nextSample = now + max(options.sampleIntervalMilliseconds, 10)
                 statistics.forgetFinished(core)
                 onSample(statistics.sample(core, draining: drainingUntil != nil, now: now))
+                trim.check()
             }
             if now >= core.nextWakeup { core.tick(now: now) }
             let brokerSilenceLimit = max(options.core.heartbeatMilliseconds, core.brokerHeartbeatMilliseconds) * options.core.liveness

@@ -675,13 +675,18 @@ extension BrokerIntegration {
 
 extension BrokerProcess {
     /// The broker's peak resident set size so far (VmHWM in /proc/<pid>/status), in bytes.
-    func peakResidentBytes() throws -> Int {
+    func peakResidentBytes() throws -> Int { try statusBytes("VmHWM") }
+
+    /// The broker's resident set size now (VmRSS in /proc/<pid>/status), in bytes.
+    func residentBytes() throws -> Int { try statusBytes("VmRSS") }
+
+    private func statusBytes(_ field: String) throws -> Int {
         let text = try String(contentsOfFile: "/proc/\(child.process.processIdentifier)/status", encoding: .utf8)
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1_024 }
         }
-        throw TestFailure("no VmHWM in /proc/\(child.process.processIdentifier)/status")
+        throw TestFailure("no \(field) in /proc/\(child.process.processIdentifier)/status")
     }
 
     /// Prints the broker's peak RSS ("broker peak RSS (what): N MB") and expects it under `megabytes`, except

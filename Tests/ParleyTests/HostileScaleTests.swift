@@ -26,7 +26,7 @@ extension BrokerIntegration {
                 defer { requester.close() }
                 #expect(try await requester.register(id: "hoarder-\(index)", layer: "domain")?.code == .welcome)
                 try await requester.send(all: (0..<80).map { _ in
-                    [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .help, timeoutMilliseconds: 120_000,
+                    [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .help, timeoutMilliseconds: 10_000,
                                                            target: .agent("away"), contentType: ""))), body]
                 })
                 var refusals = 0
@@ -41,6 +41,11 @@ extension BrokerIntegration {
             let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
             #expect(status.pending == 256)
             try broker.checkPeakMemory(under: 512, "256 MiB of parked 1 MiB requests")
+            // They time out; the memory they held goes back to the system, not only to the allocator.
+            try await waitUntil("the parked requests timed out") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending == 0
+            }
+            try await waitUntil("the broker's resident memory is back under 128 MiB") { try broker.residentBytes() < 128 << 20 }
         }
 
         @Test("a flood of agent-selector REPLAYs with 100,000 topics in the broker does not stall it")
@@ -94,8 +99,8 @@ extension BrokerIntegration {
             }
             let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
             let remembered = status.agents.filter { $0.id.hasPrefix("churn-") }
-            #expect(remembered.count == 50, "\(remembered.count) away records kept")
-            #expect(remembered.map(\.id).contains("churn-199") && !remembered.map(\.id).contains("churn-0"), "the oldest go first")
+            // Which 50 depends on the order the broker noticed them gone (AwayAgentBoundTests checks the order).
+            #expect(remembered.count == 50 && remembered.allSatisfy { $0.state == "away" }, "\(remembered.count) away records kept")
         }
 
         @Test("a HELLO flood next to 50,000 requests parked for an away agent does not stall the broker")
