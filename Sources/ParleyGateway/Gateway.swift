@@ -354,10 +354,14 @@ extension GatewayCore {
     /// Shutdown: every call still forwarded ends with UNAVAILABLE (and is cancelled at the broker), callers and the
     /// broker get BYE.
     mutating func endForShutdown() {
-        for id in endForwards("the gateway is shutting down; retry later or through another gateway") {
+        for id in endForwards("the gateway shut down before the outcome; the call may or may not have run") {
             backOutbox.append(BackOutbound(header: .cancel(id), body: .none))
         }
-        for caller in callers.values { frontOutbox.append(send(caller.peer, .bye)) }
+        // A HEARTBEAT before each BYE: no RESULT is directly followed by BYE, which would read as "not registered".
+        for caller in callers.values {
+            frontOutbox.append(send(caller.peer, .heartbeat))
+            frontOutbox.append(send(caller.peer, .bye))
+        }
         backOutbox.append(BackOutbound(header: .bye, body: .none))
     }
 

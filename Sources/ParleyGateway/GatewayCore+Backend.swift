@@ -49,9 +49,11 @@ extension GatewayCore {
 
     /// Ends every forwarded call with UNAVAILABLE `reason`; returns their gateway callback ids.
     @discardableResult
+    /// Ends every forwarded call UNAVAILABLE with attempts 1: it reached the broker and may have run, so the outcome
+    /// is final for the caller (PROTOCOL.md §11 rule 11), not a refusal it may retry. Returns their callback ids.
     mutating func endForwards(_ reason: String) -> [CallbackID] {
         let ended = Array(forwards.keys)
-        for record in forwards.values { answer(record, status: .unavailable, body: .text(reason)) }
+        for record in forwards.values { answer(record, status: .unavailable, attempts: 1, body: .text(reason)) }
         forwards.removeAll()
         return ended
     }

@@ -202,7 +202,7 @@ struct BackendLinkTests {
 
         #expect(loss.endedCalls == 2)
         #expect(Set(produced.results.map(\.result.callbackID)) == [.one, .two])
-        #expect(produced.results.allSatisfy { $0.result.status == .unavailable && $0.result.attempts == 0 })
+        #expect(produced.results.allSatisfy { $0.result.status == .unavailable && $0.result.attempts == 1 })
         #expect(produced.results.allSatisfy { $0.body.text?.contains("lost the broker (silent)") == true })
         #expect(harness.tick(at: harness.now + 60_000).results.isEmpty, "nothing left to time out")
 

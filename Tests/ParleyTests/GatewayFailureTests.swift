@@ -108,9 +108,13 @@ extension BrokerIntegration {
             let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
             gateway.child.closeStandardOutput()
-            let outcome = try #require(try await call(orders))
-            #expect(outcome.result.status == .unavailable)
-            #expect(outcome.text.contains("audit trail"))
+            // Foundation lets go of the pipe's read end asynchronously: a call may still be audited just after.
+            var refused: (result: ResultHeader, text: String)?
+            try await waitUntil("a call is refused for its audit record") {
+                refused = try await call(orders)
+                return refused?.result.status == .unavailable
+            }
+            #expect(refused?.text.contains("audit trail") == true)
             #expect(try await call(orders)?.result.status == .unavailable)
             #expect(gateway.child.process.isRunning)
             #expect(gateway.child.stderrLines.contains { $0.contains("event=audit_failed") && $0.contains("Broken pipe") })
@@ -180,6 +184,7 @@ extension BrokerIntegration {
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)
             #expect(outcome.text.contains("lost the broker"))
+            #expect(outcome.result.attempts == 1, "it may have run: final, not to be retried")
             try await waitUntil("the gateway logs the broker's departure") {
                 gateway.child.stderrLines.contains { $0.contains("event=broker_lost") && $0.contains("ended_unavailable=1") }
             }
@@ -196,8 +201,36 @@ extension BrokerIntegration {
             let outcome = try #require(try await orders.nextResult())
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)
-            #expect(outcome.text.contains("shutting down"))
+            #expect(outcome.text.contains("shut down before the outcome"))
+            #expect(outcome.result.attempts == 1, "it may have run: final, not to be retried")
             await store.close()
+        }
+
+        @Test("SIGTERM to the gateway: an SDK caller whose call outlasts the grace gets UNAVAILABLE at once, not at its deadline")
+        func gatewayDrainReachesSDKCaller() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+                                                   auditLog: folder.path + "/audit.jsonl", arguments: ["--shutdown-grace-ms", "300"])
+            defer { gateway.stop() }
+            let store = try await connectedAgent("store", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { _ in
+                try folder.write("started", "")
+                try await Task.sleep(for: .seconds(20))
+                return .answer(bytes: Array("\"late\"".utf8))
+            }
+            let orders = try await connectedAgent("orders", layer: "domain", broker: broker, gateway: gateway.endpoint)
+            let call = Task {
+                try await orders.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x", timeout: .seconds(60)))
+            }
+            try await waitUntil("the handler runs") { FileManager.default.fileExists(atPath: folder.path + "/started") }
+            let clock = ContinuousClock()
+            let stopped = clock.now
+            gateway.stop()
+            let outcome = try await call.value
+            #expect(outcome.status == .unavailable && outcome.attempts == 1, "\(outcome.status) attempts \(outcome.attempts): \(outcome.text)")
+            #expect(clock.now - stopped < .seconds(30), "reported at the end of the grace, not at the 60 s deadline")
+            await orders.close(); await store.close()
         }
     }
 }
