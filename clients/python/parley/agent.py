@@ -86,7 +86,7 @@ class CurveKeys:
     broker_key: str
     gateway_key: Optional[str] = None
 
-    def apply(self, sock: zmq.Socket, server_key: Optional[str]) -> None:
+    def apply(self, sock: zmq.Socket[Any], server_key: Optional[str]) -> None:
         if server_key is None:
             raise ValueError("CURVE is configured but this server's public key is not (gateway_key)")
         sock.curve_publickey = self.public_key.encode("ascii")
@@ -202,7 +202,7 @@ class _Link:
         self.name = name
         self.endpoint = endpoint
         self.capabilities = list(capabilities)
-        self.sock: Optional[zmq.Socket] = None
+        self.sock: Optional[zmq.Socket[Any]] = None
         self.state = "idle"  # idle → hello → ready; failed (refused); closed
         self.heartbeat = 1.0
         self.liveness = 3
@@ -415,21 +415,21 @@ class _Link:
                 self.session_lost("BYE from the " + self.name)
                 self.send_hello()
         elif command == Command.RESULT:
-            call = self.calls.get(header.callback_id)
-            if call is None:
+            pending = self.calls.get(header.callback_id)
+            if pending is None:
                 return  # a duplicate after a retry
             outcome = Outcome(header.status, body, header.attempts)
             if header.status == Status.UNAVAILABLE and header.attempts == 0:
-                self.held = (call, outcome, _now())  # decided by the next message: a BYE means "not registered"
+                self.held = (pending, outcome, _now())  # decided by the next message: a BYE means "not registered"
                 return
-            self.result(call, outcome)
+            self.result(pending, outcome)
         elif command == Command.EXTENDED:
-            call = self.calls.get(header.callback_id)
-            if call is not None:
-                call.local_deadline = _now() + header.timeout_ms / 1000.0
-                call.deadline = max(call.deadline, call.local_deadline)
-                if call.on_progress is not None:
-                    self.io.agent._run_user(call.on_progress, body.decode("utf-8", "replace"), header.timeout_ms / 1000.0)
+            extended = self.calls.get(header.callback_id)
+            if extended is not None:
+                extended.local_deadline = _now() + header.timeout_ms / 1000.0
+                extended.deadline = max(extended.deadline, extended.local_deadline)
+                if extended.on_progress is not None:
+                    self.io.agent._run_user(extended.on_progress, body.decode("utf-8", "replace"), header.timeout_ms / 1000.0)
         elif command == Command.ERROR:
             self.error(header, body)
         elif command == Command.CONFIRM:
@@ -563,23 +563,23 @@ class _IO:
     def __init__(self, agent: "AgentCore") -> None:
         self.agent = agent
         self.ctx = agent._ctx
-        self.sockets: Dict[zmq.Socket, _Link] = {}
+        self.sockets: Dict[zmq.Socket[Any], _Link] = {}
         self.broker = _Link(self, "broker", agent.broker, agent.capabilities)
         self.gateway = _Link(self, "gateway", agent.gateway, [])
         self.deliveries: Dict[int, _Delivery] = {}
         self.subscriptions: Dict[int, SubscriptionBase] = {}
         self.prefixes: Dict[bytes, int] = {}
-        self.sub: Optional[zmq.Socket] = None
+        self.sub: Optional[zmq.Socket[Any]] = None
         self.next_sync = _now() + _SYNC_INTERVAL
         self.running = True
 
     # -- the driver's part ---------------------------------------------------------------------------
 
-    def watch(self, sock: zmq.Socket) -> None:
+    def watch(self, sock: zmq.Socket[Any]) -> None:
         """Start watching ``sock`` for input (a link's DEALER or the SUB)."""
         raise NotImplementedError
 
-    def unwatch(self, sock: zmq.Socket) -> None:
+    def unwatch(self, sock: zmq.Socket[Any]) -> None:
         raise NotImplementedError
 
     def run_op(self, op: Callable[["_IO"], None]) -> None:
@@ -660,12 +660,12 @@ class _IO:
             return  # the delivery belongs to a previous session: it is redelivered
         self.broker.send([wire.encode(Command.REPLY, delivery_id=delivery_id, status=status), body])
 
-    def finish_delivery(self, request: Request, status: Status, body: bytes) -> None:
+    def finish_delivery(self, request: RequestBase, status: Status, body: bytes) -> None:
         if request.delivery_id not in self.deliveries or request.revoked:
             return
         self.send_reply(request.delivery_id, status, body, request._session)
 
-    def send_progress(self, request: Request, extend_ms: int, note: str) -> None:
+    def send_progress(self, request: RequestBase, extend_ms: int, note: str) -> None:
         delivery = self.deliveries.get(request.delivery_id)
         if delivery is None or self.broker.state != "ready" or self.broker.session != request._session:
             return
@@ -776,10 +776,10 @@ class _ThreadIO(_IO):
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
 
-    def watch(self, sock: zmq.Socket) -> None:
+    def watch(self, sock: zmq.Socket[Any]) -> None:
         self.poller.register(sock, zmq.POLLIN)
 
-    def unwatch(self, sock: zmq.Socket) -> None:
+    def unwatch(self, sock: zmq.Socket[Any]) -> None:
         self.poller.unregister(sock)
 
     def call_soon(self, op: Callable[[_IO], None]) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Set, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Set, TypeVar, cast
 
 import zmq
 
@@ -106,7 +106,7 @@ class _LoopIO(_IO):
     def __init__(self, agent: "AsyncAgent") -> None:
         super().__init__(agent)
         self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self.watched: Dict[zmq.Socket, int] = {}
+        self.watched: Dict[zmq.Socket[Any], int] = {}
         self.timer: Optional[asyncio.TimerHandle] = None
         self.pumping = False
 
@@ -114,13 +114,13 @@ class _LoopIO(_IO):
         self.loop = loop
         self.timer = loop.call_later(_POLL_CEILING, self.on_timer)
 
-    def watch(self, sock: zmq.Socket) -> None:
+    def watch(self, sock: zmq.Socket[Any]) -> None:
         assert self.loop is not None
-        fd = sock.getsockopt(zmq.FD)
+        fd = cast(int, sock.getsockopt(zmq.FD))
         self.watched[sock] = fd
         self.loop.add_reader(fd, self.guarded, self.pump)
 
-    def unwatch(self, sock: zmq.Socket) -> None:
+    def unwatch(self, sock: zmq.Socket[Any]) -> None:
         fd = self.watched.pop(sock, None)
         if fd is not None and self.loop is not None:
             self.loop.remove_reader(fd)
