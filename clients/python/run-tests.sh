@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Runs the Python client's tests (pytest) against real parley-broker and parley-gateway processes.
+# Runs the Python client's tests (pytest) against real parley-broker and parley-gateway processes, with the
+# package installed from its wheel, never from the source tree: a packaging mistake fails the tests.
 #
 #   clients/python/run-tests.sh [pytest arguments]
 #
-# Builds the three executables with SwiftPM first, unless PARLEY_BUILD_DIR names a folder holding them.
-# Uses $PYTHON (default python3) when it has pyzmq and pytest; otherwise installs them into
-# clients/python/.venv, or with pip --user when no venv can be made. Exits non-zero when anything fails.
+# 1. Builds the three executables with SwiftPM, unless PARLEY_BUILD_DIR names a folder holding them.
+# 2. In clients/python/.venv (made with $PYTHON, default python3): installs build and mypy, runs
+#    `mypy --strict` on the package and builds the wheel with `python -m build` into clients/python/dist.
+# 3. Makes a fresh virtual environment (clients/python/.venv-wheel), installs the wheel (which pulls pyzmq)
+#    and pytest into it, and runs pytest there with PARLEY_TEST_WHEEL=1: conftest.py then refuses a `parley`
+#    imported from anywhere but that environment.
+# Exits non-zero when anything fails.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+pip_install() { "$1" -m pip install --quiet --disable-pip-version-check "${@:2}"; }
 
 if [ -z "${PARLEY_BUILD_DIR:-}" ]; then
     for product in parley-broker parley-gateway parley; do
@@ -21,21 +27,34 @@ if [ -z "${PARLEY_BUILD_DIR:-}" ]; then
     done
 fi
 
-python="${PYTHON:-python3}"
-requirements=("pyzmq>=22" "pytest>=7")
-if ! "$python" -c 'import zmq, pytest' >/dev/null 2>&1; then
-    if [ -x "$here/.venv/bin/python" ] || "$python" -m venv "$here/.venv" >/dev/null 2>&1; then
-        python="$here/.venv/bin/python"
-        if ! "$python" -c 'import zmq, pytest' >/dev/null 2>&1; then
-            echo "installing ${requirements[*]} into $here/.venv"
-            "$python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
-        fi
-    else
-        rm -rf "$here/.venv"
-        echo "installing ${requirements[*]} with pip --user"
-        "$python" -m pip install --quiet --disable-pip-version-check --user "${requirements[@]}"
-    fi
+tools="$here/.venv/bin/python"
+if [ ! -x "$tools" ]; then
+    "${PYTHON:-python3}" -m venv "$here/.venv"
+fi
+if ! "$tools" -c 'import build, mypy, zmq' >/dev/null 2>&1; then
+    echo "installing build, mypy and pyzmq into $here/.venv"
+    pip_install "$tools" "build>=1" "mypy>=1" "pyzmq>=22"
 fi
 
+echo "mypy --strict parley"
+(cd "$here" && "$tools" -m mypy --strict --no-error-summary parley)
+
+rm -rf "$here/dist"
+echo "building the wheel"
+if ! log="$("$tools" -m build --wheel --outdir "$here/dist" "$here" 2>&1)"; then
+    echo "$log" | tail -40
+    echo "run-tests.sh: python -m build failed" >&2
+    exit 1
+fi
+rm -rf "$here/build" "$here"/*.egg-info
+wheel="$(ls "$here"/dist/*.whl)"
+
+venv="$here/.venv-wheel"
+rm -rf "$venv"
+"$tools" -m venv "$venv"
+echo "installing $(basename "$wheel") and pytest into a fresh $venv"
+pip_install "$venv/bin/python" "$wheel" "pytest>=7"
+
 cd "$here"
-exec "$python" -m pytest -ra -p no:cacheprovider "$@"
+# The pytest script, not `python -m pytest`: that would put the current folder (the source tree) on sys.path.
+PARLEY_TEST_WHEEL=1 exec "$venv/bin/pytest" -ra -p no:cacheprovider "$@"

@@ -5,6 +5,7 @@
 ...     agent.request_help("cap:math", {"question": "6*7?"})
 """
 
+from .aio import AsyncAgent, AsyncRequest, AsyncSubscription
 from .agent import DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, Agent, CurveKeys, Outcome, Request, TriggerReport
 from .errors import Decline, Fail, ParleyError
 from .events import (DEADLINE_APPROACHING, ERROR, HELP_NEEDED, RESOURCE_LOW, STOP, TASK_COMPLETE, TASK_START,
@@ -15,7 +16,7 @@ from .wire import Command, DecodeError, Kind, Status
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "CurveKeys", "Outcome", "Request", "TriggerReport", "DEFAULT_BROKER", "DEFAULT_EVENTS", "DEFAULT_GATEWAY",
+    "Agent", "AsyncAgent", "AsyncRequest", "AsyncSubscription", "CurveKeys", "Outcome", "Request", "TriggerReport", "DEFAULT_BROKER", "DEFAULT_EVENTS", "DEFAULT_GATEWAY",
     "ParleyError", "Decline", "Fail",
     "EventBus", "EventContext", "HandlerToken", "HandlerFailure", "DispatchReport", "Stop", "STOP",
     "TASK_START", "TASK_COMPLETE", "ERROR", "HELP_NEEDED", "RESOURCE_LOW", "DEADLINE_APPROACHING",

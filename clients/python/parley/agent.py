@@ -25,7 +25,7 @@ import zmq
 from . import events as ev
 from . import wire
 from .errors import Decline, Fail, ParleyError
-from .subscription import Event, Subscription
+from .subscription import Event, Subscription, SubscriptionBase
 from .wire import Command, Kind, Status
 
 log = logging.getLogger("parley")
@@ -86,7 +86,7 @@ class CurveKeys:
     broker_key: str
     gateway_key: Optional[str] = None
 
-    def apply(self, sock: zmq.Socket, server_key: Optional[str]) -> None:
+    def apply(self, sock: zmq.Socket[Any], server_key: Optional[str]) -> None:
         if server_key is None:
             raise ValueError("CURVE is configured but this server's public key is not (gateway_key)")
         sock.curve_publickey = self.public_key.encode("ascii")
@@ -102,10 +102,11 @@ class TriggerReport:
     sequence: int
 
 
-class Request:
-    """A request delivered to this agent's handler."""
+class RequestBase:
+    """A request delivered to this agent's handler (``Request`` for ``Agent``, ``AsyncRequest`` for
+    ``AsyncAgent``: they differ only in ``progress``)."""
 
-    def __init__(self, agent: "Agent", header: wire.Header, body: bytes, session: int) -> None:
+    def __init__(self, agent: "AgentCore", header: wire.Header, body: bytes, session: int) -> None:
         self._agent = agent
         self._session = session
         self.delivery_id: int = header.delivery_id
@@ -134,16 +135,27 @@ class Request:
         """True once the broker took the request back (deadline, cancel, redelivery): a reply would be dropped."""
         return self._revoked.is_set()
 
-    def progress(self, extend_seconds: float, note: str = "") -> None:
-        """Still working: asks for ``extend_seconds`` more from now (the broker caps it at its hard maximum).
-        ``note`` goes to the requester."""
+    def _progress(self, extend_seconds: float, note: str) -> None:
         extend_ms = max(0, min(int(extend_seconds * 1000), 0xFFFFFFFF))
         if extend_ms:
             self.deadline = max(self.deadline, _now() + extend_ms / 1000.0)
-        self._agent._call_soon(lambda io: io.send_progress(self, extend_ms, note))
+        self._agent._schedule(lambda io: io.send_progress(self, extend_ms, note))
+
+    def _revoke(self) -> None:
+        """The broker took it back, or the agent closes: a reply would be dropped."""
+        self._revoked.set()
 
     def __repr__(self) -> str:
         return f"<Request {self.kind} from {self.requester} ({self.requester_layer}) attempt {self.attempt}>"
+
+
+class Request(RequestBase):
+    """A request delivered to this agent's handler."""
+
+    def progress(self, extend_seconds: float, note: str = "") -> None:
+        """Still working: asks for ``extend_seconds`` more from now (the broker caps it at its hard maximum).
+        ``note`` goes to the requester."""
+        self._progress(extend_seconds, note)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -190,7 +202,7 @@ class _Link:
         self.name = name
         self.endpoint = endpoint
         self.capabilities = list(capabilities)
-        self.sock: Optional[zmq.Socket] = None
+        self.sock: Optional[zmq.Socket[Any]] = None
         self.state = "idle"  # idle → hello → ready; failed (refused); closed
         self.heartbeat = 1.0
         self.liveness = 3
@@ -233,14 +245,14 @@ class _Link:
         sock.setsockopt(zmq.RCVHWM, 100_000)
         sock.connect(self.endpoint)
         self.sock = sock
-        self.io.poller.register(sock, zmq.POLLIN)
         self.io.sockets[sock] = self
+        self.io.watch(sock)
         self.state = "hello"
         self.send_hello()
 
     def close_socket(self, linger_ms: int = 0) -> None:
         if self.sock is not None:
-            self.io.poller.unregister(self.sock)
+            self.io.unwatch(self.sock)
             self.io.sockets.pop(self.sock, None)
             self.sock.close(linger=linger_ms)
             self.sock = None
@@ -335,6 +347,15 @@ class _Link:
         self.send([header] if call.body is None else [header, call.body])
         call.sent = True
 
+    def cancel(self, call: _Call) -> None:
+        """The caller gave up: CANCEL to the broker (or gateway) if it may have the request; the call ends
+        CANCELLED here at once (the RESULT CANCELLED that follows is a duplicate and ignored)."""
+        if call.cid not in self.calls:
+            return
+        if call.sent and self.state == "ready":
+            self.send([wire.encode(Command.CANCEL, callback_id=call.cid)])
+        self.finish(call, Outcome(Status.CANCELLED, b"cancelled by the caller", 0))
+
     def finish(self, call: _Call, outcome: Outcome) -> None:
         self.calls.pop(call.cid, None)
         if not call.future.done():
@@ -394,21 +415,21 @@ class _Link:
                 self.session_lost("BYE from the " + self.name)
                 self.send_hello()
         elif command == Command.RESULT:
-            call = self.calls.get(header.callback_id)
-            if call is None:
+            pending = self.calls.get(header.callback_id)
+            if pending is None:
                 return  # a duplicate after a retry
             outcome = Outcome(header.status, body, header.attempts)
             if header.status == Status.UNAVAILABLE and header.attempts == 0:
-                self.held = (call, outcome, _now())  # decided by the next message: a BYE means "not registered"
+                self.held = (pending, outcome, _now())  # decided by the next message: a BYE means "not registered"
                 return
-            self.result(call, outcome)
+            self.result(pending, outcome)
         elif command == Command.EXTENDED:
-            call = self.calls.get(header.callback_id)
-            if call is not None:
-                call.local_deadline = _now() + header.timeout_ms / 1000.0
-                call.deadline = max(call.deadline, call.local_deadline)
-                if call.on_progress is not None:
-                    self.io.run_user(call.on_progress, body.decode("utf-8", "replace"), header.timeout_ms / 1000.0)
+            extended = self.calls.get(header.callback_id)
+            if extended is not None:
+                extended.local_deadline = _now() + header.timeout_ms / 1000.0
+                extended.deadline = max(extended.deadline, extended.local_deadline)
+                if extended.on_progress is not None:
+                    self.io.agent._run_user(extended.on_progress, body.decode("utf-8", "replace"), header.timeout_ms / 1000.0)
         elif command == Command.ERROR:
             self.error(header, body)
         elif command == Command.CONFIRM:
@@ -529,75 +550,65 @@ def _full_jitter(attempt: int, base: float, cap: float) -> float:
 
 @dataclass
 class _Delivery:
-    request: Request
+    request: RequestBase
     session: int
 
 
 class _IO:
-    """The I/O thread: all sockets, all protocol state."""
+    """All sockets and all protocol state of one agent, driven by one thread: its own I/O thread
+    (``_ThreadIO``, for ``Agent``) or an asyncio event loop (``parley.aio``, for ``AsyncAgent``). A driver
+    watches the sockets, runs ``drain`` when one is readable, runs the operations handed to it, and calls
+    ``tick`` at least every ``_POLL_CEILING`` seconds."""
 
-    def __init__(self, agent: "Agent") -> None:
+    def __init__(self, agent: "AgentCore") -> None:
         self.agent = agent
         self.ctx = agent._ctx
-        self.poller = zmq.Poller()
-        self.sockets: Dict[zmq.Socket, _Link] = {}
+        self.sockets: Dict[zmq.Socket[Any], _Link] = {}
         self.broker = _Link(self, "broker", agent.broker, agent.capabilities)
         self.gateway = _Link(self, "gateway", agent.gateway, [])
         self.deliveries: Dict[int, _Delivery] = {}
-        self.subscriptions: Dict[int, Subscription] = {}
+        self.subscriptions: Dict[int, SubscriptionBase] = {}
         self.prefixes: Dict[bytes, int] = {}
-        self.sub: Optional[zmq.Socket] = None
+        self.sub: Optional[zmq.Socket[Any]] = None
         self.next_sync = _now() + _SYNC_INTERVAL
         self.running = True
 
-    # -- the loop ---------------------------------------------------------------------------------------
+    # -- the driver's part ---------------------------------------------------------------------------
 
-    def run(self) -> None:
-        wake = self.agent._wake_r
-        self.poller.register(wake, zmq.POLLIN)
+    def watch(self, sock: zmq.Socket[Any]) -> None:
+        """Start watching ``sock`` for input (a link's DEALER or the SUB)."""
+        raise NotImplementedError
+
+    def unwatch(self, sock: zmq.Socket[Any]) -> None:
+        raise NotImplementedError
+
+    def run_op(self, op: Callable[["_IO"], None]) -> None:
         try:
-            while self.running:
-                ready = dict(self.poller.poll(int(_POLL_CEILING * 1000)))
-                if wake in ready:
-                    try:
-                        while os.read(wake, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
-                self.run_ops()
-                for sock in list(ready):
-                    if sock is wake:
-                        continue
-                    if sock is self.sub:
-                        self.drain_sub()
-                    elif sock in self.sockets:
-                        self.drain(self.sockets[sock])
-                self.tick()
-        except Exception:  # a bug: fail everything loudly rather than hang callers
-            log.exception("the Parley I/O thread crashed")
-            self.close("the agent's I/O thread crashed")
-        finally:
-            self.poller.unregister(wake)
+            op(self)
+        except Exception:
+            log.exception("an agent operation failed")
 
-    def run_ops(self) -> None:
-        ops = self.agent._ops
-        while ops:
-            op = ops.popleft()
-            try:
-                op(self)
-            except Exception:
-                log.exception("an agent operation failed")
+    def drain_socket(self, sock: Any) -> int:
+        """Reads what ``sock`` holds (at most 1000 messages); how many were read."""
+        if sock is self.sub:
+            return self.drain_sub()
+        link = self.sockets.get(sock)
+        return self.drain(link) if link is not None else 0
 
-    def drain(self, link: _Link) -> None:
+    def drain(self, link: _Link) -> int:
         sock = link.sock
-        for _ in range(1000):
+        for count in range(1000):
             if sock is None or link.sock is not sock:
-                return
+                return count
             try:
                 frames = sock.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return count
             link.receive(frames)
+        return 1000
+
+    def link(self, via_gateway: bool) -> _Link:
+        return self.gateway if via_gateway else self.broker
 
     def tick(self) -> None:
         now = _now()
@@ -612,41 +623,35 @@ class _IO:
         self.broker.shutdown(why)
         self.gateway.shutdown(why)
         for delivery in self.deliveries.values():
-            delivery.request._revoked.set()
+            delivery.request._revoke()
         self.deliveries.clear()
         for subscription in list(self.subscriptions.values()):
             subscription._finish()
         self.subscriptions.clear()
         if self.sub is not None:
-            self.poller.unregister(self.sub)
+            self.unwatch(self.sub)
             self.sub.close(linger=0)
             self.sub = None
         self.running = False
 
-    def run_user(self, function: Callable[..., Any], *args: Any) -> None:
-        """Runs application code off the I/O thread."""
-        self.agent._executor().submit(_logged, function, *args)
-
     # -- serving ------------------------------------------------------------------------------------------
 
     def deliver(self, header: wire.Header, body: bytes, session: int) -> None:
-        request = Request(self.agent, header, body, session)
-        handler = self.agent._handler
-        if handler is None:
+        if not self.agent._serving():
             self.send_reply(header.delivery_id, Status.DECLINED,
                             f"agent '{self.agent.id}' serves no requests".encode(), session)
             return
+        request = self.agent._start_handler(header, body, session)
         self.deliveries[header.delivery_id] = _Delivery(request, session)
-        self.agent._executor().submit(self.agent._run_handler, handler, request)
 
     def revoke(self, delivery_id: int) -> None:
         delivery = self.deliveries.pop(delivery_id, None)
         if delivery is not None:
-            delivery.request._revoked.set()
+            delivery.request._revoke()
 
     def drop_deliveries(self) -> None:
         for delivery in self.deliveries.values():
-            delivery.request._revoked.set()
+            delivery.request._revoke()
         self.deliveries.clear()
 
     def send_reply(self, delivery_id: int, status: Status, body: bytes, session: int) -> None:
@@ -655,12 +660,12 @@ class _IO:
             return  # the delivery belongs to a previous session: it is redelivered
         self.broker.send([wire.encode(Command.REPLY, delivery_id=delivery_id, status=status), body])
 
-    def finish_delivery(self, request: Request, status: Status, body: bytes) -> None:
+    def finish_delivery(self, request: RequestBase, status: Status, body: bytes) -> None:
         if request.delivery_id not in self.deliveries or request.revoked:
             return
         self.send_reply(request.delivery_id, status, body, request._session)
 
-    def send_progress(self, request: Request, extend_ms: int, note: str) -> None:
+    def send_progress(self, request: RequestBase, extend_ms: int, note: str) -> None:
         delivery = self.deliveries.get(request.delivery_id)
         if delivery is None or self.broker.state != "ready" or self.broker.session != request._session:
             return
@@ -678,7 +683,7 @@ class _IO:
         for selector, first, last in replays:
             self.broker.send([wire.encode(Command.REPLAY, selector=selector, from_=first, to=last)], counts=False)
 
-    def subscribe(self, subscription: Subscription) -> None:
+    def subscribe(self, subscription: SubscriptionBase) -> None:
         if self.sub is None:
             self.sub = self.ctx.socket(zmq.SUB)
             self.sub.setsockopt(zmq.LINGER, 0)
@@ -686,7 +691,7 @@ class _IO:
                 self.agent.curve.apply(self.sub, self.agent.curve.broker_key)
             self.sub.setsockopt(zmq.RCVHWM, 10_000)
             self.sub.connect(self.agent.events)
-            self.poller.register(self.sub, zmq.POLLIN)
+            self.watch(self.sub)
         for selector in subscription.selectors:
             prefix = wire.topic_frame(selector)
             self.prefixes[prefix] = self.prefixes.get(prefix, 0) + 1
@@ -697,7 +702,7 @@ class _IO:
             self.broker.open()  # REPLAY needs the DEALER (no registration needed, but we register anyway)
         self.send_replays(subscription.tracker.initial_replays())
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: SubscriptionBase) -> None:
         if self.subscriptions.pop(id(subscription), None) is None:
             return
         for selector in subscription.selectors:
@@ -708,14 +713,14 @@ class _IO:
                 if self.sub is not None:
                     self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
 
-    def drain_sub(self) -> None:
-        for _ in range(1000):
+    def drain_sub(self) -> int:
+        for count in range(1000):
             if self.sub is None:
-                return
+                return count
             try:
                 frames = self.sub.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return count
             if len(frames) < 2:
                 continue
             try:
@@ -729,6 +734,7 @@ class _IO:
                 for tracker in self.trackers():
                     if tracker.covers(header.topic):
                         self.send_replays(tracker.on_beacon(header.topic, header.latest))
+        return 1000
 
     def event_arrived(self, header: wire.Header, body: bytes, replayed: bool) -> None:
         event = Event(header.topic, header.sequence, header.timestamp, header.event_id.hex(), header.content_type, body, replayed)
@@ -759,6 +765,63 @@ class _IO:
             link.send(publish.frames)
 
 
+class _ThreadIO(_IO):
+    """The driver of ``Agent``: one I/O thread polling the sockets and a wake-up pipe."""
+
+    def __init__(self, agent: "Agent") -> None:
+        super().__init__(agent)
+        self.poller = zmq.Poller()
+        self.ops: Deque[Callable[[_IO], None]] = collections.deque()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def watch(self, sock: zmq.Socket[Any]) -> None:
+        self.poller.register(sock, zmq.POLLIN)
+
+    def unwatch(self, sock: zmq.Socket[Any]) -> None:
+        self.poller.unregister(sock)
+
+    def call_soon(self, op: Callable[[_IO], None]) -> None:
+        """Runs ``op`` on the I/O thread (callable from any thread)."""
+        self.ops.append(op)
+        try:
+            os.write(self.wake_w, b"!")
+        except (BlockingIOError, OSError):
+            pass  # already awake (pipe full), or closed
+
+    def run(self) -> None:
+        wake = self.wake_r
+        self.poller.register(wake, zmq.POLLIN)
+        try:
+            while self.running:
+                ready = dict(self.poller.poll(int(_POLL_CEILING * 1000)))
+                if wake in ready:
+                    try:
+                        while os.read(wake, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                while self.ops:
+                    self.run_op(self.ops.popleft())
+                for sock in list(ready):
+                    if sock is not wake:
+                        self.drain_socket(sock)
+                self.tick()
+        except Exception:  # a bug: fail everything loudly rather than hang callers
+            log.exception("the Parley I/O thread crashed")
+            self.close("the agent's I/O thread crashed")
+        finally:
+            self.poller.unregister(wake)
+
+    def close_pipe(self) -> None:
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def _logged(function: Callable[..., Any], *args: Any) -> None:
     try:
         function(*args)
@@ -766,27 +829,50 @@ def _logged(function: Callable[..., Any], *args: Any) -> None:
         log.exception("callback %r raised", function)
 
 
+def _failure_reply(request: RequestBase, error: BaseException) -> Tuple[Status, bytes]:
+    """What a handler's exception answers: DECLINED for ``Decline``, FAILED with the reason otherwise."""
+    if isinstance(error, Decline):
+        return Status.DECLINED, error.reason.encode("utf-8")
+    if isinstance(error, Fail):
+        return Status.FAILED, error.reason.encode("utf-8")
+    log.warning("handler failed for %r: %s: %s", request, type(error).__name__, error)
+    return Status.FAILED, f"{type(error).__name__}: {error}".encode("utf-8")
+
+
+def _start_connect(io: _IO, waiter: "concurrent.futures.Future[None]") -> None:
+    """Registers with the broker, or notes ``waiter`` for the WELCOME (on the driver's thread)."""
+    link = io.broker
+    if link.fatal is not None:  # refused before: try again (the id may be free by now)
+        link.fatal, link.state = None, "idle"
+    if link.state == "ready":
+        waiter.set_result(None)
+    else:
+        link.waiters.append(waiter)
+        if link.state == "idle":
+            link.open()
+
+
+def _connect_failed(io: _IO, waiter: "concurrent.futures.Future[None]", limit: float) -> ParleyError:
+    """No WELCOME in time: forget ``waiter`` and say why (on the driver's thread)."""
+    if waiter in io.broker.waiters:
+        io.broker.waiters.remove(waiter)
+    return ParleyError(Status.UNAVAILABLE, f"no WELCOME from the broker at {io.agent.broker} within {limit:g} s"
+                       + io.broker.describe_trouble())
+
+
 # ------------------------------------------------------------------------------------------------------
 # The public API
 
 
-class Agent:
-    """A Parley agent.
-
-    >>> agent = Agent("py-helper", "domain", ["math"])          # doctest: +SKIP
-    >>> agent.serve(lambda request: {"answer": 42})             # doctest: +SKIP
-    >>> agent.connect()                                          # doctest: +SKIP
-
-    ``id``: 1–64 of ``A–Z a–z 0–9 _ -``; ``layer``: 1–32 of ``a–z 0–9 _ -``; ``capabilities``: what it serves
-    through ``cap:<name>`` targets. ``broker``/``events``: the broker's ROUTER and XPUB endpoints;
-    ``gateway``: the gateway's endpoint, used by cross-layer calls only. ``curve``: ``CurveKeys`` when the
-    broker and gateway run with CURVE keys; None in development mode.
-    """
+class AgentCore:
+    """What ``Agent`` (threads) and ``parley.aio.AsyncAgent`` (asyncio) share: the configuration, the
+    preparation of requests, publishes and subscriptions, and the local event bus. Subclasses supply the
+    driver: ``_schedule`` runs an operation on the driver's thread, and the handler hooks."""
 
     def __init__(self, id: str, layer: str, capabilities: Sequence[str] = (), broker: str = DEFAULT_BROKER,
                  events: str = DEFAULT_EVENTS, gateway: str = DEFAULT_GATEWAY, *, connect_timeout: float = 10.0,
                  publish_timeout: float = 10.0, base_backoff: float = 0.1, max_backoff: float = 5.0,
-                 handler_threads: int = 8, deadline_warning: float = 0.8, curve: Optional[CurveKeys] = None) -> None:
+                 deadline_warning: float = 0.8, curve: Optional[CurveKeys] = None) -> None:
         problem = wire.agent_problem(id) or wire.layer_problem(layer)
         if not problem and len(capabilities) > wire.MAX_CAPABILITIES:
             problem = f"more than {wire.MAX_CAPABILITIES} capabilities"
@@ -804,23 +890,124 @@ class Agent:
         self.publish_timeout = publish_timeout
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
-        self._handler_threads = handler_threads
         self._deadline_warning = deadline_warning
         self._instance = random.getrandbits(64)  # once per process: a reconnect takes the registration back
-        self._handler: Optional[Callable[[Request], Any]] = None
         self.bus = ev.EventBus()
         self.bus.on_failure(self._report_handler_failure)
         self._ctx = zmq.Context()
-        self._ops: Deque[Callable[[_IO], None]] = collections.deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._closed = False
+
+    # -- the driver's part --------------------------------------------------------------------------------
+
+    def _schedule(self, op: Callable[[_IO], None]) -> None:
+        """Runs ``op`` on the driver's thread (callable from any thread)."""
+        raise NotImplementedError
+
+    def _serving(self) -> bool:
+        """Whether a request handler is set."""
+        raise NotImplementedError
+
+    def _start_handler(self, header: wire.Header, body: bytes, session: int) -> RequestBase:
+        """Starts the handler on a delivered request (on the driver's thread) and returns the request."""
+        raise NotImplementedError
+
+    def _run_user(self, function: Callable[..., Any], *args: Any) -> None:
+        """Runs application code (a progress callback) without holding up the driver."""
+        raise NotImplementedError
+
+    # -- shared preparation ---------------------------------------------------------------------------------
+
+    def _prepare_call(self, kind: "Kind | str", target: str, payload: Any, timeout: float, retries: int,
+                      content_type: str, on_progress: Optional[Callable[[str, float], None]]) -> _Call:
+        if wire.target_problem(target):
+            raise ValueError(f"invalid target {target!r}: use agent:<id>, cap:<name> or layer:<name>[/<cap>]")
+        if not timeout > 0:
+            raise ValueError("timeout must be positive")
+        return _Call(Kind.parse(kind), target, content_type, _encode_payload(payload), timeout, retries, on_progress)
+
+    def _layer_target(self, to_layer: str, need: Optional[str]) -> str:
+        """The gateway target ``layer:<to_layer>[/<need>]``; ValueError for bad names or a missing gateway key."""
+        problem = wire.layer_problem(to_layer) or (wire.capability_problem(need) if need is not None else None)
+        if problem:
+            raise ValueError(problem)
+        if self.curve is not None and self.curve.gateway_key is None:
+            raise ValueError("CURVE is configured without the gateway's public key (CurveKeys.gateway_key)")
+        return f"layer:{to_layer}" + (f"/{need}" if need is not None else "")
+
+    def _prepare_publish(self, event: str, data: Any, content_type: str, timeout: Optional[float]) -> _Publish:
+        topic = wire.topic(self.id, event)
+        eid = os.urandom(16)
+        header = wire.encode(Command.PUBLISH, event_id=eid, topic=topic, content_type=content_type)
+        return _Publish([header, _encode_payload(data)], eid, self.publish_timeout if timeout is None else timeout)
+
+    def _selectors(self, agent: str, events: Optional[Sequence[str]]) -> List[str]:
+        problem = wire.agent_problem(agent)
+        if problem:
+            raise ValueError(problem)
+        return [wire.topic(agent, name) for name in events] if events else [f"callback.{agent}."]
+
+    def _handler_started(self, request: RequestBase) -> None:
+        """The local HELP_NEEDED event, before a help request's handler runs."""
+        if request.kind == "help" and self.bus.handler_count(ev.HELP_NEEDED):
+            self.bus.dispatch(ev.EventContext(ev.HELP_NEEDED, request.requester, request.body))
+
+    def _warn_deadline(self, request: RequestBase) -> None:
+        data = _encode_payload({"callbackID": request.callback_id, "secondsLeft": round(request.deadline - _now(), 3)})
+        self.bus.dispatch(ev.EventContext(ev.DEADLINE_APPROACHING, request.requester, data))
+
+    # -- local events ---------------------------------------------------------------------------------------
+
+    def on(self, event: str, handler: Optional[Callable[[ev.EventContext], Any]] = None, *, priority: int = 0,
+           once: bool = False) -> Any:
+        """Registers a local handler for ``event`` and returns its token (a decorator without ``handler``).
+        See ``EventBus.on`` for the chain rules."""
+        return self.bus.on(event, handler, priority=priority, once=once)
+
+    def off(self, token: ev.HandlerToken) -> bool:
+        """Removes a handler registered with ``on``."""
+        return self.bus.off(token)
+
+    def _started(self) -> bool:
+        """Whether the driver runs (a best-effort publish needs it)."""
+        raise NotImplementedError
+
+    def _report_handler_failure(self, failure: ev.HandlerFailure) -> None:
+        detail = {"event": failure.event, "handler": repr(failure.token), "reason": failure.reason}
+        payload = _encode_payload(detail)
+        self.bus.dispatch(ev.EventContext(ev.ERROR, self.id, payload))
+        if self._started() and not self._closed:  # best effort, without waiting for the CONFIRM
+            publish = self._prepare_publish(ev.ERROR, payload, "application/json", None)
+            publish.future.add_done_callback(lambda f: f.exception())  # consume the outcome
+            self._schedule(lambda io: io.publish(publish))
+
+
+class Agent(AgentCore):
+    """A Parley agent.
+
+    >>> agent = Agent("py-helper", "domain", ["math"])          # doctest: +SKIP
+    >>> agent.serve(lambda request: {"answer": 42})             # doctest: +SKIP
+    >>> agent.connect()                                          # doctest: +SKIP
+
+    ``id``: 1–64 of ``A–Z a–z 0–9 _ -``; ``layer``: 1–32 of ``a–z 0–9 _ -``; ``capabilities``: what it serves
+    through ``cap:<name>`` targets. ``broker``/``events``: the broker's ROUTER and XPUB endpoints;
+    ``gateway``: the gateway's endpoint, used by cross-layer calls only. ``curve``: ``CurveKeys`` when the
+    broker and gateway run with CURVE keys; None in development mode.
+    """
+
+    def __init__(self, id: str, layer: str, capabilities: Sequence[str] = (), broker: str = DEFAULT_BROKER,
+                 events: str = DEFAULT_EVENTS, gateway: str = DEFAULT_GATEWAY, *, connect_timeout: float = 10.0,
+                 publish_timeout: float = 10.0, base_backoff: float = 0.1, max_backoff: float = 5.0,
+                 handler_threads: int = 8, deadline_warning: float = 0.8, curve: Optional[CurveKeys] = None) -> None:
+        super().__init__(id, layer, capabilities, broker, events, gateway, connect_timeout=connect_timeout,
+                         publish_timeout=publish_timeout, base_backoff=base_backoff, max_backoff=max_backoff,
+                         deadline_warning=deadline_warning, curve=curve)
+        self._handler_threads = handler_threads
+        self._handler: Optional[Callable[[Request], Any]] = None
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._pool_lock = threading.Lock()
-        self._io = _IO(self)
+        self._io = _ThreadIO(self)
         self._thread: Optional[threading.Thread] = None
         self._start_lock = threading.Lock()
-        self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
@@ -832,19 +1019,20 @@ class Agent:
                 self._thread = threading.Thread(target=self._io.run, name=f"parley-io-{self.id}", daemon=True)
                 self._thread.start()
 
-    def _call_soon(self, op: Callable[[_IO], None]) -> None:
-        """Runs ``op`` on the I/O thread."""
-        self._ops.append(op)
-        try:
-            os.write(self._wake_w, b"!")
-        except (BlockingIOError, OSError):
-            pass  # already awake (pipe full), or closed
+    def _schedule(self, op: Callable[[_IO], None]) -> None:
+        self._io.call_soon(op)
+
+    def _started(self) -> bool:
+        return self._thread is not None
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self._handler_threads, thread_name_prefix=f"parley-{self.id}")
             return self._pool
+
+    def _run_user(self, function: Callable[..., Any], *args: Any) -> None:
+        self._executor().submit(_logged, function, *args)
 
     def _wait(self, future: "concurrent.futures.Future[Any]", limit: float, what: str) -> Any:
         try:
@@ -861,35 +1049,17 @@ class Agent:
         limit = self.connect_timeout if timeout is None else timeout
         self._ensure_thread()
         waiter: "concurrent.futures.Future[None]" = concurrent.futures.Future()
-
-        def start(io: _IO) -> None:
-            link = io.broker
-            if link.fatal is not None:  # refused before: try again (the id may be free by now)
-                link.fatal, link.state = None, "idle"
-            if link.state == "ready":
-                waiter.set_result(None)
-            else:
-                link.waiters.append(waiter)
-                if link.state == "idle":
-                    link.open()
-
-        self._call_soon(start)
+        self._schedule(lambda io: _start_connect(io, waiter))
         try:
             waiter.result(timeout=limit)
         except concurrent.futures.TimeoutError:
-            trouble: List[str] = []
-            done = threading.Event()
-
-            def diagnose(io: _IO) -> None:
-                trouble.append(io.broker.describe_trouble())
-                if waiter in io.broker.waiters:
-                    io.broker.waiters.remove(waiter)
-                done.set()
-
-            self._call_soon(diagnose)
-            done.wait(2.0)
-            raise ParleyError(Status.UNAVAILABLE, f"no WELCOME from the broker at {self.broker} within {limit:g} s"
-                              + (trouble[0] if trouble else "")) from None
+            failure: "concurrent.futures.Future[ParleyError]" = concurrent.futures.Future()
+            self._schedule(lambda io: failure.set_result(_connect_failed(io, waiter, limit)))
+            try:
+                error = failure.result(timeout=2.0)
+            except concurrent.futures.TimeoutError:
+                error = ParleyError(Status.UNAVAILABLE, f"no WELCOME from the broker at {self.broker} within {limit:g} s")
+            raise error from None
         return self
 
     def close(self) -> None:
@@ -900,17 +1070,13 @@ class Agent:
             self._closed = True
             thread = self._thread
         if thread is not None:
-            self._call_soon(lambda io: io.close("the agent closed"))
+            self._schedule(lambda io: io.close("the agent closed"))
             thread.join(timeout=5.0)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
         if thread is None or not thread.is_alive():
             self._ctx.term()  # every socket is closed: the I/O thread closed them (or never made any)
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._io.close_pipe()
 
     def __enter__(self) -> "Agent":
         return self.connect()
@@ -930,14 +1096,9 @@ class Agent:
         time is left. The broker's UNAVAILABLE (an agent left, the broker shutting down) comes back at once.
         Always returns by ``timeout`` plus a grace of about two heartbeats.
         """
-        problem = wire.target_problem(target)
-        if problem:
-            raise ValueError(f"invalid target {target!r}: use agent:<id>, cap:<name> or layer:<name>[/<cap>]")
-        if not timeout > 0:
-            raise ValueError("timeout must be positive")
-        call = _Call(Kind.parse(kind), target, content_type, _encode_payload(payload), timeout, retries, on_progress)
+        call = self._prepare_call(kind, target, payload, timeout, retries, content_type, on_progress)
         self._ensure_thread()
-        self._call_soon(lambda io: (io.gateway if via_gateway else io.broker).start_call(call))
+        self._schedule(lambda io: io.link(via_gateway).start_call(call))
         outcome: Outcome = self._wait(call.future, timeout + 10.0, "request")
         return outcome
 
@@ -962,12 +1123,7 @@ class Agent:
     def execute_outcome(self, to_layer: str, need: Optional[str], payload: Any, timeout: float = 30.0, retries: int = 3,
                         kind: "Kind | str" = Kind.CALL) -> Outcome:
         """Like ``execute``, returning the ``Outcome`` whatever its status."""
-        problem = wire.layer_problem(to_layer) or (wire.capability_problem(need) if need is not None else None)
-        if problem:
-            raise ValueError(problem)
-        if self.curve is not None and self.curve.gateway_key is None:
-            raise ValueError("CURVE is configured without the gateway's public key (CurveKeys.gateway_key)")
-        target = f"layer:{to_layer}" + (f"/{need}" if need is not None else "")
+        target = self._layer_target(to_layer, need)
         return self.request(kind, target, payload, timeout=timeout, retries=retries, via_gateway=True)
 
     def domain_to_infrastructure(self, context: Any, need: str, timeout: float = 30.0) -> Any:
@@ -987,57 +1143,43 @@ class Agent:
         self._handler = handler
         return handler
 
+    def _serving(self) -> bool:
+        return self._handler is not None
+
+    def _start_handler(self, header: wire.Header, body: bytes, session: int) -> RequestBase:
+        request = Request(self, header, body, session)
+        handler = self._handler
+        assert handler is not None
+        self._executor().submit(self._run_handler, handler, request)
+        return request
+
     def _run_handler(self, handler: Callable[[Request], Any], request: Request) -> None:
         warning: Optional[threading.Timer] = None
-        if request.kind == "help" and self.bus.handler_count(ev.HELP_NEEDED):
-            self.bus.dispatch(ev.EventContext(ev.HELP_NEEDED, request.requester, request.body))
+        self._handler_started(request)
         if self.bus.handler_count(ev.DEADLINE_APPROACHING):
             warning = threading.Timer(max(0.0, request.timeout * self._deadline_warning), self._warn_deadline, (request,))
             warning.daemon = True
             warning.start()
         try:
             status, body = Status.OK, _encode_payload(handler(request))
-        except Decline as decline:
-            status, body = Status.DECLINED, decline.reason.encode("utf-8")
-        except Fail as fail:
-            status, body = Status.FAILED, fail.reason.encode("utf-8")
         except Exception as error:
-            log.warning("handler failed for %r: %s: %s", request, type(error).__name__, error)
-            status, body = Status.FAILED, f"{type(error).__name__}: {error}".encode("utf-8")
+            status, body = _failure_reply(request, error)
         finally:
             if warning is not None:
                 warning.cancel()
-        self._call_soon(lambda io: io.finish_delivery(request, status, body))
-
-    def _warn_deadline(self, request: Request) -> None:
-        data = _encode_payload({"callbackID": request.callback_id, "secondsLeft": round(request.deadline - _now(), 3)})
-        self.bus.dispatch(ev.EventContext(ev.DEADLINE_APPROACHING, request.requester, data))
+        self._schedule(lambda io: io.finish_delivery(request, status, body))
 
     # -- events -----------------------------------------------------------------------------------------
-
-    def on(self, event: str, handler: Optional[Callable[[ev.EventContext], Any]] = None, *, priority: int = 0,
-           once: bool = False) -> Any:
-        """Registers a local handler for ``event`` and returns its token (a decorator without ``handler``).
-        See ``EventBus.on`` for the chain rules."""
-        return self.bus.on(event, handler, priority=priority, once=once)
-
-    def off(self, token: ev.HandlerToken) -> bool:
-        """Removes a handler registered with ``on``."""
-        return self.bus.off(token)
 
     def publish(self, event: str, data: Any = None, *, content_type: str = "application/json",
                 timeout: Optional[float] = None) -> int:
         """Publishes ``event`` on ``callback.<own id>.<event>``, waits for the broker's CONFIRM and returns the
         event's sequence number. ``data`` is JSON-encoded (``bytes`` as they are). Resent with the same event
         id after a reconnect; the broker de-duplicates."""
-        topic = wire.topic(self.id, event)
-        limit = self.publish_timeout if timeout is None else timeout
-        eid = os.urandom(16)
-        header = wire.encode(Command.PUBLISH, event_id=eid, topic=topic, content_type=content_type)
-        publish = _Publish([header, _encode_payload(data)], eid, limit)
+        publish = self._prepare_publish(event, data, content_type, timeout)
         self._ensure_thread()
-        self._call_soon(lambda io: io.publish(publish))
-        confirm: wire.Header = self._wait(publish.future, limit + 10.0, "publish")
+        self._schedule(lambda io: io.publish(publish))
+        confirm: wire.Header = self._wait(publish.future, publish.deadline - _now() + 10.0, "publish")
         return int(confirm.sequence)
 
     def trigger(self, event: str, data: Any = None) -> TriggerReport:
@@ -1046,28 +1188,14 @@ class Agent:
         report = self.bus.dispatch(ev.EventContext(event, self.id, payload))
         return TriggerReport(report, self.publish(event, payload))
 
-    def _report_handler_failure(self, failure: ev.HandlerFailure) -> None:
-        detail = {"event": failure.event, "handler": repr(failure.token), "reason": failure.reason}
-        payload = _encode_payload(detail)
-        self.bus.dispatch(ev.EventContext(ev.ERROR, self.id, payload))
-        if self._thread is not None and not self._closed:  # best effort, without waiting for the CONFIRM
-            eid = os.urandom(16)
-            header = wire.encode(Command.PUBLISH, event_id=eid, topic=wire.topic(self.id, ev.ERROR), content_type="application/json")
-            publish = _Publish([header, payload], eid, self.publish_timeout)
-            publish.future.add_done_callback(lambda f: f.exception())  # consume the outcome
-            self._call_soon(lambda io: io.publish(publish))
-
     def subscribe(self, agent: str, events: Optional[Sequence[str]] = None, start: Optional[int] = None) -> Subscription:
         """Receives ``agent``'s events (all of them, or only ``events``) in per-topic sequence order. Missed
         events are replayed; those the broker no longer retains come as ``Gap`` notices. ``start=None``
         begins with the first live event of each topic; ``start=1`` (or any sequence) replays from there."""
-        problem = wire.agent_problem(agent)
-        if problem:
-            raise ValueError(problem)
-        selectors = [wire.topic(agent, name) for name in events] if events else [f"callback.{agent}."]
-        subscription = Subscription(selectors, start, lambda s: self._call_soon(lambda io: io.unsubscribe(s)))
+        subscription = Subscription(self._selectors(agent, events), start,
+                                    lambda s: self._schedule(lambda io: io.unsubscribe(s)))
         self._ensure_thread()
-        self._call_soon(lambda io: io.subscribe(subscription))
+        self._schedule(lambda io: io.subscribe(subscription))
         return subscription
 
     # -- administration ---------------------------------------------------------------------------------
@@ -1087,7 +1215,7 @@ class Agent:
         deadline = time.monotonic() + timeout
         while True:
             waiter = concurrent.futures.Future()
-            self._call_soon(ask)
+            self._schedule(ask)
             try:
                 return json.loads(waiter.result(timeout=max(deadline - time.monotonic(), 0.001)))
             except concurrent.futures.TimeoutError:

@@ -189,43 +189,23 @@ class Tracker:
         return replays
 
 
-class Subscription:
-    """Events of the subscribed topics, in per-topic sequence order, and ``Gap`` notices.
+class SubscriptionBase:
+    """What ``Subscription`` (threads) and ``AsyncSubscription`` (asyncio) share: the selectors, the
+    ``Tracker`` the agent feeds, and closing. Subclasses supply the queue (``_put``, ``_end``)."""
 
-    Iterate it (``for notice in subscription``), or call ``get(timeout)``. ``close()`` ends it.
-    Not for sharing between consumers: each notice goes to one ``get``.
-    """
-
-    _END = object()
-
-    def __init__(self, selectors: List[str], start: Optional[int], closer: Callable[["Subscription"], None]) -> None:
+    def __init__(self, selectors: List[str], start: Optional[int], closer: Callable[[Any], None]) -> None:
         self.selectors = list(selectors)
         self.start = start
-        self._queue: "queue.Queue[Any]" = queue.Queue()
         self._closer = closer
         self._closed = threading.Event()
-        self.tracker = Tracker(selectors, start, self._queue.put)
+        self.tracker = Tracker(selectors, start, self._put)
 
-    def get(self, timeout: Optional[float] = None) -> Optional[Notice]:
-        """The next notice; None when ``timeout`` seconds pass first or the subscription has ended."""
-        if self._closed.is_set() and self._queue.empty():
-            return None
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is Subscription._END:
-            self._queue.put(item)  # keep it for other waiters
-            return None
-        return item
+    def _put(self, notice: Notice) -> None:
+        raise NotImplementedError
 
-    def __iter__(self) -> Iterator[Notice]:
-        while True:
-            item = self._queue.get()
-            if item is Subscription._END:
-                self._queue.put(item)
-                return
-            yield item
+    def _end(self) -> None:
+        """Wakes the consumer at the end of the notices."""
+        raise NotImplementedError
 
     @property
     def closed(self) -> bool:
@@ -240,7 +220,49 @@ class Subscription:
     def _finish(self) -> None:
         if not self._closed.is_set():
             self._closed.set()
-            self._queue.put(Subscription._END)
+            self._end()
+
+
+class Subscription(SubscriptionBase):
+    """Events of the subscribed topics, in per-topic sequence order, and ``Gap`` notices.
+
+    Iterate it (``for notice in subscription``), or call ``get(timeout)``. ``close()`` ends it.
+    Not for sharing between consumers: each notice goes to one ``get``.
+    """
+
+    _END = object()
+
+    def __init__(self, selectors: List[str], start: Optional[int], closer: Callable[[Any], None]) -> None:
+        self._queue: "queue.Queue[Any]" = queue.Queue()
+        super().__init__(selectors, start, closer)
+
+    def _put(self, notice: Notice) -> None:
+        self._queue.put(notice)
+
+    def _end(self) -> None:
+        self._queue.put(Subscription._END)
+
+    def get(self, timeout: Optional[float] = None) -> Optional[Notice]:
+        """The next notice; None when ``timeout`` seconds pass first or the subscription has ended."""
+        if self._closed.is_set() and self._queue.empty():
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is Subscription._END:
+            self._queue.put(item)  # keep it for other waiters
+            return None
+        notice: Notice = item
+        return notice
+
+    def __iter__(self) -> Iterator[Notice]:
+        while True:
+            item = self._queue.get()
+            if item is Subscription._END:
+                self._queue.put(item)
+                return
+            yield item
 
     def __enter__(self) -> "Subscription":
         return self

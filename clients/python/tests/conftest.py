@@ -18,9 +18,14 @@ from typing import Callable, Iterator, List, Optional
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the package, without installing it
+if not os.environ.get("PARLEY_TEST_WHEEL"):
+    sys.path.insert(0, str(HERE.parent))  # the package, without installing it
 
+import parley  # noqa: E402
 from parley import Agent  # noqa: E402
+
+if os.environ.get("PARLEY_TEST_WHEEL") and Path(parley.__file__).resolve().parent == HERE.parent / "parley":
+    raise ImportError(f"PARLEY_TEST_WHEEL is set but parley comes from the source tree: {parley.__file__}")
 
 REPO = HERE.parents[2]
 BUILD_DIR = Path(os.environ.get("PARLEY_BUILD_DIR", REPO / ".build" / "debug"))

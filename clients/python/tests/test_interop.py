@@ -200,13 +200,13 @@ def pause_live_events(agent, prefix: bytes):
         io.next_sync = time.monotonic() + 3600
         done.set()
 
-    agent._call_soon(pause)
+    agent._schedule(pause)
     assert done.wait(2)
 
 
 def resume_live_events(agent, prefix: bytes):
     done = threading.Event()
-    agent._call_soon(lambda io: (io.sub.setsockopt(zmq.SUBSCRIBE, prefix), done.set()))
+    agent._schedule(lambda io: (io.sub.setsockopt(zmq.SUBSCRIBE, prefix), done.set()))
     assert done.wait(2)
 
 
