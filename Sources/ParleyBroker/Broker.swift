@@ -44,14 +44,20 @@ public final class Broker: Sendable {
                 core.restoreLatest(topic, latest)
             }
         }
-        try journal.rewrite { fresh in
-            try core.forEachTopic { topic, latest, events in
-                if events.isEmpty { fresh.appendLatest(topic, latest) }
-                for event in events {
-                    fresh.append(event.header, body: event.body)
-                    try fresh.writeIfLarge()
+        do {
+            try journal.rewrite { fresh in
+                try core.forEachTopic { topic, latest, events in
+                    if events.isEmpty { fresh.appendLatest(topic, latest) }
+                    for event in events {
+                        fresh.append(event.header, body: event.body)
+                        try fresh.writeIfLarge()
+                    }
                 }
             }
+        } catch {
+            // No room to compact (a full disk): go on with the old file, cut after its last complete record.
+            try journal.truncate(to: reader.validEnd)
+            logger.warning("event journal not compacted", metadata: ["event": "journal_not_compacted", "error": "\(error)"])
         }
         logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": "\(records)",
                                                        "sync": "\(options.syncJournal)"])
@@ -105,6 +111,7 @@ public final class Broker: Sendable {
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
         var drainingUntil: UInt64?
         var sampler = BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger)
+        loop.checkJournalRoom()
         sampler.take(loop, now: MonotonicClock.milliseconds(), draining: false, onSample: onSample)  // /health: ready
         logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
         onReady(endpoint, eventsEndpoint)
@@ -144,6 +151,8 @@ public struct BrokerSample: Sendable {
     public var snapshot: BrokerSnapshot
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM), since start.
     public var droppedAtHighWaterMark: UInt64
+    /// True while the data directory has no room for the journal: publishes are refused with UNAVAILABLE.
+    public var journalFull: Bool
     /// True once shutdown began (new requests are refused).
     public var draining: Bool
     /// When it was taken (monotonic milliseconds, `MonotonicClock`).
@@ -168,7 +177,8 @@ private struct BrokerSampler {
         due = now + interval
         let snapshot = loop.core.snapshot()
         if logChanges { logAgentChanges(snapshot.agents) }
-        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, draining: draining, takenAt: now))
+        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, journalFull: loop.journalFull,
+                              draining: draining, takenAt: now))
     }
 
     private mutating func logAgentChanges(_ current: [BrokerSnapshot.Agent]) {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CZeroMQ
 import ParleyWire
 import ZeroMQ
 
@@ -19,6 +20,14 @@ final class EventJournal {
     /// Held (flock) for the journal's lifetime: one broker per data directory.
     private let lock: Int32
     private var buffer: [UInt8] = []
+    /// Where the file ends (what is queued not included).
+    private var fileEnd: off_t = 0
+    /// Up to where space is allocated past the file's end, so that a commit never meets a full disk halfway;
+    /// nil when the file system cannot reserve space (a full disk then fails a commit).
+    private var reservedEnd: off_t? = 0
+    /// Bytes `reserve` granted to events not queued yet (the reactor queues a turn's events at its commit).
+    private var promised = 0
+    private static let reserveAhead: off_t = 8 << 20
     private var encoded: [UInt8] = []
 
     /// Opens (or creates) the journal in `directory`, after taking the directory's lock: a second broker on
@@ -38,6 +47,7 @@ final class EventJournal {
             close(lock)
             throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
+        fileEnd = lseek(descriptor, 0, SEEK_END)
     }
 
     deinit {
@@ -64,9 +74,41 @@ final class EventJournal {
         buffer.append(contentsOf: name)
     }
 
+    /// Whether `bytes` more can be queued with disk space reserved for them: reserves 8 MiB ahead when it can,
+    /// else just what is needed, and says false when the data directory has no room (the event must be refused).
+    func reserve(_ bytes: Int) -> Bool {
+        guard let reserved = reservedEnd else { return true }
+        let needed = fileEnd + off_t(buffer.count + promised + bytes)
+        guard needed > reserved else {
+            promised += bytes
+            return true
+        }
+        for target in [needed + Self.reserveAhead, needed] {
+            if parley_reserve_space(descriptor, Int64(fileEnd), Int64(target - fileEnd)) == 0 {
+                reservedEnd = target
+                promised += bytes
+                return true
+            }
+            if errno == EOPNOTSUPP {
+                reservedEnd = nil
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Cuts the file back to `length` (the end of its last complete record): what is appended after a torn
+    /// record would not be read back.
+    func truncate(to length: off_t) throws {
+        guard length < fileEnd else { return }
+        guard ftruncate(descriptor, length) == 0 else { throw JournalError("cannot truncate \(path): \(String(cString: strerror(errno)))") }
+        fileEnd = length
+    }
+
     /// Writes what was queued, and syncs it when `sync` is on. Throws when the disk refuses: the caller
     /// must then not confirm the events.
     func commit() throws {
+        promised = 0
         guard !buffer.isEmpty else { return }
         try writeQueued()
         if sync, fdatasync(descriptor) != 0 { throw JournalError("cannot sync \(path): \(String(cString: strerror(errno)))") }
@@ -89,8 +131,8 @@ final class EventJournal {
         let temporary = path + ".compacting"
         let fresh = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fresh >= 0 else { throw JournalError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        let old = descriptor
-        descriptor = fresh
+        let (old, oldEnd) = (descriptor, fileEnd)
+        (descriptor, fileEnd) = (fresh, 0)
         do {
             try keep(self)
             try writeQueued()
@@ -101,13 +143,15 @@ final class EventJournal {
             buffer.removeAll()
             close(fresh)
             unlink(temporary)
-            descriptor = old
+            (descriptor, fileEnd) = (old, oldEnd)
             throw error
         }
         close(old)
         close(fresh)
         descriptor = open(path, O_RDWR | O_APPEND | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else { throw JournalError("cannot reopen \(path): \(String(cString: strerror(errno)))") }
+        fileEnd = lseek(descriptor, 0, SEEK_END)
+        reservedEnd = reservedEnd.map { _ in 0 }
     }
 
     private func writeQueued() throws {
@@ -119,6 +163,7 @@ final class EventJournal {
                 throw JournalError("cannot write \(path): \(String(cString: strerror(errno)))")
             }
             offset += written
+            fileEnd += off_t(written)
         }
         buffer.removeAll(keepingCapacity: true)
     }

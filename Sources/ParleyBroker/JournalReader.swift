@@ -14,6 +14,8 @@ struct JournalReader {
     private var start = 0
     private var end = 0
     private var fileOffset: off_t = 0
+    /// Where the last complete record read ends: the journal's valid length so far.
+    private(set) var validEnd: off_t = 0
     private static let chunk = 1 << 20
 
     init(descriptor: Int32, path: String) {
@@ -31,6 +33,7 @@ struct JournalReader {
         let record = start + 4
         start = record + length
         let kind = window[record]
+        let recordEnd = fileOffset - off_t(end - start)
         if kind == 1, length >= 5 {
             let headerCount = Int(integer(record + 1, UInt32.self))
             let headerStart = record + 5
@@ -38,11 +41,13 @@ struct JournalReader {
             guard bodyStart <= start else { return nil }
             let decoded = window.withUnsafeBytes { try? HeaderDecoder.decode(UnsafeRawBufferPointer(rebasing: $0[headerStart..<bodyStart])) }
             guard case .event(let header)? = decoded else { return nil }
+            validEnd = recordEnd
             let body = bodyStart == start ? nil : window.withUnsafeBytes { Message(bytes: UnsafeRawBufferPointer(rebasing: $0[bodyStart..<start])) }
             return .event(header, body)
         }
         if kind == 2, length >= 9 {
             guard let topic = Topic(String(decoding: window[(record + 9)..<start], as: UTF8.self)) else { return nil }
+            validEnd = recordEnd
             return .latest(topic, integer(record + 1, UInt64.self))
         }
         return nil
