@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <sys/eventfd.h>
 #include <malloc.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /// A non-blocking, close-on-exec eventfd: the reactors' wake-up descriptor (EFD_* are macros Swift cannot see).
 static inline int parley_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
@@ -12,6 +14,11 @@ static inline int parley_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CL
 static inline size_t parley_malloc_free_bytes(void) { return mallinfo2().fordblks; }
 /// Returns free arena memory to the system (glibc `malloc_trim(0)`).
 static inline void parley_malloc_trim(void) { malloc_trim(0); }
+/// Allocates `length` bytes of `fd` from `offset` without changing its size (fallocate FALLOC_FL_KEEP_SIZE, which
+/// Swift's Glibc does not export): later writes there cannot fail for want of space. -1 with errno on failure.
+static inline int parley_reserve_space(int fd, long long offset, long long length) {
+    return (int)syscall(SYS_fallocate, fd, 0x01 /* FALLOC_FL_KEEP_SIZE */, offset, length);
+}
 
 /// Defined only by the libzmq deps/libzmq/build.sh builds (io-error-guard.patch); a weak reference stays NULL with
 /// a stock libzmq, which a peer resetting a stopped connection can abort.

@@ -27,37 +27,55 @@ public final class Broker: Sendable {
         wake.signal()
     }
 
-    /// Reads the journal back into `core` (sequences continue, retained events come back, event ids stay
-    /// de-duplicated), then compacts it to what is still retained.
+    /// Reads the journal back into `core` record by record (sequences continue, retained events come back,
+    /// event ids stay de-duplicated), then compacts it to what is still retained.
     private func openJournal(_ directory: String, into core: inout BrokerCore<Message>) throws -> EventJournal {
         let journal = try EventJournal(directory: directory, sync: options.syncJournal)
-        let records = try journal.readAll()
+        var reader = journal.records()
+        var records = 0
         let now = MonotonicClock.milliseconds()
         let wallNow = WallClock.milliseconds()
-        for record in records {
+        while let record = try reader.next() {
+            records += 1
             switch record {
             case .event(let header, let body):
-                core.restore(header, body: body.isEmpty ? nil : Message(body), age: wallNow &- min(header.timestamp, wallNow), now: now)
+                core.restore(header, body: body, age: wallNow &- min(header.timestamp, wallNow), now: now)
             case .latest(let topic, let latest):
                 core.restoreLatest(topic, latest)
             }
         }
-        try journal.rewrite { fresh in
-            core.forEachTopic { topic, latest, events in
-                if events.isEmpty { fresh.appendLatest(topic, latest) }
-                for event in events { fresh.append(event.header, body: event.body) }
+        do {
+            try journal.rewrite { fresh in
+                try core.forEachTopic { topic, latest, events in
+                    if events.isEmpty { fresh.appendLatest(topic, latest) }
+                    for event in events {
+                        fresh.append(event.header, body: event.body)
+                        try fresh.writeIfLarge()
+                    }
+                }
             }
+        } catch {
+            // No room to compact (a full disk): go on with the old file, cut after its last complete record.
+            try journal.truncate(to: reader.validEnd)
+            logger.warning("event journal not compacted", metadata: ["event": "journal_not_compacted", "error": "\(error)"])
         }
-        logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": "\(records.count)",
+        logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": "\(records)",
                                                        "sync": "\(options.syncJournal)"])
         return journal
     }
 
-    /// Binds and serves until `stop()`. `onReady` receives the bound agent and events endpoints
-    /// (useful with port `*`). `onSample` runs on the reactor thread every `options.sampleIntervalMilliseconds`
+    /// Loads the journal (when there is a data directory), then binds and serves until `stop()`: nothing is
+    /// listening while the journal loads, so no peer is served from a half-loaded state. `onReady` receives the
+    /// bound agent and events endpoints (useful with port `*`) once everything is loaded, bound and the first
+    /// sample is stored. `onSample` runs on the reactor thread every `options.sampleIntervalMilliseconds`
     /// and once more after the last outcome went out: keep it short (store the sample and return).
     public func run(onReady: (_ endpoint: String, _ eventsEndpoint: String) -> Void = { _, _ in },
                     onSample: (BrokerSample) -> Void = { _ in }) throws {
+        var configuration = options.core
+        configuration.journaling = options.dataDirectory != nil
+        var core = BrokerCore<Message>(configuration: configuration, now: MonotonicClock.milliseconds(),
+                                       wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing)
+        let journal = try options.dataDirectory.map { try openJournal($0, into: &core) }
         // Retained events and cached outcomes keep payloads for minutes: each in an allocation of its own size,
         // not pinning the 8 KiB read buffer it arrived in.
         let context = try Context(zeroCopyReceive: false)
@@ -86,14 +104,6 @@ public final class Broker: Sendable {
         try events.bind(options.eventsEndpoint)
         let endpoint = (try? router.lastEndpoint) ?? options.endpoint
         let eventsEndpoint = (try? events.lastEndpoint) ?? options.eventsEndpoint
-        logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
-        onReady(endpoint, eventsEndpoint)
-
-        var configuration = options.core
-        configuration.journaling = options.dataDirectory != nil
-        var core = BrokerCore<Message>(configuration: configuration, now: MonotonicClock.milliseconds(),
-                                       wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing)
-        let journal = try options.dataDirectory.map { try openJournal($0, into: &core) }
         var loop = ReactorLoop(router: router, events: events, journal: journal, core: core, logger: logger)
         var poller = Poller()
         poller.add(router)
@@ -102,6 +112,10 @@ public final class Broker: Sendable {
         var drainingUntil: UInt64?
         var sampler = BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger)
         var trim = AllocatorTrim()
+        loop.checkJournalRoom()
+        sampler.take(loop, now: MonotonicClock.milliseconds(), draining: false, onSample: onSample)  // /health: ready
+        logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
+        onReady(endpoint, eventsEndpoint)
         while true {
             let now = MonotonicClock.milliseconds()
             if drainingUntil == nil, stopping.load(ordering: .acquiring) {
@@ -141,6 +155,8 @@ public struct BrokerSample: Sendable {
     public var snapshot: BrokerSnapshot
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM), since start.
     public var droppedAtHighWaterMark: UInt64
+    /// True while the data directory has no room for the journal: publishes are refused with UNAVAILABLE.
+    public var journalFull: Bool
     /// True once shutdown began (new requests are refused).
     public var draining: Bool
     /// When it was taken (monotonic milliseconds, `MonotonicClock`).
@@ -165,7 +181,8 @@ private struct BrokerSampler {
         due = now + interval
         let snapshot = loop.core.snapshot()
         if logChanges { logAgentChanges(snapshot.agents) }
-        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, draining: draining, takenAt: now))
+        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, journalFull: loop.journalFull,
+                              draining: draining, takenAt: now))
     }
 
     private mutating func logAgentChanges(_ current: [BrokerSnapshot.Agent]) {

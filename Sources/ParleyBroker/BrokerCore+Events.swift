@@ -104,9 +104,9 @@ extension BrokerCore {
     }
 
     /// Every topic's latest sequence and retained events, for compacting the journal.
-    public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) -> Void) {
+    public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) throws -> Void) rethrows {
         for (topic, log) in topics.logs {
-            body(topic, log.latest, log.retainedEvents.map { ($0.header, $0.payload) })
+            try body(topic, log.latest, log.retainedEvents.map { ($0.header, $0.payload) })
         }
     }
 

@@ -24,6 +24,11 @@ struct ReactorLoop {
     /// authenticated identity's, so more connections with one key do not get more.
     private var statusTokens: [StatusAsker: (tokens: UInt64, at: UInt64)] = [:]
     private static let statusBurst: UInt64 = 20
+    /// True while the data directory has no room for the journal: publishes are refused, requests go on.
+    private(set) var journalFull = false
+    /// Room reserved per event besides its body: a record's length, kind and EVENT header (whose two strings
+    /// have at most 255 bytes each) stay under 1 KiB.
+    private static let recordOverhead = 1_024
 
     init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, logger: Logger) {
         self.router = router
@@ -74,11 +79,35 @@ struct ReactorLoop {
         switch decoded {
         case .success(.status):
             answerStatus(peer, now: now)
+        case .success(.publish(let publish)) where core.agentByPeer[peer] != nil && !journalHasRoom(for: body):
+            core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
+                        reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
         case .success(let header):
             core.handle(header, body: body, from: peer, identity: isRegistration(header) ? headerFrame.property("User-Id") : nil, now: now)
         case .failure(let error):
             refuse(command: command, peer: peer, reason: error.description)
         }
+    }
+
+    /// Checks at start-up whether the journal has room, so that a broker started on a full disk says so at once.
+    mutating func checkJournalRoom() {
+        _ = journalHasRoom(for: nil)
+    }
+
+    /// Whether the journal can take an event of `body`'s size (always, without a journal). Logs once when the
+    /// data directory fills up and once when it has room again: each check retries, so publishing resumes by itself.
+    private mutating func journalHasRoom(for body: Message?) -> Bool {
+        guard let journal else { return true }
+        let room = journal.reserve((body?.count ?? 0) + Self.recordOverhead)
+        guard room == journalFull else { return room }
+        journalFull = !room
+        if room {
+            logger.notice("data directory has room again: publishing resumed", metadata: ["event": "journal_resumed"])
+        } else {
+            logger.error("data directory full: publishes are refused with UNAVAILABLE until it has room; requests are unaffected",
+                         metadata: ["event": "journal_full"])
+        }
+        return room
     }
 
     /// Only registrations need the connection's authenticated identity: a routing id stays bound to its connection.

@@ -46,7 +46,7 @@ private final class Exported {
     let outcomes: [(String, CounterMirror)]
     let accepted, deliveries, redeliveries, lateReplies, dedupeHits, malformed, duplicateIDs, dropped: CounterMirror
     let eventsPublished, eventsReplayed, gaps, eventDedupeHits: CounterMirror
-    let agentsAlive, agentsAway, gateways, pending, waiting, cachedOutcomes, topics, draining, sampleAge: Gauge
+    let agentsAlive, agentsAway, gateways, pending, waiting, cachedOutcomes, topics, journalFull, draining, sampleAge: Gauge
 
     init(factory: any MetricsFactory) {
         func counter(_ name: String) -> CounterMirror { CounterMirror("parley_broker_\(name)", factory: factory) }
@@ -75,6 +75,7 @@ private final class Exported {
         waiting = gauge("waiting_requests")
         cachedOutcomes = gauge("cached_outcomes")
         topics = gauge("topics")
+        journalFull = gauge("journal_full")
         draining = gauge("draining")
         sampleAge = gauge("sample_age_seconds")
         for (_, mirror) in outcomes { mirror.update(to: 0) }
@@ -103,6 +104,7 @@ private final class Exported {
         waiting.record(snapshot.waiting)
         cachedOutcomes.record(snapshot.cachedOutcomes)
         topics.record(snapshot.topics)
+        journalFull.record(sample.journalFull ? 1 : 0)
         draining.record(sample.draining ? 1 : 0)
         sampleAge.record(Double(age) / 1_000)
     }

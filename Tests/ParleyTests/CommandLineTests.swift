@@ -45,16 +45,18 @@ extension BrokerIntegration {
     }
 }
 
-/// Runs a built executable to completion (bounded) and returns its exit status and stdout.
-func runToExit(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+/// Runs a built executable to completion (stopped after `timeout`) and returns its exit status and stdout
+/// (with `standardError`, stdout and stderr together).
+func runToExit(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60),
+               standardError: Bool = false) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = TestProcess.buildDirectory.appendingPathComponent(executable)
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
+    process.standardError = standardError ? pipe : FileHandle.nullDevice
     try process.run()
-    let deadline = ContinuousClock.now + .seconds(60)
+    let deadline = ContinuousClock.now + timeout
     while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     if process.isRunning { process.terminate() }
     process.waitUntilExit()

@@ -45,5 +45,86 @@ extension BrokerIntegration {
             #expect(next > sequences.last!, "sequence \(next) must not reuse one confirmed before the kill")
             await again.close(); await watcher.close()
         }
+
+        /// 320 events of 1,000,000 bytes on one topic, journaled without compaction (as a long run leaves it), of
+        /// which `retention-bytes 8MiB` retains the last 8.
+        static let journaledEvents: UInt64 = 320
+        static let retainedEvents: UInt64 = 8
+        static let retention = ["--retention-bytes", "8MiB"]
+
+        @Test("the ready line, /health and a REPLAY right after it see the whole journal loaded and compacted")
+        func readyOnlyOnceLoaded() async throws {
+            let folder = try TemporaryFolder()
+            try writeJournal(in: folder, events: Self.journaledEvents)
+            let metricsPort = try freePort()
+            let broker = try await BrokerProcess(["--data-dir", folder.path, "--metrics-port", "\(metricsPort)"] + Self.retention)
+            defer { broker.stop() }
+            // No waiting from here on: all of this holds the moment the ready line is out.
+            let health = try await scrape("http://127.0.0.1:\(metricsPort)/health")
+            #expect(health.status == 200, "\(health.body)")
+            let journal = try FileManager.default.attributesOfItem(atPath: folder.path + "/events.journal")[.size] as! Int
+            #expect(journal < Int(Self.retainedEvents + 1) * 1_000_100, "journal of \(journal) bytes is not compacted yet")
+            let raw = try RawAgent(endpoint: broker.endpoint)
+            defer { raw.close() }
+            try await raw.send(.replay(Replay(selector: .topic(Self.topic), from: 1)))
+            let replies = try await raw.next(count: Int(Self.retainedEvents) + 2, timeout: .seconds(30))
+            let firstKept = Self.journaledEvents - Self.retainedEvents + 1
+            guard replies.count == Int(Self.retainedEvents) + 2 else { throw TestFailure("replay answered \(replies.map(\.header))") }
+            #expect(replies.first?.header == .gap(Gap(topic: Self.topic, from: 1, to: firstKept - 1)))
+            #expect(replies.dropFirst().dropLast().map { reply -> UInt64 in
+                guard case .event(let event) = reply.header else { return 0 }
+                return reply.body.count == 1_000_000 ? event.sequence : 0
+            } == Array(firstKept...Self.journaledEvents))
+            guard case .replayEnd(let end)? = replies.last?.header else { throw TestFailure("no REPLAY_END: \(replies.map(\.header))") }
+            #expect(end.events == UInt32(Self.retainedEvents))
+        }
+
+        @Test("start-up streams the journal: peak RSS stays within what is retained + 64 MiB, not the journal's size")
+        func startsInBoundedMemory() async throws {
+            let folder = try TemporaryFolder()
+            try writeJournal(in: folder, events: Self.journaledEvents)
+            let broker = try await BrokerProcess(["--data-dir", folder.path] + Self.retention)
+            defer { broker.stop() }
+            _ = try await BrokerStatus.fetch(endpoint: broker.endpoint)  // answered once the journal is loaded, before or after `ready`
+            let retainedMegabytes = Int(Self.retainedEvents) * 1_000_000 / 1_048_576 + 1
+            try broker.checkPeakMemory(under: retainedMegabytes + 64, "start-up on a \(Self.journaledEvents) MB journal retaining \(retainedMegabytes) MB")
+        }
+
+        @Test("a second broker on the same data directory is refused, and names why")
+        func oneBrokerPerDirectory() async throws {
+            let folder = try TemporaryFolder()
+            let first = try await BrokerProcess(["--data-dir", folder.path])
+            defer { first.stop() }
+            let second = try await runToExit("parley-broker", ["--endpoint", "tcp://127.0.0.1:*", "--events-endpoint", "tcp://127.0.0.1:*",
+                                                                "--data-dir", folder.path], timeout: .seconds(10), standardError: true)
+            #expect(second.status != 0)
+            #expect(second.output.contains("another broker uses this data directory"), "\(second.output)")
+        }
+
+        private func bigEndian(_ value: UInt32) -> [UInt8] {
+            withUnsafeBytes(of: value.bigEndian) { Array($0) }
+        }
+
+        static let topic = Topic(agent: "game", event: "on_tick")!
+
+        /// Writes `events` events of 1,000,000 bytes on `topic` to the folder's journal, in the record format of
+        /// docs/PROTOCOL.md §7.10, stamped now.
+        private func writeJournal(in folder: TemporaryFolder, events: UInt64) throws {
+            guard FileManager.default.createFile(atPath: folder.path + "/events.journal", contents: nil) else {
+                throw TestFailure("cannot create \(folder.path)/events.journal")
+            }
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.path + "/events.journal"))
+            defer { try? file.close() }
+            let body = [UInt8](repeating: 0x2A, count: 1_000_000)
+            let now = UInt64(Date().timeIntervalSince1970 * 1_000)
+            for sequence in 1...events {
+                let header = HeaderEncoder.encode(.event(EventHeader(sequence: sequence, timestamp: now, eventID: .random(),
+                                                                     topic: Self.topic, contentType: "application/octet-stream")))
+                var record = bigEndian(UInt32(1 + 4 + header.count + body.count))
+                record.append(1)  // kind: event
+                record += bigEndian(UInt32(header.count))
+                try file.write(contentsOf: record + header + body)
+            }
+        }
     }
 }

@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ParleyWire
+import ZeroMQ
+
+/// Reads the journal's records in order through a window of the file, so that loading holds one chunk (or
+/// one record, when a record is larger) besides what the broker retains, whatever the journal's size.
+struct JournalReader {
+    private let descriptor: Int32
+    private let path: String
+    /// Bytes read from the file and not consumed yet: `window[start..<end]`.
+    private var window: [UInt8]
+    private var start = 0
+    private var end = 0
+    private var fileOffset: off_t = 0
+    /// Where the last complete record read ends: the journal's valid length so far.
+    private(set) var validEnd: off_t = 0
+    private static let chunk = 1 << 20
+
+    init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+        window = [UInt8](repeating: 0, count: Self.chunk)
+    }
+
+    /// The next complete record, or nil at the end of the file or at a torn or unreadable record (ignored:
+    /// it was never confirmed).
+    mutating func next() throws -> JournalRecord? {
+        guard try fill(4) else { return nil }
+        let length = Int(integer(start, UInt32.self))
+        guard length >= 1, try fill(4 + length) else { return nil }
+        let record = start + 4
+        start = record + length
+        let kind = window[record]
+        let recordEnd = fileOffset - off_t(end - start)
+        if kind == 1, length >= 5 {
+            let headerCount = Int(integer(record + 1, UInt32.self))
+            let headerStart = record + 5
+            let bodyStart = headerStart + headerCount
+            guard bodyStart <= start else { return nil }
+            let decoded = window.withUnsafeBytes { try? HeaderDecoder.decode(UnsafeRawBufferPointer(rebasing: $0[headerStart..<bodyStart])) }
+            guard case .event(let header)? = decoded else { return nil }
+            validEnd = recordEnd
+            let body = bodyStart == start ? nil : window.withUnsafeBytes { Message(bytes: UnsafeRawBufferPointer(rebasing: $0[bodyStart..<start])) }
+            return .event(header, body)
+        }
+        if kind == 2, length >= 9 {
+            guard let topic = Topic(String(decoding: window[(record + 9)..<start], as: UTF8.self)) else { return nil }
+            validEnd = recordEnd
+            return .latest(topic, integer(record + 1, UInt64.self))
+        }
+        return nil
+    }
+
+    /// Makes `count` unconsumed bytes available from `start`, reading on (and growing the window only for a
+    /// record larger than it); false when the file ends first.
+    private mutating func fill(_ count: Int) throws -> Bool {
+        guard end - start < count else { return true }
+        if start > 0 {
+            window.withUnsafeMutableBytes { bytes in
+                bytes.baseAddress!.copyMemory(from: bytes.baseAddress! + start, byteCount: end - start)
+            }
+            end -= start
+            start = 0
+        }
+        if window.count < count { window.append(contentsOf: repeatElement(0, count: count - window.count)) }
+        while end < count {
+            let got = window.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + end, $0.count - end, fileOffset) }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw JournalError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            guard got > 0 else { return false }
+            end += got
+            fileOffset += off_t(got)
+        }
+        return true
+    }
+
+    private func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+        var value: T = 0
+        for index in offset..<(offset + MemoryLayout<T>.size) { value = value << 8 | T(window[index]) }
+        return value
+    }
+}
+
+/// One record read back from the journal.
+enum JournalRecord {
+    case event(EventHeader, Message?)
+    case latest(Topic, UInt64)
+}
