@@ -12,6 +12,21 @@ extension BrokerIntegration {
                                      auditLog: folder.path + "/audit.jsonl")
         }
 
+        /// Runs `body` with a caller at a fresh gateway, first unregistered, then after its HELLO.
+        private func beforeAndAfterHello(_ body: (RawAgent, Bool) async throws -> Void) async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await gateway(folder, broker)
+            defer { gateway.stop() }
+            let agent = try RawAgent(endpoint: gateway.endpoint)
+            defer { agent.close() }
+            for registered in [false, true] {
+                if registered { try await agent.register(id: "orders", layer: "domain") }
+                try await body(agent, registered)
+            }
+        }
+
         /// The ERROR that answers `frames`.
         private func error(answering frames: [[UInt8]], from agent: RawAgent) async throws -> (notice: ErrorNotice, text: String) {
             try await agent.send(frames)
@@ -22,15 +37,7 @@ extension BrokerIntegration {
 
         @Test("ERROR's command byte is the refused header's third byte: 0 for a 2-byte header, the unknown code itself")
         func commandByteOfRefusedHeaders() async throws {
-            let folder = try TemporaryFolder()
-            let broker = try await BrokerProcess()
-            defer { broker.stop() }
-            let gateway = try await gateway(folder, broker)
-            defer { gateway.stop() }
-            let agent = try RawAgent(endpoint: gateway.endpoint)
-            defer { agent.close() }
-            for registered in [false, true] {
-                if registered { try await agent.register(id: "orders", layer: "domain") }
+            try await beforeAndAfterHello { agent, _ in
                 let short = try await error(answering: [[0x50, 0x01]], from: agent)
                 #expect(short.notice == ErrorNotice(status: .badRequest, command: 0x00, callbackID: .none))
                 #expect(short.text == "header too short: 2 bytes, at least 3 needed")
@@ -42,15 +49,7 @@ extension BrokerIntegration {
 
         @Test("STATUS is answered STATUS_REPLY with the gateway's JSON document, before HELLO and after it")
         func statusBeforeAndAfterHello() async throws {
-            let folder = try TemporaryFolder()
-            let broker = try await BrokerProcess()
-            defer { broker.stop() }
-            let gateway = try await gateway(folder, broker)
-            defer { gateway.stop() }
-            let agent = try RawAgent(endpoint: gateway.endpoint)
-            defer { agent.close() }
-            for registered in [false, true] {
-                if registered { try await agent.register(id: "orders", layer: "domain") }
+            try await beforeAndAfterHello { agent, registered in
                 try await agent.send(.status)
                 let reply = try #require(try await agent.next())
                 #expect(reply.header == .statusReply)
