@@ -1,3 +1,12 @@
+import ParleyWire
+
+/// A registration's place in the ``AgentTable``: its slot and the slot's generation. A handle kept after the
+/// agent left finds another generation (or nothing) there.
+struct AgentHandle: Hashable {
+    let slot: Int32
+    let generation: UInt32
+}
+
 /// What the broker knows of one registered agent.
 struct AgentRecord {
     let id: String
@@ -10,17 +19,24 @@ struct AgentRecord {
     var isAlive = true
     /// When it went away (meaningful when not alive).
     var awaySince: UInt64 = 0
-    /// Requests delivered to it and not yet answered: what moves elsewhere when it goes, without a scan of every
-    /// pending request.
-    var serving: Set<RequestKey> = []
+    /// The first of the requests delivered to it and not yet answered (a pending slot; -1: none), linked through
+    /// the requests themselves: what moves elsewhere when it goes, without a scan of every pending request.
+    var firstServed: Int32 = -1
     /// How many requests it is serving.
-    var inFlight: Int { serving.count }
+    var inFlight = 0
     /// A gateway: it may FORWARD cross-layer requests; it serves none itself.
     var isGateway = false
 }
 
+extension AgentRecord {
+    /// What a free slot of the agent table holds.
+    static var vacant: AgentRecord {
+        AgentRecord(id: "", layer: "", capabilities: [], instance: 0, peer: PeerID([]), lastHeard: 0, isAlive: false)
+    }
+}
+
 /// The agents offering one capability, with a round-robin cursor for ties.
 struct CapabilityPool {
-    var agentIDs: [String] = []
+    var agents: [AgentHandle] = []
     var cursor = 0
 }

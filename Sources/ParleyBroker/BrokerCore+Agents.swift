@@ -60,112 +60,121 @@ extension BrokerCore {
     private mutating func admit(id agentID: String, layer: String, capabilities requested: [String], instance: UInt64,
                                 isGateway: Bool, peer: PeerID, now: UInt64) {
         let hello = (agentID: agentID, instance: instance)
-        if let existing = agents[agentID], existing.isGateway != isGateway {
+        let existingHandle = agents.handle(of: agentID)
+        if let existingHandle, agents[current: existingHandle].isGateway != isGateway {
             // An id is either an agent's or a gateway's while the broker remembers it, alive or away.
+            let existing = agents[current: existingHandle]
             counters.duplicateIDsRefused += 1
             return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,
                           callbackID: nil, peer: peer,
                           reason: "id '\(agentID)' belongs to \(existing.isGateway ? "a gateway" : "an agent"); choose another id")
         }
-        if let existing = agents[hello.agentID], existing.isAlive, existing.instance != hello.instance {
+        if let existingHandle, agents[current: existingHandle].isAlive, agents[current: existingHandle].instance != hello.instance {
             counters.duplicateIDsRefused += 1
             return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,
                           callbackID: nil, peer: peer,
                           reason: "agent id '\(hello.agentID)' is held by another live agent; choose another id or stop that agent")
         }
-        if let previousID = agentByPeer[peer], previousID != hello.agentID {
-            unregister(previousID, now: now)
-        }
-        var serving: Set<RequestKey> = []
-        if let existing = agents[hello.agentID] {
-            serving = existing.serving
-            detach(existing)
-            if !existing.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
+        if let previous = agents.handle(of: peer), previous != existingHandle {
+            unregister(previous, now: now)
         }
         var capabilities: [String] = []
         for capability in requested where !capabilities.contains(capability) { capabilities.append(capability) }
         var record = AgentRecord(id: hello.agentID, layer: layer, capabilities: capabilities,
                                  instance: hello.instance, peer: peer, lastHeard: now)
-        record.serving = serving
         record.isGateway = isGateway
-        agents[hello.agentID] = record
-        agentByPeer[peer] = hello.agentID
+        let handle: AgentHandle
+        if let existingHandle {
+            // The same agent again (takeover, or back from away): same handle, so its requests stay linked to it.
+            let existing = agents[current: existingHandle]
+            detach(existingHandle)
+            if !existing.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
+            record.firstServed = existing.firstServed
+            record.inFlight = existing.inFlight
+            agents[current: existingHandle] = record
+            handle = existingHandle
+        } else {
+            handle = agents.insert(record)
+        }
+        agents.bind(peer, to: handle)
         for capability in capabilities {
-            capabilityIndex[capability, default: CapabilityPool()].agentIDs.append(hello.agentID)
+            capabilityIndex[capability, default: CapabilityPool()].agents.append(handle)
         }
         send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),
                                     liveness: UInt8(clamping: configuration.liveness),
                                     maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes))))
-        requeueDeliveries(of: hello.agentID, now: now)
+        requeueDeliveries(of: handle, now: now)
         dispatchWaiting(for: record, now: now)
     }
 
     /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests
     /// addressed to it by id end with UNAVAILABLE.
-    mutating func unregister(_ agentID: String, now: UInt64) {
-        guard let record = agents[agentID] else { return }
-        detach(record)
-        agents[agentID] = nil
+    mutating func unregister(_ agent: AgentHandle, now: UInt64) {
+        guard let record = agents[agent] else { return }
+        let served = served(by: agent)
+        for slot in served { unassign(slot) }
+        detach(agent)
+        agents.remove(agent)
         if !record.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
         // What it served, and what waits for it by id: nothing else can involve it.
-        for key in record.serving {
-            guard let request = pending[key] else { continue }
-            if isAddressed(request, to: agentID) {
-                finish(key, status: .unavailable, body: .text("agent '\(agentID)' left"))
+        for slot in served where pending.isOccupied(slot) {
+            if isAddressed(pending[slot], to: record.id) {
+                finish(slot, status: .unavailable, body: .text("agent '\(record.id)' left"))
             } else {
-                unassign(key)
-                dispatch(key, now: now)
+                dispatch(slot, now: now)
             }
         }
-        for key in waiting.take(.agent(agentID)) {
-            finish(key, status: .unavailable, body: .text("agent '\(agentID)' left"))
+        for slot in waiting.take(.agent(record.id)) {
+            finish(slot, status: .unavailable, body: .text("agent '\(record.id)' left"))
         }
     }
 
     /// The agent stopped heartbeating or cannot be reached: it is remembered as away, so that requests
     /// addressed to it wait for its return; the requests it was serving are redelivered.
-    mutating func markAway(_ agentID: String, now: UInt64) {
-        guard let record = agents[agentID], record.isAlive else { return }
-        agentByPeer[record.peer] = nil
-        agents[agentID]!.isAlive = false
-        agents[agentID]!.awaySince = now
-        awayAgents.add(agentID, since: now)
-        requeueDeliveries(of: agentID, now: now)
-        while awayAgents.count > configuration.maxAwayAgents, let oldest = awayAgents.oldest(where: isStillAway) {
-            unregister(oldest, now: now)
+    mutating func markAway(_ agent: AgentHandle, now: UInt64) {
+        guard let record = agents[agent], record.isAlive else { return }
+        agents.unbind(record.peer, from: agent)
+        agents[current: agent].isAlive = false
+        agents[current: agent].awaySince = now
+        awayAgents.add(record.id, since: now)
+        requeueDeliveries(of: agent, now: now)
+        while awayAgents.count > configuration.maxAwayAgents, let oldest = awayAgents.oldest(where: isStillAway),
+              let handle = agents.handle(of: oldest) {
+            unregister(handle, now: now)
         }
     }
 
     /// Sends HEARTBEAT to live agents, marks silent ones away, and forgets agents away for too long.
     mutating func heartbeatAndCheckLiveness(now: UInt64) {
         let silence = configuration.heartbeatMilliseconds * configuration.liveness
-        var silent: [String] = []
-        var forgotten: [String] = []
-        for record in agents.values {
+        var silent: [AgentHandle] = []
+        var forgotten: [AgentHandle] = []
+        for (handle, record) in agents.all {
             if record.isAlive {
-                if now &- record.lastHeard > silence { silent.append(record.id) } else { send(record.peer, .heartbeat) }
+                if now &- record.lastHeard > silence { silent.append(handle) } else { send(record.peer, .heartbeat) }
             } else if now &- record.awaySince > configuration.awayRetentionMilliseconds {
-                forgotten.append(record.id)
+                forgotten.append(handle)
             }
         }
-        for agentID in silent { markAway(agentID, now: now) }
-        for agentID in forgotten { unregister(agentID, now: now) }
+        for agent in silent { markAway(agent, now: now) }
+        for agent in forgotten { unregister(agent, now: now) }
     }
 
     /// Removes the agent's peer mapping and capability entries (the record itself stays).
-    private mutating func detach(_ record: AgentRecord) {
-        if agentByPeer[record.peer] == record.id { agentByPeer[record.peer] = nil }
+    private mutating func detach(_ agent: AgentHandle) {
+        let record = agents[current: agent]
+        agents.unbind(record.peer, from: agent)
         for capability in record.capabilities {
-            capabilityIndex[capability]?.agentIDs.removeAll { $0 == record.id }
-            if capabilityIndex[capability]?.agentIDs.isEmpty == true { capabilityIndex[capability] = nil }
+            capabilityIndex[capability]?.agents.removeAll { $0 == agent }
+            if capabilityIndex[capability]?.agents.isEmpty == true { capabilityIndex[capability] = nil }
         }
     }
 
     /// Takes back every request delivered to the agent and routes it again.
-    private mutating func requeueDeliveries(of agentID: String, now: UInt64) {
-        for key in agents[agentID]?.serving ?? [] {
-            unassign(key)
-            dispatch(key, now: now)
+    private mutating func requeueDeliveries(of agent: AgentHandle, now: UInt64) {
+        for slot in served(by: agent) {
+            unassign(slot)
+            dispatch(slot, now: now)
         }
     }
 

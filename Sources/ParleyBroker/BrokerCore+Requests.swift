@@ -4,145 +4,136 @@ import ParleyWire
 extension BrokerCore {
     /// REQUEST (or a gateway's FORWARD, with the caller it speaks for): de-duplicate, check limits and
     /// route, then deliver or wait for a capable agent.
-    mutating func accept(_ request: Request, body: Payload?, from requester: String, forwardedFor caller: (id: String, layer: String)? = nil,
+    mutating func accept(_ request: Request, body: Payload?, from requester: AgentHandle, forwardedFor caller: (id: String, layer: String)? = nil,
                          now: UInt64) {
-        let key = RequestKey(requester: requester, callbackID: request.callbackID)
+        let key = RequestKey(requester: agents[current: requester].id, callbackID: request.callbackID)
         let fingerprint = body?.fingerprint ?? emptyPayloadFingerprint
-        if let existing = pending[key] {
-            guard existing.fingerprint == fingerprint else { return refuseReuse(key) }
+        if let slot = pendingIndex.value(for: key) {
+            guard pending[slot].fingerprint == fingerprint else { return refuseReuse(key) }
             counters.dedupeHits += 1
             return
         }
         if let cached = outcomes.lookup(key) {
             guard cached.fingerprint == fingerprint else { return refuseReuse(key) }
             counters.dedupeHits += 1
-            return sendResult(key, status: cached.status, attempts: cached.attempts, body: share(cached.body))
+            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: share(cached.body))
         }
-        let requesterLayer = caller?.layer ?? agents[requester]!.layer
+        let requesterLayer = caller?.layer ?? agents[current: requester].layer
         let size = body?.byteCount ?? 0
-        if let (status, reason) = refusal(of: request, size: size, requester: caller?.id ?? requester, layer: requesterLayer,
+        if let (status, reason) = refusal(of: request, size: size, requester: caller?.id ?? key.requester, layer: requesterLayer,
                                           forwarded: caller != nil) {
-            return sendResult(key, status: status, attempts: 0, body: .text(reason))
+            return sendResult(key, requester: requester, status: status, attempts: 0, body: .text(reason))
         }
         let timeout = min(UInt64(request.timeoutMilliseconds), configuration.maxDeadlineMilliseconds)
-        pending[key] = PendingRequest(kind: request.kind, target: request.target, contentType: request.contentType,
-                                      requesterLayer: requesterLayer, caller: caller?.id, payload: body, fingerprint: fingerprint,
-                                      deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds)
-        pendingByRequester[caller?.id ?? requester, default: RequesterLoad()].count += 1
-        pendingByRequester[caller?.id ?? requester]!.bytes += size
+        let ticket = pending.insert(PendingRequest(key: key, requester: requester, kind: request.kind, target: request.target,
+                                                   contentType: request.contentType, requesterLayer: requesterLayer,
+                                                   caller: caller?.id, payload: body, fingerprint: fingerprint,
+                                                   deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds))
+        pendingIndex.set(ticket.slot, for: key)
+        pendingByRequester[caller?.id ?? key.requester, default: RequesterLoad()].add(bytes: size)
         pendingBytes += size
         counters.accepted += 1
-        deadlines.insert(now + timeout, key)
-        dispatch(key, now: now)
+        deadlines.insert(now + timeout, ticket)
+        dispatch(ticket.slot, now: now)
     }
 
     /// REPLY: the serving agent's answer ends the request. A reply for a delivery that is no longer
     /// current (timed out, cancelled, moved to another agent) is dropped and counted.
-    mutating func answer(_ reply: Reply, body: Payload?, from agentID: String) {
-        guard let key = deliveries[reply.deliveryID], pending[key]?.servingAgent == agentID else {
+    mutating func answer(_ reply: Reply, body: Payload?, from agent: AgentHandle) {
+        guard let slot = pending.slot(delivery: reply.deliveryID), pending[slot].servingAgent == agent else {
             counters.lateReplies += 1
             return
         }
-        finish(key, status: reply.status, body: body.map { .payload($0) } ?? .none)
+        finish(slot, status: reply.status, body: body.map { .payload($0) } ?? .none)
     }
 
     /// PROGRESS: extends the deadline (never past the hard maximum) and tells the requester.
-    mutating func extend(_ progress: ProgressReport, note: Payload?, from agentID: String, now: UInt64) {
-        guard let key = deliveries[progress.deliveryID], var request = pending[key], request.servingAgent == agentID,
-              request.deadline > now
+    mutating func extend(_ progress: ProgressReport, note: Payload?, from agent: AgentHandle, now: UInt64) {
+        guard let slot = pending.slot(delivery: progress.deliveryID), pending[slot].servingAgent == agent,
+              pending[slot].deadline > now
         else { return }
-        let wanted = min(now + UInt64(progress.extendMilliseconds), request.hardDeadline)
-        if progress.extendMilliseconds > 0, wanted > request.deadline {
-            request.deadline = wanted
-            pending[key] = request
-            deadlines.insert(wanted, key)
+        let wanted = min(now + UInt64(progress.extendMilliseconds), pending[slot].hardDeadline)
+        if progress.extendMilliseconds > 0, wanted > pending[slot].deadline {
+            pending[slot].deadline = wanted
+            deadlines.insert(wanted, pending.ticket(slot))
         }
-        guard let peer = livePeer(of: key.requester) else { return }
-        send(peer, .extended(Extended(callbackID: key.callbackID, timeoutMilliseconds: UInt32(clamping: request.deadline - now))),
+        let request = pending[slot]
+        guard let peer = livePeer(of: request.requester, id: request.key.requester) else { return }
+        send(peer, .extended(Extended(callbackID: request.key.callbackID, timeoutMilliseconds: UInt32(clamping: request.deadline - now))),
              note.map { .payload($0) } ?? .none)
     }
 
     /// CANCEL: ends a pending request with CANCELLED and revokes its delivery; a finished one gets its outcome again.
-    mutating func cancel(_ callbackID: CallbackID, from requester: String) {
-        let key = RequestKey(requester: requester, callbackID: callbackID)
-        if pending[key] != nil {
-            return finish(key, status: .cancelled, body: .text("cancelled by the requester"))
+    mutating func cancel(_ callbackID: CallbackID, from requester: AgentHandle) {
+        let key = RequestKey(requester: agents[current: requester].id, callbackID: callbackID)
+        if let slot = pendingIndex.value(for: key) {
+            return finish(slot, status: .cancelled, body: .text("cancelled by the requester"))
         }
         if let cached = outcomes.lookup(key) {
-            return sendResult(key, status: cached.status, attempts: cached.attempts, body: share(cached.body))
+            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: share(cached.body))
         }
-        guard let peer = livePeer(of: requester) else { return }
-        refuse(status: .badRequest, command: CommandCode.cancel.rawValue, callbackID: callbackID, peer: peer,
+        refuse(status: .badRequest, command: CommandCode.cancel.rawValue, callbackID: callbackID, peer: agents[current: requester].peer,
                reason: "no request with callback id \(callbackID) to cancel")
     }
 
     /// Delivers the request to a capable live agent, or parks it until one registers.
-    mutating func dispatch(_ key: RequestKey, now: UInt64) {
-        guard let index = pending.index(forKey: key), pending.values[index].servingAgent == nil else { return }
-        guard pending.values[index].deadline > now else {
-            return finish(key, status: .timeout, body: .text("no agent was available before the deadline"))
+    mutating func dispatch(_ slot: Int32, now: UInt64) {
+        guard pending[slot].servingAgent == nil else { return }
+        guard pending[slot].deadline > now else {
+            return finish(slot, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agentIndex = chooseAgent(for: pending.values[index]) else {
-            return waiting.park(key, waitingFor: .init(pending.values[index].target))
+        guard let agent = chooseAgent(for: pending[slot]) else {
+            return waiting.park(slot, waitingFor: .init(pending[slot].target))
         }
-        let deliveryID = nextDeliveryID
-        nextDeliveryID += 1
-        pending.values[index].attempts = pending.values[index].attempts == .max ? .max : pending.values[index].attempts + 1
-        pending.values[index].deliveryID = deliveryID
-        pending.values[index].servingAgent = agents.keys[agentIndex]
-        let request = pending.values[index]
-        deliveries[deliveryID] = key
-        agents.values[agentIndex].serving.insert(key)
+        let deliveryID = pending.nextDeliveryID(for: slot)
+        let attempts = pending[slot].attempts == .max ? .max : pending[slot].attempts + 1
+        pending[slot].attempts = attempts
+        pending[slot].deliveryID = deliveryID
+        pending[slot].servingAgent = agent
+        link(slot, servedBy: agent)
         counters.deliveries += 1
-        if request.attempts > 1 { counters.redeliveries += 1 }
-        let deliver = Deliver(deliveryID: deliveryID, callbackID: key.callbackID, kind: request.kind,
-                              attempt: request.attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
-                              requester: request.caller ?? key.requester, requesterLayer: request.requesterLayer,
+        if attempts > 1 { counters.redeliveries += 1 }
+        let request = pending[slot]
+        let deliver = Deliver(deliveryID: deliveryID, callbackID: request.key.callbackID, kind: request.kind,
+                              attempt: attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
+                              requester: request.budgetOwner, requesterLayer: request.requesterLayer,
                               contentType: request.contentType)
-        send(agents.values[agentIndex].peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
+        send(agents[current: agent].peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
     }
 
     /// Tries again the parked requests `agent` may serve: those for its id, its layer and its capabilities.
     mutating func dispatchWaiting(for agent: AgentRecord, now: UInt64) {
         guard !waiting.isEmpty, !agent.isGateway else { return }
-        var reasons: [WaitingRequests.Reason] = [.agent(agent.id), .layer(agent.layer)]
+        var reasons: [WaitingRequests<Int32>.Reason] = [.agent(agent.id), .layer(agent.layer)]
         for capability in agent.capabilities { reasons.append(.capability(capability)) }
         for reason in reasons {
-            for key in waiting.take(reason) { dispatch(key, now: now) }
+            for slot in waiting.take(reason) { dispatch(slot, now: now) }
         }
     }
 
     /// Takes a request back from its serving agent (which went away or left).
-    mutating func unassign(_ key: RequestKey) {
-        guard var request = pending[key], let agentID = request.servingAgent else { return }
-        if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }
-        agents[agentID]?.serving.remove(key)
-        request.servingAgent = nil
-        request.deliveryID = nil
-        pending[key] = request
+    mutating func unassign(_ slot: Int32) {
+        guard let agent = pending[slot].servingAgent else { return }
+        unlink(slot, servedBy: agent)
+        pending[slot].servingAgent = nil
+        pending[slot].deliveryID = nil
     }
 
     /// Ends a request: the one outcome goes to the requester and into the cache for retries.
-    mutating func finish(_ key: RequestKey, status: Status, body: Outbound<Payload>.Body) {
-        guard let request = pending.removeValue(forKey: key) else { return }
-        if request.servingAgent == nil { waiting.remove(key) }
-        if let agentID = request.servingAgent {
-            if let deliveryID = request.deliveryID { deliveries[deliveryID] = nil }
-            agents[agentID]?.serving.remove(key)
-            if !status.isHandlerStatus, let record = agents[agentID], record.isAlive, let deliveryID = request.deliveryID {
-                send(record.peer, .revoke(deliveryID: deliveryID))
-            }
+    mutating func finish(_ slot: Int32, status: Status, body: Outbound<Payload>.Body) {
+        if let agent = pending[slot].servingAgent {
+            unlink(slot, servedBy: agent)
+        } else {
+            waiting.remove(slot)
+        }
+        guard let request = pending.remove(slot) else { return }
+        pendingIndex.remove(request.key)
+        if let agent = request.servingAgent, !status.isHandlerStatus, agents.isAlive(agent), let deliveryID = request.deliveryID {
+            send(agents[current: agent].peer, .revoke(deliveryID: deliveryID))
         }
         let size = request.payload?.byteCount ?? 0
         pendingBytes -= size
-        let budget = request.caller ?? key.requester
-        if var load = pendingByRequester[budget], load.count > 1 {
-            load.count -= 1
-            load.bytes -= size
-            pendingByRequester[budget] = load
-        } else {
-            pendingByRequester[budget] = nil
-        }
+        if pendingByRequester[request.budgetOwner]?.remove(bytes: size) == true { pendingByRequester[request.budgetOwner] = nil }
         if outcomes.capacity > 0 {
             let bytes: Int
             switch body {
@@ -150,20 +141,21 @@ extension BrokerCore {
             case .payload(let payload): bytes = payload.byteCount
             case .text(let text): bytes = text.utf8.count
             }
-            outcomes.insert(key, CachedOutcome(status: status, attempts: request.attempts, body: share(body),
-                                               fingerprint: request.fingerprint), now: latestNow, bytes: bytes)
+            outcomes.insert(request.key, CachedOutcome(status: status, attempts: request.attempts, body: share(body),
+                                                       fingerprint: request.fingerprint), now: latestNow, bytes: bytes)
         }
-        sendResult(key, status: status, attempts: request.attempts, body: body)
+        sendResult(request.key, requester: request.requester, status: status, attempts: request.attempts, body: body)
     }
 
-    private mutating func sendResult(_ key: RequestKey, status: Status, attempts: UInt8, body: Outbound<Payload>.Body) {
+    private mutating func sendResult(_ key: RequestKey, requester: AgentHandle, status: Status, attempts: UInt8,
+                                     body: Outbound<Payload>.Body) {
         counters.outcomes[Int(status.rawValue)] += 1
-        guard let peer = livePeer(of: key.requester) else { return }
+        guard let peer = livePeer(of: requester, id: key.requester) else { return }
         send(peer, .result(ResultHeader(callbackID: key.callbackID, status: status, attempts: attempts)), body)
     }
 
     private mutating func refuseReuse(_ key: RequestKey) {
-        guard let peer = livePeer(of: key.requester) else { return }
+        guard let handle = agents.handle(of: key.requester), let peer = livePeer(of: handle, id: key.requester) else { return }
         refuse(status: .badRequest, command: CommandCode.request.rawValue, callbackID: key.callbackID, peer: peer,
                reason: "callback id \(key.callbackID) was already used with a different payload")
     }
@@ -203,17 +195,18 @@ extension BrokerCore {
                 return (.unauthorized, "agent '\(id)' is in layer '\(target.layer)', not '\(layer)': cross-layer calls go through the gateway")
             }
         case .capability(let name):
-            guard let pool = capabilityIndex[name], !pool.agentIDs.isEmpty else {
+            guard let pool = capabilityIndex[name], !pool.agents.isEmpty else {
                 return (.noRoute, "no agent offers capability '\(name)'")
             }
-            guard forwarded || pool.agentIDs.contains(where: { agents[$0]?.layer == layer }) else {
+            guard forwarded || pool.agents.contains(where: { agents[current: $0].layer == layer }) else {
                 return (.unauthorized, "capability '\(name)' is offered only outside layer '\(layer)': cross-layer calls go through the gateway")
             }
         case .layer(let name, let capability):
             guard forwarded else {
                 return (.unauthorized, "layer targets are accepted only from the gateway: cross-layer calls go through the gateway")
             }
-            guard agents.values.contains(where: { $0.layer == name && !$0.isGateway && (capability.map($0.capabilities.contains) ?? true) })
+            guard agents.all.contains(where: { $0.record.layer == name && !$0.record.isGateway
+                    && (capability.map($0.record.capabilities.contains) ?? true) })
             else {
                 return (.noRoute, "no agent in layer '\(name)'" + (capability.map { " offers capability '\($0)'" } ?? " is registered"))
             }
@@ -223,46 +216,46 @@ extension BrokerCore {
 
     /// The live agent to deliver to: the addressed one, or the least loaded capable one in the requester's
     /// layer (ties go round-robin).
-    private mutating func chooseAgent(for request: PendingRequest<Payload>) -> Dictionary<String, AgentRecord>.Index? {
+    private mutating func chooseAgent(for request: PendingRequest<Payload>) -> AgentHandle? {
         switch request.target {
         case .agent(let id):
-            guard let index = agents.index(forKey: id), agents.values[index].isAlive, !agents.values[index].isGateway else { return nil }
-            return index
+            guard let handle = agents.handle(of: id), agents[current: handle].isAlive, !agents[current: handle].isGateway else { return nil }
+            return handle
         case .capability(let name):
             return leastLoaded(offering: name, inLayer: request.caller == nil ? request.requesterLayer : nil)
         case .layer(let layer, let capability?):
             return leastLoaded(offering: capability, inLayer: layer)
         case .layer(let layer, nil):
-            return agents.indices.filter { agents.values[$0].isAlive && !agents.values[$0].isGateway && agents.values[$0].layer == layer }
-                .min { (agents.values[$0].inFlight, agents.values[$0].id) < (agents.values[$1].inFlight, agents.values[$1].id) }
+            return agents.all.filter { $0.record.isAlive && !$0.record.isGateway && $0.record.layer == layer }
+                .min { ($0.record.inFlight, $0.record.id) < ($1.record.inFlight, $1.record.id) }?.handle
         }
     }
 
     /// The least loaded live agent offering `capability` (in `layer`, when given); ties go round-robin.
-    private mutating func leastLoaded(offering capability: String, inLayer layer: String?) -> Dictionary<String, AgentRecord>.Index? {
-        guard var pool = capabilityIndex[capability] else { return nil }
-        var best: Dictionary<String, AgentRecord>.Index?
+    private mutating func leastLoaded(offering capability: String, inLayer layer: String?) -> AgentHandle? {
+        guard let poolIndex = capabilityIndex.index(forKey: capability) else { return nil }
+        let pool = capabilityIndex.values[poolIndex]
+        var best: AgentHandle?
         var bestLoad = Int.max
         var chosenOffset = 0
-        let count = pool.agentIDs.count
+        let count = pool.agents.count
         for offset in 0..<count {
-            guard let index = agents.index(forKey: pool.agentIDs[(pool.cursor + offset) % count]) else { continue }
-            let record = agents.values[index]
-            guard record.isAlive, layer == nil || record.layer == layer, record.inFlight < bestLoad else { continue }
-            best = index
-            bestLoad = record.inFlight
+            let handle = pool.agents[(pool.cursor + offset) % count]
+            let load = agents[current: handle].inFlight
+            guard load < bestLoad, agents[current: handle].isAlive, layer == nil || agents[current: handle].layer == layer else { continue }
+            best = handle
+            bestLoad = load
             chosenOffset = offset
         }
-        if best != nil {
-            pool.cursor = (pool.cursor + chosenOffset + 1) % count
-            capabilityIndex[capability] = pool
-        }
+        if best != nil { capabilityIndex.values[poolIndex].cursor = (pool.cursor + chosenOffset + 1) % count }
         return best
     }
 
-    private func livePeer(of agentID: String) -> PeerID? {
-        guard let record = agents[agentID], record.isAlive else { return nil }
-        return record.peer
+    /// The requester's connection, when it is alive: by the handle it had, or by its id when it registered again.
+    private func livePeer(of handle: AgentHandle, id: String) -> PeerID? {
+        if agents.isAlive(handle) { return agents[current: handle].peer }
+        guard let other = agents.handle(of: id), agents.isAlive(other) else { return nil }
+        return agents[current: other].peer
     }
 
     private func share(_ body: Outbound<Payload>.Body) -> Outbound<Payload>.Body {

@@ -3,7 +3,7 @@ import ParleyWire
 extension BrokerCore {
     /// The state reported by STATUS: agents (unless `includingAgents` is false), pending work and the counters.
     public func snapshot(includingAgents: Bool = true) -> BrokerSnapshot {
-        let agentList = !includingAgents ? [] : agents.values.sorted { $0.id < $1.id }.map { record in
+        let agentList = !includingAgents ? [] : agents.all.map(\.record).sorted { $0.id < $1.id }.map { record in
             BrokerSnapshot.Agent(id: record.id, layer: record.layer, capabilities: record.capabilities,
                                  state: record.isAlive ? "alive" : "away", inFlight: record.inFlight)
         }

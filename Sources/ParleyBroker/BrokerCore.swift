@@ -18,19 +18,19 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
-    var agents: [String: AgentRecord] = [:]
-    var agentByPeer: [PeerID: String] = [:]
+    /// The registered agents, by handle, id and connection.
+    var agents = AgentTable()
     /// The agents away now, oldest first.
     var awayAgents = AwayAgents()
     var capabilityIndex: [String: CapabilityPool] = [:]
-    var pending: [RequestKey: PendingRequest<Payload>] = [:]
-    var deliveries: [UInt64: RequestKey] = [:]
-    /// Requests no live agent can serve yet, by what they wait for.
-    var waiting = WaitingRequests()
-    var deadlines = DeadlineHeap<RequestKey>()
-    var outcomes: ExpiringCache<RequestKey, CachedOutcome<Payload>>
-    /// Random start: a broker restarted while agents still work on old deliveries never reuses their ids.
-    var nextDeliveryID = UInt64.random(in: 1...(UInt64.max / 2))
+    /// The pending requests, by slot; a delivery id names its slot.
+    var pending: PendingSlab<Payload>
+    /// The slot of each pending request, by (requester, callback id): de-duplication of retries.
+    var pendingIndex: RequestIndex
+    /// Requests no live agent can serve yet (their slots), by what they wait for.
+    var waiting = WaitingRequests<Int32>()
+    var deadlines = DeadlineHeap<PendingTicket>()
+    var outcomes: OutcomeRing<Payload>
     /// Until then, requests for targets nobody offers wait instead of ending NO_ROUTE (agents re-register
     /// after a broker restart); then the ones still without a route end NO_ROUTE. nil once the grace is over
     /// (or when there is none).
@@ -57,8 +57,12 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// A core with no agents, its first heartbeat due one interval after `now`. `wallClock` is the
     /// Unix time in milliseconds at `now`, for event timestamps.
     /// With `keyRing`, HELLO and GATEWAY_HELLO must match the identity CURVE authenticated for the connection.
+    /// `seed` keys the de-duplication hashes and starts the delivery ids (random by default: a restarted broker
+    /// does not reuse the ids agents still hold).
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64, wallClock: UInt64 = 0,
-                keyRing: KeyRing? = nil) {
+                keyRing: KeyRing? = nil, seed: UInt64 = .random(in: 1...UInt64.max)) {
+        self.pending = PendingSlab(deliverySeed: seed)
+        self.pendingIndex = RequestIndex(seed: seed)
         self.keyRing = keyRing
         self.wallClockOffset = wallClock &- now
         self.confirmedEvents = ExpiringCache(capacity: configuration.eventDedupeCapacity)
@@ -68,8 +72,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.latestNow = now
         let routeGrace = configuration.startupRouteGraceMilliseconds ?? configuration.heartbeatMilliseconds * configuration.liveness
         self.routeGraceEnds = routeGrace == 0 ? nil : now + routeGrace
-        self.outcomes = ExpiringCache(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
-                                      byteBudget: configuration.dedupeMaxBytes)
+        self.outcomes = OutcomeRing(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
+                                    byteBudget: configuration.dedupeMaxBytes, seed: seed &* 0x9e37_79b9_7f4a_7c15)
         outbox.reserveCapacity(64)
     }
 
@@ -80,11 +84,12 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// At the end of the start-up grace: parked requests whose target still has no route end NO_ROUTE.
     private mutating func endUnroutableWaiting() {
-        for key in waiting.all {
-            guard let request = pending[key], request.servingAgent == nil,
+        for slot in waiting.all {
+            let request = pending[slot]
+            guard request.servingAgent == nil,
                   let (status, reason) = routeProblem(request.target, layer: request.requesterLayer, forwarded: request.caller != nil),
                   status == .noRoute else { continue }
-            finish(key, status: .noRoute, body: .text(reason))
+            finish(slot, status: .noRoute, body: .text(reason))
         }
     }
 
@@ -103,35 +108,35 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
         if case .replay(let replay) = header { return self.replay(replay, to: peer) }  // read-only: no registration needed
-        guard let agentID = agentByPeer[peer], let index = agents.index(forKey: agentID) else {
+        guard let agent = agents.handle(of: peer) else {
             return refuseUnregistered(header, peer: peer)
         }
-        agents.values[index].lastHeard = now
+        agents[current: agent].lastHeard = now
         switch header {
         case .heartbeat:
             break
         case .bye:
-            unregister(agentID, now: now)
+            unregister(agent, now: now)
         case .request(let request):
-            guard agents[agentID]?.isGateway == false else {
+            guard !agents[current: agent].isGateway else {
                 return refuse(status: .unauthorized, command: header.code.rawValue, callbackID: request.callbackID, peer: peer,
                               reason: "a gateway sends FORWARD, not REQUEST")
             }
-            accept(request, body: body, from: agentID, now: now)
+            accept(request, body: body, from: agent, now: now)
         case .forward(let forward):
-            guard agents[agentID]?.isGateway == true else {
+            guard agents[current: agent].isGateway else {
                 return refuse(status: .unauthorized, command: header.code.rawValue, callbackID: forward.request.callbackID, peer: peer,
                               reason: "only an authenticated gateway may FORWARD: cross-layer calls go through the gateway")
             }
-            accept(forward.request, body: body, from: agentID, forwardedFor: (forward.caller, forward.callerLayer), now: now)
+            accept(forward.request, body: body, from: agent, forwardedFor: (forward.caller, forward.callerLayer), now: now)
         case .progress(let progress):
-            extend(progress, note: body, from: agentID, now: now)
+            extend(progress, note: body, from: agent, now: now)
         case .reply(let reply):
-            answer(reply, body: body, from: agentID)
+            answer(reply, body: body, from: agent)
         case .cancel(let callbackID):
-            cancel(callbackID, from: agentID)
+            cancel(callbackID, from: agent)
         case .publish(let publish):
-            self.publish(publish, body: body, from: agentID, peer: peer, now: now)
+            self.publish(publish, body: body, from: agents[current: agent].id, peer: peer, now: now)
         case .hello, .status, .replay, .gatewayHello:
             break
         case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .confirm, .event, .gap, .replayEnd, .beacon:
@@ -149,9 +154,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Runs timers due at `now`: deadlines, heartbeats, liveness, outcome-cache expiry.
     public mutating func tick(now: UInt64) {
         latestNow = max(latestNow, now)
-        while let key = deadlines.popDue(now) {
-            guard let request = pending[key], request.deadline <= now else { continue }
-            finish(key, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
+        while let ticket = deadlines.popDue(now) {
+            guard let request = pending.request(ticket), request.deadline <= now else { continue }
+            finish(ticket.slot, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
         }
         if let ends = routeGraceEnds, now >= ends {
             routeGraceEnds = nil
@@ -168,8 +173,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// The peer cannot be reached any more (the socket said so): its agent counts as gone at once.
     public mutating func peerUnreachable(_ peer: PeerID, now: UInt64) {
         latestNow = max(latestNow, now)
-        guard let agentID = agentByPeer[peer] else { return }
-        markAway(agentID, now: now)
+        guard let agent = agents.handle(of: peer) else { return }
+        markAway(agent, now: now)
     }
 
     /// Requests accepted and not yet ended.
@@ -184,10 +189,10 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// shutting down). The HEARTBEAT keeps any RESULT from being directly followed by BYE, which means "not
     /// registered, send it again" (§6.1): these outcomes are final.
     public mutating func shutdown() {
-        for key in Array(pending.keys) {
-            finish(key, status: .unavailable, body: .text("the broker is shutting down"))
+        for slot in pending.occupied {
+            finish(slot, status: .unavailable, body: .text("the broker is shutting down"))
         }
-        for agent in agents.values where agent.isAlive {
+        for (_, agent) in agents.all where agent.isAlive {
             send(agent.peer, .heartbeat)
             send(agent.peer, .bye)
         }
@@ -211,9 +216,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Whether the peer's agent already has a request with this callback id (pending or finished): a
     /// refusal then goes out as ERROR, so that the request keeps its one RESULT.
     private func isKnown(_ callbackID: CallbackID, from peer: PeerID) -> Bool {
-        guard let agentID = agentByPeer[peer] else { return false }
-        let key = RequestKey(requester: agentID, callbackID: callbackID)
-        return pending[key] != nil || outcomes.lookup(key) != nil
+        guard let agent = agents.handle(of: peer) else { return false }
+        let key = RequestKey(requester: agents[current: agent].id, callbackID: callbackID)
+        return pendingIndex.value(for: key) != nil || outcomes.lookup(key) != nil
     }
 
     private mutating func refuseUnregistered(_ header: Header, peer: PeerID) {

@@ -6,8 +6,12 @@ struct RequestKey: Hashable {
     let callbackID: CallbackID
 }
 
-/// A request accepted by the broker and not yet ended.
+/// A request accepted by the broker and not yet ended. It lives in a slot of the ``PendingSlab``.
 struct PendingRequest<Payload: BrokerPayload> {
+    /// The agent (or gateway) that sent it, and where its RESULT goes; with the callback id, the de-duplication key.
+    let key: RequestKey
+    /// The requester's registration when it sent the request (its id is looked up again if that one ended).
+    let requester: AgentHandle
     let kind: RequestKind
     let target: Target
     let contentType: String
@@ -21,5 +25,20 @@ struct PendingRequest<Payload: BrokerPayload> {
     var attempts: UInt8 = 0
     /// The current delivery and its agent, when delivered.
     var deliveryID: UInt64?
-    var servingAgent: String?
+    var servingAgent: AgentHandle?
+    /// The neighbours in the serving agent's list of requests (slots; -1: none).
+    var previousServed: Int32 = -1
+    var nextServed: Int32 = -1
+
+    /// Who the request is for in the agent's view: the forwarded caller, or the requester itself.
+    var budgetOwner: String { caller ?? key.requester }
+}
+
+extension PendingRequest {
+    /// What a free slot of the slab holds: nothing that keeps memory.
+    static var vacant: PendingRequest {
+        PendingRequest(key: RequestKey(requester: "", callbackID: .none), requester: AgentHandle(slot: -1, generation: 0), kind: .help,
+                       target: .agent(""), contentType: "", requesterLayer: "", caller: nil, payload: nil, fingerprint: 0,
+                       deadline: 0, hardDeadline: 0)
+    }
 }

@@ -5,4 +5,17 @@ struct RequesterLoad: Equatable {
     var count = 0
     /// Their payload bytes.
     var bytes = 0
+
+    /// One more request of `bytes` payload bytes.
+    mutating func add(bytes size: Int) {
+        count += 1
+        bytes += size
+    }
+
+    /// One request of `bytes` payload bytes ended; true when none is left (the entry can go).
+    mutating func remove(bytes size: Int) -> Bool {
+        count -= 1
+        bytes -= size
+        return count <= 0
+    }
 }

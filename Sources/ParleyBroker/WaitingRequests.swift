@@ -7,7 +7,7 @@ import ParleyWire
 /// Each request is listed once. An entry whose request ended or left is removed lazily: its list is compacted when
 /// such entries are half of it, so the lists stay within twice the parked requests and every operation is
 /// amortised O(1) per request.
-struct WaitingRequests {
+struct WaitingRequests<Key: Hashable> {
     /// What a parked request waits for.
     enum Reason: Hashable {
         /// A registration of this agent id (`agent:<id>`).
@@ -28,7 +28,7 @@ struct WaitingRequests {
     }
 
     private struct Entry {
-        let key: RequestKey
+        let key: Key
         let generation: UInt64
     }
 
@@ -40,7 +40,7 @@ struct WaitingRequests {
 
     private var lists: [Reason: List] = [:]
     /// Every listed request: the reason it waits for and the generation of its entry.
-    private var listed: [RequestKey: (reason: Reason, generation: UInt64)] = [:]
+    private var listed: [Key: (reason: Reason, generation: UInt64)] = [:]
     private var nextGeneration: UInt64 = 0
 
     /// How many requests are parked.
@@ -48,14 +48,14 @@ struct WaitingRequests {
     /// Whether none is.
     var isEmpty: Bool { listed.isEmpty }
     /// Every parked request (for the rare passes over all of them, such as the end of the start-up grace).
-    var all: [RequestKey] { Array(listed.keys) }
+    var all: [Key] { Array(listed.keys) }
     /// Entries held, ended ones included (bookkeeping checks: at most 2 × `count` + `listCount`).
     var storedEntries: Int { lists.values.reduce(0) { $0 + $1.entries.count } }
     /// How many reasons have a list.
     var listCount: Int { lists.count }
 
     /// Parks `key` until something it waits for registers; a request already parked stays where it is.
-    mutating func park(_ key: RequestKey, waitingFor reason: Reason) {
+    mutating func park(_ key: Key, waitingFor reason: Reason) {
         guard listed[key] == nil else { return }
         nextGeneration += 1
         listed[key] = (reason, nextGeneration)
@@ -63,7 +63,7 @@ struct WaitingRequests {
     }
 
     /// Forgets `key` (its request ended); does nothing when it is not parked.
-    mutating func remove(_ key: RequestKey) {
+    mutating func remove(_ key: Key) {
         guard let (reason, _) = listed.removeValue(forKey: key), var list = lists.removeValue(forKey: reason) else { return }
         list.stale += 1
         if list.stale * 2 > list.entries.count {
@@ -74,9 +74,9 @@ struct WaitingRequests {
     }
 
     /// Unparks and returns, oldest first, every request waiting for `reason`.
-    mutating func take(_ reason: Reason) -> [RequestKey] {
+    mutating func take(_ reason: Reason) -> [Key] {
         guard let list = lists.removeValue(forKey: reason) else { return [] }
-        var keys: [RequestKey] = []
+        var keys: [Key] = []
         keys.reserveCapacity(list.entries.count - list.stale)
         for entry in list.entries where listed[entry.key]?.generation == entry.generation {
             listed[entry.key] = nil

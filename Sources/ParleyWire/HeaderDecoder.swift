@@ -145,11 +145,16 @@ private struct Reader {
         CallbackID(high: try integer(field), low: try integer(field))
     }
 
-    mutating func string(_ field: String) throws(DecodeError) -> String {
+    /// A length-prefixed field's bytes, not yet checked.
+    mutating func field(_ field: String) throws(DecodeError) -> UnsafeRawBufferPointer {
         let length = Int(try byte(field))
         guard remaining >= length else { throw .truncated(field: field) }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
-        offset += length
+        defer { offset += length }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+    }
+
+    mutating func string(_ field: String) throws(DecodeError) -> String {
+        let slice = try self.field(field)
         guard let text = String(validating: slice, as: UTF8.self) else {
             throw .invalidField(field: field, problem: "not valid UTF-8")
         }
@@ -167,9 +172,12 @@ private struct Reader {
         let kind = try kind()
         let timeout: UInt32 = try integer("timeout")
         guard timeout > 0 else { throw .invalidField(field: "timeout", problem: "must be at least 1 ms") }
-        let targetText = try string("target")
-        guard let target = Target(targetText) else {
-            throw .invalidField(field: "target", problem: "'\(targetText)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
+        let targetBytes = try field("target")
+        guard let target = Target(wire: targetBytes) else {
+            guard let text = String(validating: targetBytes, as: UTF8.self) else {
+                throw .invalidField(field: "target", problem: "not valid UTF-8")
+            }
+            throw .invalidField(field: "target", problem: "'\(text)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
         }
         return Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout, target: target,
                        contentType: try string("content type"))

@@ -34,8 +34,23 @@ public enum Names {
         check(name, what: "capability", max: maxCapabilityLength, allowDot: true, lowerOnly: false)
     }
 
+    /// The same rules over raw bytes (a header field not yet made a String): agent id, layer, capability.
+    static func agentProblem(bytes: UnsafeRawBufferPointer) -> String? {
+        check(bytes, what: "agent id", max: maxAgentLength, allowDot: false, lowerOnly: false)
+    }
+    static func layerProblem(bytes: UnsafeRawBufferPointer) -> String? {
+        check(bytes, what: "layer", max: maxLayerLength, allowDot: false, lowerOnly: true)
+    }
+    static func capabilityProblem(bytes: UnsafeRawBufferPointer) -> String? {
+        check(bytes, what: "capability", max: maxCapabilityLength, allowDot: true, lowerOnly: false)
+    }
+
     private static func check(_ text: String, what: String, max: Int, allowDot: Bool, lowerOnly: Bool) -> String? {
-        let bytes = text.utf8
+        check(text.utf8, what: what, max: max, allowDot: allowDot, lowerOnly: lowerOnly)
+    }
+
+    private static func check<Bytes: Collection<UInt8>>(_ bytes: Bytes, what: String, max: Int, allowDot: Bool,
+                                                        lowerOnly: Bool) -> String? {
         if bytes.isEmpty { return "\(what) is empty" }
         if bytes.count > max { return "\(what) is longer than \(max) bytes" }
         for byte in bytes {
@@ -48,7 +63,7 @@ public enum Names {
             case UInt8(ascii: ".") where allowDot:
                 continue
             default:
-                return "\(what) '\(text)' contains '\(Unicode.Scalar(byte))'; allowed: "
+                return "\(what) '\(String(decoding: bytes, as: UTF8.self))' contains '\(Unicode.Scalar(byte))'; allowed: "
                     + (lowerOnly ? "a-z" : "A-Z a-z") + " 0-9 _ -" + (allowDot ? " ." : "")
             }
         }

@@ -9,26 +9,34 @@ public enum Target: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses the wire form; nil when the scheme is unknown or a name breaks the naming rules.
     public init?(_ text: String) {
-        guard let colon = text.firstIndex(of: ":") else { return nil }
-        let scheme = text[..<colon]
-        let rest = String(text[text.index(after: colon)...])
-        switch scheme {
-        case "agent":
-            guard Names.agentProblem(rest) == nil else { return nil }
-            self = .agent(rest)
-        case "cap":
-            guard Names.capabilityProblem(rest) == nil else { return nil }
-            self = .capability(rest)
-        case "layer":
-            let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard Names.layerProblem(parts[0]) == nil else { return nil }
-            if parts.count == 2 {
-                guard Names.capabilityProblem(parts[1]) == nil else { return nil }
-                self = .layer(parts[0], capability: parts[1])
-            } else {
-                self = .layer(parts[0], capability: nil)
+        var text = text
+        guard let target = text.withUTF8({ Target(wire: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = target
+    }
+
+    /// Parses the wire form from a header's bytes, checking the names before any String is made.
+    public init?(wire bytes: UnsafeRawBufferPointer) {
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let scheme = UnsafeRawBufferPointer(rebasing: bytes[..<colon])
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[(colon + 1)...])
+        if scheme.elementsEqual("agent".utf8) {
+            guard Names.agentProblem(bytes: rest) == nil else { return nil }
+            self = .agent(String(decoding: rest, as: UTF8.self))
+        } else if scheme.elementsEqual("cap".utf8) {
+            guard Names.capabilityProblem(bytes: rest) == nil else { return nil }
+            self = .capability(String(decoding: rest, as: UTF8.self))
+        } else if scheme.elementsEqual("layer".utf8) {
+            let slash = rest.firstIndex(of: UInt8(ascii: "/"))
+            let layer = UnsafeRawBufferPointer(rebasing: rest[..<(slash ?? rest.endIndex)])
+            guard Names.layerProblem(bytes: layer) == nil else { return nil }
+            guard let slash else {
+                self = .layer(String(decoding: layer, as: UTF8.self), capability: nil)
+                return
             }
-        default:
+            let capability = UnsafeRawBufferPointer(rebasing: rest[(slash + 1)...])
+            guard Names.capabilityProblem(bytes: capability) == nil else { return nil }
+            self = .layer(String(decoding: layer, as: UTF8.self), capability: String(decoding: capability, as: UTF8.self))
+        } else {
             return nil
         }
     }

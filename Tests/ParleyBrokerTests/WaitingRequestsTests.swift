@@ -10,7 +10,7 @@ struct WaitingRequestsTests {
 
     @Test("a registration takes only the requests waiting for its id, layer or capabilities, oldest first")
     func takeByReason() {
-        var waiting = WaitingRequests()
+        var waiting = WaitingRequests<RequestKey>()
         waiting.park(key("a", 1), waitingFor: .init(.capability("quote")))
         waiting.park(key("a", 2), waitingFor: .init(.agent("store")))
         waiting.park(key("b", 3), waitingFor: .init(.layer("infrastructure", capability: "quote")))
@@ -26,8 +26,8 @@ struct WaitingRequestsTests {
 
     @Test("ended requests leave their list within twice the parked ones, and a reused key is listed once")
     func endedRequestsAreCompacted() {
-        var waiting = WaitingRequests()
-        let reason = WaitingRequests.Reason.agent("away")
+        var waiting = WaitingRequests<RequestKey>()
+        let reason = WaitingRequests<RequestKey>.Reason.agent("away")
         for index in 0..<1_000 { waiting.park(key("a", UInt64(index)), waitingFor: reason) }
         for index in 0..<990 { waiting.remove(key("a", UInt64(index))) }
         #expect(waiting.count == 10)

@@ -1,0 +1,80 @@
+/// The outcomes of finished requests, kept to answer retries of the same callback id: a FIFO ring bounded by
+/// count, bytes and age.
+///
+/// The oldest outcome leaves first, one at a time, so that storing an outcome costs one eviction at most instead
+/// of freeing a whole generation at once; the index finds an outcome by its key in O(1).
+struct OutcomeRing<Payload: BrokerPayload> {
+    private struct Entry {
+        let key: RequestKey
+        let outcome: CachedOutcome<Payload>
+        let bytes: Int
+        let finishedAt: UInt64
+    }
+
+    /// The most outcomes kept.
+    let capacity: Int
+    /// How long an outcome is kept at most (milliseconds).
+    let window: UInt64
+    /// The most body bytes kept together.
+    let byteBudget: Int
+    private var storage: [Entry?] = []
+    private var head = 0
+    /// Outcomes kept now.
+    private(set) var count = 0
+    /// Their body bytes.
+    private(set) var bytes = 0
+    private var index: RequestIndex
+
+    init(capacity: Int, window: UInt64 = .max, byteBudget: Int = .max, seed: UInt64) {
+        self.capacity = capacity
+        self.window = window
+        self.byteBudget = byteBudget
+        index = RequestIndex(seed: seed)
+    }
+
+    /// The outcome stored for `key`, if it is still kept.
+    func lookup(_ key: RequestKey) -> CachedOutcome<Payload>? {
+        guard let position = index.value(for: key) else { return nil }
+        return storage[Int(position)]?.outcome
+    }
+
+    /// Keeps `outcome` (of `bytes` body bytes), letting the oldest ones go as the bounds require. Nothing is kept
+    /// when the capacity is 0 or the outcome alone exceeds the byte budget.
+    mutating func insert(_ key: RequestKey, _ outcome: CachedOutcome<Payload>, now: UInt64, bytes size: Int) {
+        guard capacity > 0, size <= byteBudget else { return }
+        while count >= capacity || bytes + size > byteBudget { dropOldest() }
+        if count == storage.count { grow() }
+        let position = (head + count) % storage.count
+        storage[position] = Entry(key: key, outcome: outcome, bytes: size, finishedAt: now)
+        index.set(Int32(position), for: key)
+        count += 1
+        bytes += size
+    }
+
+    /// Lets go of the outcomes older than the window.
+    mutating func expire(now: UInt64) {
+        while count > 0, let oldest = storage[head], now &- oldest.finishedAt >= window { dropOldest() }
+    }
+
+    private mutating func dropOldest() {
+        guard count > 0, let oldest = storage[head] else { return }
+        if index.value(for: oldest.key) == Int32(head) { index.remove(oldest.key) }
+        storage[head] = nil
+        head = (head + 1) % storage.count
+        count -= 1
+        bytes -= oldest.bytes
+    }
+
+    /// Doubles the storage (up to the capacity), oldest first from position 0, and re-indexes.
+    private mutating func grow() {
+        let size = min(max(storage.count * 2, 64), capacity)
+        var fresh: [Entry?] = Array(repeating: nil, count: size)
+        for offset in 0..<count {
+            let entry = storage[(head + offset) % storage.count]!
+            fresh[offset] = entry
+            index.set(Int32(offset), for: entry.key)
+        }
+        storage = fresh
+        head = 0
+    }
+}
