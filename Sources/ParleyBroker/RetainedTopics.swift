@@ -44,17 +44,17 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
     /// retention limits with the log.
     mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
-        var log: TopicLog<Payload>
-        if let existing = logs.removeValue(forKey: topic) {
-            log = existing
+        let index: Dictionary<Topic, TopicLog<Payload>>.Index
+        if let existing = logs.index(forKey: topic) {
+            index = existing
         } else {
-            log = TopicLog(topic: topic)
+            logs[topic] = TopicLog(topic: topic)
             topicsByAgent[topic.agent, default: []].insert(topic)
+            index = logs.index(forKey: topic)!
         }
-        let before = log.size
-        let result = change(&log, limits)
-        account(from: before, to: log)
-        logs[topic] = log
+        let before = logs.values[index].size
+        let result = change(&logs.values[index], limits)  // in place: one lookup, no copy of the log
+        account(from: before, to: logs.values[index])
         if footprint > limits.retentionTotalBytes { shrinkToBudget() }
         return result
     }

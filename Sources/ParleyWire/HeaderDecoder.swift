@@ -184,11 +184,10 @@ private struct Reader {
     }
 
     mutating func topic() throws(DecodeError) -> Topic {
-        let text = try string("topic")
-        guard let topic = Topic(text) else {
-            throw .invalidField(field: "topic", problem: Topic.problem(text) ?? "not callback.<agent>.<event>")
-        }
-        return topic
+        let bytes = try field("topic")
+        if let topic = Topic(wire: bytes) { return topic }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidField(field: "topic", problem: "not valid UTF-8") }
+        throw .invalidField(field: "topic", problem: Topic.problem(text) ?? "not callback.<agent>.<event>")
     }
 
     mutating func selector() throws(DecodeError) -> TopicSelector {

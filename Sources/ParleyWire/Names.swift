@@ -41,6 +41,9 @@ public enum Names {
     static func layerProblem(bytes: UnsafeRawBufferPointer) -> String? {
         check(bytes, what: "layer", max: maxLayerLength, allowDot: false, lowerOnly: true)
     }
+    static func eventProblem(bytes: UnsafeRawBufferPointer) -> String? {
+        check(bytes, what: "event name", max: maxEventLength, allowDot: false, lowerOnly: false)
+    }
     static func capabilityProblem(bytes: UnsafeRawBufferPointer) -> String? {
         check(bytes, what: "capability", max: maxCapabilityLength, allowDot: true, lowerOnly: false)
     }

@@ -12,10 +12,22 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `callback.<agent>.<event>`; nil when it has another shape or a name breaks the rules.
     public init?(_ text: String) {
-        guard text.hasPrefix("callback.") else { return nil }
-        let parts = text.dropFirst("callback.".count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        self.init(agent: String(parts[0]), event: String(parts[1]))
+        var text = text
+        guard let topic = text.withUTF8({ Topic(wire: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = topic
+    }
+
+    /// Parses `callback.<agent>.<event>` from a header's bytes, checking both names before any String is made.
+    public init?(wire bytes: UnsafeRawBufferPointer) {
+        let prefix = "callback.".utf8
+        guard bytes.count > prefix.count, bytes.prefix(prefix.count).elementsEqual(prefix) else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[prefix.count...])
+        guard let dot = rest.firstIndex(of: UInt8(ascii: ".")) else { return nil }
+        let agent = UnsafeRawBufferPointer(rebasing: rest[..<dot])
+        let event = UnsafeRawBufferPointer(rebasing: rest[(dot + 1)...])
+        guard Names.agentProblem(bytes: agent) == nil, Names.eventProblem(bytes: event) == nil else { return nil }
+        self.agent = String(decoding: agent, as: UTF8.self)
+        self.event = String(decoding: event, as: UTF8.self)
     }
 
     /// Why `text` is not a topic, or nil when it is.
