@@ -88,6 +88,8 @@ struct ScriptRunner {
     var seenDeliveries: [(id: UInt64, peer: PeerID)] = []
     var stopped = false
     let keyRing: KeyRing?
+    let setup: ScriptConfiguration
+    var restarts = 0
     /// The event journal as the reactor writes it (with `journaling`): what a restart reads back.
     var journalFile: [JournalRecord] = []
     static let maxSteps = 400
@@ -95,8 +97,10 @@ struct ScriptRunner {
     static let wallClockOffset: UInt64 = 1_767_225_600_000 - 1_000_000
 
     init(_ setup: ScriptConfiguration) {
+        self.setup = setup
         keyRing = setup.keyRing
-        core = BrokerCore(configuration: setup.configuration, now: now, wallClock: now + Self.wallClockOffset, keyRing: setup.keyRing)
+        core = BrokerCore(configuration: setup.configuration, now: now, wallClock: now + Self.wallClockOffset, keyRing: setup.keyRing,
+                          seed: setup.seed(restarts: 0))
         checker = Checker(configuration: setup.configuration)
     }
 
@@ -106,7 +110,8 @@ struct ScriptRunner {
     mutating func restart() {
         let old = core
         let wallNow = now + Self.wallClockOffset
-        core = BrokerCore(configuration: old.configuration, now: now, wallClock: wallNow, keyRing: keyRing)
+        restarts += 1
+        core = BrokerCore(configuration: old.configuration, now: now, wallClock: wallNow, keyRing: keyRing, seed: setup.seed(restarts: restarts))
         for record in journalFile {
             switch record {
             case .event(let header, let body):
@@ -142,7 +147,8 @@ struct ScriptRunner {
             now += core.configuration.heartbeatMilliseconds
             perform(StepInput(label: "final tick", isTick: true)) { core, now in core.tick(now: now) }
         }
-        checker.require(core.pending.isEmpty, "\(core.pending.count) request(s) still pending after every deadline passed")
+        checker.require(core.pending.count == 0 && core.pendingIndex.count == 0,
+                        "\(core.pending.count) request(s) still pending after every deadline passed")
         checker.checkSnapshot(core)
     }
 
@@ -252,7 +258,7 @@ struct ScriptRunner {
                 perform(StepInput(label: "begin draining")) { core, _ in core.beginDraining() }
             case 2:
                 perform(StepInput(label: "shutdown")) { core, _ in core.shutdown() }
-                checker.require(core.pending.isEmpty, "requests still pending after shutdown")
+                checker.require(core.pending.count == 0 && core.pendingIndex.count == 0, "requests still pending after shutdown")
                 stopped = true
             case 3..<16:
                 restart()

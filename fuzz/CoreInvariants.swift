@@ -26,9 +26,15 @@ import ParleyWire
 // Routing and bookkeeping
 //  - a DELIVER goes to the serving agent's current connection, never to a gateway, and to an agent the
 //    target allows (the addressed agent; a capable one in the requester's layer; the named layer);
-//  - delivery table, in-flight counts, per-requester counts, peer map and capability index agree with the
-//    pending table and the agent records; caches, topics and pending stay within their configured bounds, and
-//    the waiting list holds no more ended requests than waiting ones (+1).
+//  - a delivery id is never issued twice by one core; it finds its request's slot (`pending.slot(delivery:)`)
+//    while it is that request's current delivery and nothing once it is not (a late REPLY);
+//  - the pending slab and its key index agree (every key's slot holds the request with that key, as many keys
+//    as requests); each agent's served list (linked through the requests) holds exactly the requests it serves,
+//    once, with its in-flight count; a request's requester handle, while current, names its requester's id;
+//    per-requester counts, the peer map (`agents.byPeer`), the id lookup and the capability pools agree with
+//    the pending requests and the agent records; caches, topics and pending stay within their configured
+//    bounds (the outcome ring within its count and byte budget), and the waiting list holds no more ended
+//    requests than waiting ones (+1).
 // Events
 //  - per topic, EVENT sequences go 1, 2, 3 … with no gap or reuse; CONFIRM names its event's sequence;
 //    BEACON names the latest; a REPLAY answer is a GAP for what retention lost, then consecutive EVENTs,
@@ -48,6 +54,8 @@ struct Checker {
     private var publishedEvents: [Topic: [UInt64: EventHeader]] = [:]
     private var confirms: [EventKey: (confirm: Confirm, inserts: UInt64)] = [:]
     private var confirmInserts: UInt64 = 0
+    /// Every delivery id the current core has sent (none may come twice).
+    private var issuedDeliveries: Set<UInt64> = []
 
     init(configuration: BrokerConfiguration) {
         self.configuration = configuration
@@ -64,17 +72,21 @@ struct Checker {
                         outbox: [Outbound<FuzzPayload>], publications: [Publication<FuzzPayload>]) {
         stepNumber += 1
         label = input.label
+        let pendingBefore = before.pendingByKey
+        let pendingAfter = core.pendingByKey
+        require(pendingAfter.count == core.pending.count, "\(core.pending.count) pending requests under \(pendingAfter.count) keys")
         checkCounters(before.counters, core.counters)
-        let unmatched = checkOutcomes(before: before, after: core, input: input, now: now, outbox: outbox)
-        checkImmediateAnswers(unmatched, before: before, after: core, input: input, outbox: outbox)
-        checkDeduplication(before: before, after: core, input: input, now: now, outbox: outbox)
+        let unmatched = checkOutcomes(before: before, after: core, pendingBefore, pendingAfter, input: input, now: now, outbox: outbox)
+        checkImmediateAnswers(unmatched, before: before, after: core, pendingBefore, pendingAfter, input: input, outbox: outbox)
+        checkDeduplication(before: before, after: core, pendingBefore, pendingAfter, input: input, now: now, outbox: outbox)
         checkDeliveries(before: before, after: core, outbox: outbox)
         if input.isTick {
-            for (key, request) in core.pending {
+            for (key, request) in pendingAfter {
                 require(request.deadline > now, "request \(key.callbackID) of \(key.requester) is past its deadline after tick")
             }
         }
         checkTables(core)
+        checkDeliveryIDs(pendingBefore, after: core, outbox: outbox)
         checkEvents(before: before, after: core, input: input, outbox: outbox, publications: publications)
         if case .replay(let replay)? = input.header, let peer = input.peer {
             checkReplay(replay, before: before, after: core, peer: peer, outbox: outbox)
@@ -98,15 +110,16 @@ struct Checker {
     }
 
     /// Checks the requests that ended in this step; returns the indices of RESULTs no ended request explains.
-    private mutating func checkOutcomes(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput,
+    private mutating func checkOutcomes(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>,
+                                        _ pendingBefore: PendingTable, _ pendingAfter: PendingTable, input: StepInput,
                                         now: UInt64, outbox: [Outbound<FuzzPayload>]) -> [Int] {
-        let added = core.pending.keys.filter { before.pending[$0] == nil }
-        let ended = before.pending.keys.filter { core.pending[$0] == nil }
+        let added = pendingAfter.keys.filter { pendingBefore[$0] == nil }
+        let ended = pendingBefore.keys.filter { pendingAfter[$0] == nil }
         require(added.count <= 1, "one step accepted \(added.count) requests")
         require(core.counters.accepted - before.counters.accepted == UInt64(added.count),
                 "accepted grew by \(core.counters.accepted - before.counters.accepted) but \(added.count) request(s) became pending")
         if let key = added.first {
-            require(input.callbackID == key.callbackID && input.peer.flatMap { before.agentByPeer[$0] } == key.requester,
+            require(input.callbackID == key.callbackID && input.peer.flatMap { before.agentID(on: $0) } == key.requester,
                     "request \(key.callbackID) of \(key.requester) became pending without being sent")
         }
         totalEnded += ended.count
@@ -129,13 +142,13 @@ struct Checker {
         var resultsByKey: [RequestKey: [Int]] = [:]
         for index in results {
             guard case .result(let result) = outbox[index].header,
-                  let owner = core.agentByPeer[outbox[index].peer] ?? before.agentByPeer[outbox[index].peer] else { continue }
+                  let owner = core.agentID(on: outbox[index].peer) ?? before.agentID(on: outbox[index].peer) else { continue }
             resultsByKey[RequestKey(requester: owner, callbackID: result.callbackID), default: []].append(index)
         }
         var unmatched = Set(results)
         let insertsBefore = outcomeInserts
         for key in ended {
-            let request = before.pending[key]!
+            let request = pendingBefore[key]!
             let matches = resultsByKey[key] ?? []
             require(matches.count <= 1, "request \(key.callbackID) of \(key.requester) ended with \(matches.count) RESULTs")
             if before.agents[key.requester]?.isAlive == true, core.agents[key.requester]?.isAlive == true {
@@ -185,19 +198,20 @@ struct Checker {
 
     /// RESULTs that ended no request: refusals and cached outcomes, answering the step's own message.
     private func checkImmediateAnswers(_ indices: [Int], before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>,
-                                       input: StepInput, outbox: [Outbound<FuzzPayload>]) {
+                                       _ pendingBefore: PendingTable, _ pendingAfter: PendingTable, input: StepInput,
+                                       outbox: [Outbound<FuzzPayload>]) {
         for index in indices {
             guard case .result(let result) = outbox[index].header else { continue }
             let peer = outbox[index].peer
             require(input.peer == peer && input.callbackID == result.callbackID,
                     "RESULT \(result.status) for \(result.callbackID) to \(peer) that ends no request and answers no message of this step")
-            guard let requester = before.agentByPeer[peer] ?? core.agentByPeer[peer] else {
+            guard let requester = before.agentID(on: peer) ?? core.agentID(on: peer) else {
                 require(result.status == .unavailable || result.status == .badRequest,
                         "RESULT \(result.status) to an unregistered peer")
                 continue
             }
             let key = RequestKey(requester: requester, callbackID: result.callbackID)
-            require(core.pending[key] == nil && before.pending[key] == nil,
+            require(pendingAfter[key] == nil && pendingBefore[key] == nil,
                     "RESULT \(result.status) sent for \(key.callbackID) of \(requester) while that request is pending: it will get a second one")
             if case .cancel? = input.header {
                 guard let cached = before.outcomes.lookup(key) else {
@@ -224,17 +238,18 @@ struct Checker {
 
     // MARK: - De-duplication
 
-    private func checkDeduplication(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, input: StepInput,
+    private func checkDeduplication(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>,
+                                    _ pendingBefore: PendingTable, _ pendingAfter: PendingTable, input: StepInput,
                                     now: UInt64, outbox: [Outbound<FuzzPayload>]) {
-        guard isRequest(input.header), let peer = input.peer, let id = input.callbackID, let requester = before.agentByPeer[peer],
+        guard isRequest(input.header), let peer = input.peer, let id = input.callbackID, let requester = before.agentID(on: peer),
               before.agents[requester]?.isAlive == true
         else { return }
         if case .request? = input.header, before.agents[requester]?.isGateway == true { return }  // refused: UNAUTHORIZED
         if case .forward? = input.header, before.agents[requester]?.isGateway != true { return }  // refused: UNAUTHORIZED
         let key = RequestKey(requester: requester, callbackID: id)
-        if let pending = before.pending[key] {
+        if let pending = pendingBefore[key] {
             if pending.fingerprint == input.bodyFingerprint {
-                require(outbox.isEmpty && core.pending[key] != nil,
+                require(outbox.isEmpty && pendingAfter[key] != nil,
                         "a retry of pending \(id) was answered with \(outbox.map(\.header)) instead of being absorbed")
             } else {
                 require(outbox.count == 1 && outbox.first?.error?.status == .badRequest,
@@ -250,7 +265,7 @@ struct Checker {
                 "the outcome of \(id) (ended at \(end.time), \(outcomeInserts - end.inserts) outcome(s) stored since) was forgotten "
                     + "within the window \(configuration.dedupeWindowMilliseconds) ms and capacity \(configuration.dedupeCapacity)")
         if end.fingerprint == input.bodyFingerprint {
-            require(core.pending[key] == nil, "a retry of finished \(id) was run again instead of answered from the cache")
+            require(pendingAfter[key] == nil, "a retry of finished \(id) was run again instead of answered from the cache")
             let answers = outbox.compactMap(\.result).filter { $0.callbackID == id }
             require(answers.count == 1 && (end.status == nil || answers[0].status == end.status),
                     "a retry of finished \(id) (\(end.status.map { "\($0)" } ?? "?")) was answered with \(answers.map(\.status))")
@@ -262,17 +277,22 @@ struct Checker {
 
     // MARK: - Deliveries and tables
 
-    private func checkDeliveries(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>, outbox: [Outbound<FuzzPayload>]) {
+    private mutating func checkDeliveries(before: BrokerCore<FuzzPayload>, after core: BrokerCore<FuzzPayload>,
+                                          outbox: [Outbound<FuzzPayload>]) {
         for message in outbox {
             guard case .deliver(let deliver) = message.header else { continue }
-            require(deliver.deliveryID >= before.nextDeliveryID, "DELIVER reuses delivery id \(deliver.deliveryID)")
+            require(issuedDeliveries.insert(deliver.deliveryID).inserted, "DELIVER reuses delivery id \(deliver.deliveryID)")
             require(deliver.timeoutMilliseconds > 0, "DELIVER with no time left")
             require(deliver.attempt >= 1, "DELIVER attempt 0")
-            guard let key = core.deliveries[deliver.deliveryID], let request = core.pending[key] else { continue }  // ended in the same step
-            require(key.callbackID == deliver.callbackID, "delivery \(deliver.deliveryID) names \(deliver.callbackID), table says \(key.callbackID)")
-            guard let agentID = request.servingAgent, let agent = core.agents[agentID] else {
+            guard let slot = core.pending.slot(delivery: deliver.deliveryID) else { continue }  // ended (or moved) in the same step
+            let request = core.pending[slot]
+            let key = request.key
+            require(key.callbackID == deliver.callbackID,
+                    "delivery \(deliver.deliveryID) names \(deliver.callbackID), its slot \(slot) holds \(key.callbackID)")
+            guard let handle = request.servingAgent, let agent = core.agents[handle] else {
                 return require(false, "delivered request \(key.callbackID) has no serving agent")
             }
+            let agentID = agent.id
             require(agent.peer == message.peer, "DELIVER to \(message.peer), but \(agentID) is on \(agent.peer)")
             require(!agent.isGateway, "a request was delivered to gateway \(agentID)")
             switch request.target {
@@ -289,53 +309,104 @@ struct Checker {
         }
     }
 
+    /// The delivery ids that were current before the step or were sent in it find their slot (`pending.slot(delivery:)`)
+    /// exactly while they are their request's current delivery, and every delivered request is found so (what the
+    /// old delivery table's size checked: no stale delivery answers a REPLY). Older ids were checked when they stopped
+    /// being current, and no id is sent twice (`checkDeliveries`), so none can become current again.
+    private func checkDeliveryIDs(_ pendingBefore: PendingTable, after core: BrokerCore<FuzzPayload>, outbox: [Outbound<FuzzPayload>]) {
+        var ids = Set(pendingBefore.values.compactMap(\.deliveryID))
+        for message in outbox {
+            if case .deliver(let deliver) = message.header { ids.insert(deliver.deliveryID) }
+        }
+        var found = 0
+        for id in ids {
+            guard let slot = core.pending.slot(delivery: id) else { continue }
+            require(core.pending.isOccupied(slot) && core.pending[slot].deliveryID == id && core.pending[slot].servingAgent != nil,
+                    "delivery \(id) finds slot \(slot), whose request is not delivered under it")
+            found += 1
+        }
+        let delivered = core.pending.occupied.count { core.pending[$0].deliveryID != nil }
+        require(found == delivered, "\(found) delivery id(s) find their request, but \(delivered) request(s) are delivered")
+    }
+
     private func checkTables(_ core: BrokerCore<FuzzPayload>) {
-        var served: [String: Int] = [:]
+        var served: [AgentHandle: Set<Int32>] = [:]
         var byRequester: [String: RequesterLoad] = [:]
         var totalBytes = 0
-        var deliveryCount = 0
-        for (key, request) in core.pending {
+        let occupied = core.pending.occupied
+        let occupiedSlots = Set(occupied)
+        require(occupied.count == core.pending.count, "the slab counts \(core.pending.count) requests in \(occupied.count) occupied slots")
+        // The key index (de-duplication): one key per pending request, each naming the slot that holds the request with that key.
+        require(core.pendingIndex.count == core.pending.count,
+                "the key index holds \(core.pendingIndex.count) keys for \(core.pending.count) pending requests")
+        for (key, slot) in core.pendingIndex.all {
+            require(occupiedSlots.contains(slot) && core.pending[slot].key == key,
+                    "the key index maps \(key.callbackID) of \(key.requester) to slot \(slot), which does not hold it")
+        }
+        for slot in occupied {
+            let request = core.pending[slot]
+            let key = request.key
+            require(core.pendingIndex.value(for: key) == slot,
+                    "request \(key.callbackID) of \(key.requester) in slot \(slot) is found at \(String(describing: core.pendingIndex.value(for: key))) by its key")
             byRequester[request.caller ?? key.requester, default: RequesterLoad()].count += 1
             byRequester[request.caller ?? key.requester]!.bytes += request.payload?.byteCount ?? 0
             totalBytes += request.payload?.byteCount ?? 0
             require(request.deadline <= request.hardDeadline, "deadline past the hard maximum")
+            if let requester = core.agents[request.requester] {
+                require(requester.id == key.requester, "request \(key.callbackID) of \(key.requester) holds the handle of \(requester.id)")
+            }
             require((request.deliveryID == nil) == (request.servingAgent == nil), "delivery id and serving agent disagree")
-            if let deliveryID = request.deliveryID, let agentID = request.servingAgent {
-                deliveryCount += 1
-                served[agentID, default: 0] += 1
-                require(core.deliveries[deliveryID] == key, "delivery \(deliveryID) of \(key.callbackID) missing from the delivery table")
-                require(core.agents[agentID]?.isAlive == true, "request \(key.callbackID) is served by \(agentID), which is not alive")
+            if let deliveryID = request.deliveryID, let agent = request.servingAgent {
+                served[agent, default: []].insert(slot)
+                require(core.pending.slot(delivery: deliveryID) == slot,
+                        "delivery \(deliveryID) of \(key.callbackID) does not find its slot \(slot)")
+                require(core.agents[agent]?.isAlive == true, "request \(key.callbackID) is served by \(name(agent, in: core)), which is not alive")
+            } else {
+                require(request.previousServed == -1 && request.nextServed == -1,
+                        "request \(key.callbackID), served by nobody, is linked into a served list")
             }
         }
-        require(core.deliveries.count == deliveryCount, "delivery table holds \(core.deliveries.count) entries for \(deliveryCount) deliveries")
         require(core.pendingByRequester == byRequester, "pending per requester \(core.pendingByRequester) ≠ \(byRequester)")
-        require(core.awayAgents.count == core.agents.values.count { !$0.isAlive }, "away count \(core.awayAgents.count) is off")
+        let agents = core.agents.all
+        require(agents.count == core.agents.count, "the agent table counts \(core.agents.count) agents and holds \(agents.count)")
+        require(core.awayAgents.count == agents.count { !$0.record.isAlive }, "away count \(core.awayAgents.count) is off")
         require(core.awayAgents.count <= configuration.maxAwayAgents, "\(core.awayAgents.count) away agents > maxAwayAgents")
         require(core.awayAgents.storedEntries <= 2 * max(core.awayAgents.count, 16) + 1, "the away queue holds \(core.awayAgents.storedEntries) entries")
-        for (id, record) in core.agents {
-            require(record.id == id, "agent record \(record.id) filed under \(id)")
-            require(record.inFlight == served[id, default: 0], "\(id) counts \(record.inFlight) in flight, serves \(served[id, default: 0])")
+        for (handle, record) in agents {
+            let id = record.id
+            require(core.agents.handle(of: id) == handle && core.agents[id]?.id == id && core.agents[handle]?.id == id,
+                    "agent record \(id) filed under \(String(describing: core.agents.handle(of: id))), not \(handle)")
+            // Its served list holds exactly the requests whose serving agent it is, once each, as many as it counts in flight.
+            let list = servedList(of: handle, record, in: core, occupied: occupiedSlots)
+            let serves = served[handle, default: []]
+            require(list.count == serves.count && Set(list) == serves,
+                    "\(id)'s served list holds slots \(list), it serves \(serves.sorted())")
+            require(record.inFlight == serves.count, "\(id) counts \(record.inFlight) in flight, serves \(serves.count)")
+            require(core.served(by: handle) == list, "served(by:) of \(id) is \(core.served(by: handle)), its list \(list)")
             if record.isAlive {
-                require(core.agentByPeer[record.peer] == id, "live agent \(id) is not found by its peer")
+                require(core.agents.byPeer[record.peer] == handle && core.agents.handle(of: record.peer) == handle,
+                        "live agent \(id) is not found by its peer")
             }
             for capability in record.capabilities where record.isAlive {
-                require(core.capabilityIndex[capability]?.agentIDs.contains(id) == true, "live \(id) missing from the \(capability) pool")
+                require(core.capabilityIndex[capability]?.agents.contains(handle) == true, "live \(id) missing from the \(capability) pool")
             }
         }
-        for (peer, id) in core.agentByPeer {
-            require(core.agents[id]?.peer == peer && core.agents[id]?.isAlive == true, "peer \(peer) maps to \(id), which is not live there")
+        for (peer, handle) in core.agents.byPeer {
+            require(core.agents[handle]?.peer == peer && core.agents[handle]?.isAlive == true,
+                    "peer \(peer) maps to \(name(handle, in: core)), which is not live there")
         }
         for (capability, pool) in core.capabilityIndex {
-            require(!pool.agentIDs.isEmpty, "empty pool for \(capability) kept")
-            require(Set(pool.agentIDs).count == pool.agentIDs.count, "pool \(capability) lists an agent twice: \(pool.agentIDs)")
-            for id in pool.agentIDs {
-                require(core.agents[id]?.capabilities.contains(capability) == true, "pool \(capability) lists \(id), which does not offer it")
+            require(!pool.agents.isEmpty, "empty pool for \(capability) kept")
+            require(Set(pool.agents).count == pool.agents.count, "pool \(capability) lists an agent twice: \(pool.agents.map { name($0, in: core) })")
+            for handle in pool.agents {
+                require(core.agents[handle]?.capabilities.contains(capability) == true,
+                        "pool \(capability) lists \(name(handle, in: core)), which does not offer it")
             }
         }
         require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
         // Every request no agent serves is parked, once, and nothing else is; ended entries linger in the lists, but
         // never more of them than live ones (+1 per list): they stay proportional to the requests actually waiting.
-        let unserved = Set(core.pending.filter { $0.value.servingAgent == nil }.keys)
+        let unserved = Set(occupied.filter { core.pending[$0].servingAgent == nil })
         require(Set(core.waiting.all) == unserved && core.waiting.count == unserved.count,
                 "the waiting lists park \(core.waiting.count) requests, \(unserved.count) are unserved")
         require(core.waiting.storedEntries <= 2 * core.waiting.count + core.waiting.listCount,
@@ -344,18 +415,53 @@ struct Checker {
                 "a requester is over maxPendingPerRequester or maxPendingBytesPerRequester")
         require(core.pendingBytes == totalBytes && totalBytes <= configuration.maxPendingBytes,
                 "pending bytes \(core.pendingBytes), counted \(totalBytes), limit \(configuration.maxPendingBytes)")
-        let outcomeBound = configuration.dedupeCapacity == 0 ? 0 : 2 * max(configuration.dedupeCapacity / 2, 1)
-        require(core.outcomes.count <= outcomeBound, "outcome cache holds \(core.outcomes.count) > \(outcomeBound)")
+        // The outcome ring: the configured bounds, and within them by count and by bytes.
+        require(core.outcomes.capacity == configuration.dedupeCapacity && core.outcomes.byteBudget == configuration.dedupeMaxBytes
+                    && core.outcomes.window == configuration.dedupeWindowMilliseconds,
+                "the outcome ring is bounded by \(core.outcomes.capacity) / \(core.outcomes.byteBudget) bytes / \(core.outcomes.window) ms")
+        require(core.outcomes.count >= 0 && core.outcomes.count <= configuration.dedupeCapacity,
+                "outcome ring holds \(core.outcomes.count) > capacity \(configuration.dedupeCapacity)")
+        require(core.outcomes.bytes >= 0 && core.outcomes.bytes <= configuration.dedupeMaxBytes && (core.outcomes.count > 0 || core.outcomes.bytes == 0),
+                "outcome ring holds \(core.outcomes.bytes) bytes in \(core.outcomes.count) outcomes, budget \(configuration.dedupeMaxBytes)")
         require(core.confirmedEvents.count <= 2 * max(configuration.eventDedupeCapacity / 2, 1), "event dedupe cache over its bound")
         require(core.topics.count <= configuration.maxTopics, "\(core.topics.count) topics > maxTopics")
+    }
+
+    /// The agent's served list, walked from its record with every back link checked; a list longer than the slab
+    /// (a cycle) or reaching a free slot is reported instead of followed.
+    private func servedList(of handle: AgentHandle, _ record: AgentRecord, in core: BrokerCore<FuzzPayload>,
+                            occupied: Set<Int32>) -> [Int32] {
+        var slots: [Int32] = []
+        var previous: Int32 = -1
+        var slot = record.firstServed
+        while slot >= 0 {
+            require(occupied.contains(slot), "\(record.id)'s served list reaches slot \(slot), which holds no request")
+            require(slots.count < occupied.count, "\(record.id)'s served list \(slots.prefix(8))… is longer than the slab: a cycle")
+            let request = core.pending[slot]
+            require(request.previousServed == previous,
+                    "slot \(slot) in \(record.id)'s served list links back to \(request.previousServed), not \(previous)")
+            require(request.servingAgent == handle,
+                    "slot \(slot) in \(record.id)'s served list is served by \(request.servingAgent.map { name($0, in: core) } ?? "nobody")")
+            slots.append(slot)
+            previous = slot
+            slot = request.nextServed
+        }
+        require(slot == -1, "\(record.id)'s served list ends with link \(slot)")
+        return slots
+    }
+
+    /// An agent handle's id for a message (or what is wrong with the handle).
+    private func name(_ handle: AgentHandle, in core: BrokerCore<FuzzPayload>) -> String {
+        core.agents[handle]?.id ?? "stale handle \(handle.slot)/\(handle.generation)"
     }
 
     mutating func checkSnapshot(_ core: BrokerCore<FuzzPayload>) {
         let snapshot = core.snapshot()
         require(snapshot.pending == core.pending.count, "snapshot pending \(snapshot.pending) ≠ \(core.pending.count)")
         require(snapshot.pending == Int(snapshot.accepted) - totalEnded, "snapshot pending ≠ accepted − ended")
-        require(snapshot.waiting == core.pending.values.filter { $0.servingAgent == nil }.count, "snapshot waiting is off")
-        require(snapshot.agents.map(\.inFlight).reduce(0, +) == core.pending.values.filter { $0.servingAgent != nil }.count,
+        let requests = core.pendingByKey.values
+        require(snapshot.waiting == requests.filter { $0.servingAgent == nil }.count, "snapshot waiting is off")
+        require(snapshot.agents.map(\.inFlight).reduce(0, +) == requests.filter { $0.servingAgent != nil }.count,
                 "snapshot in-flight sum ≠ delivered requests")
         require(snapshot.agents.allSatisfy { $0.inFlight >= 0 }, "negative in-flight count")
         require(snapshot.outcomes.values.reduce(0, +) == core.counters.outcomes.reduce(0, +), "snapshot outcomes ≠ counters")
@@ -404,7 +510,7 @@ struct Checker {
             return
         }
         require(published.count <= 1 && confirmsOut.count <= 1, "one PUBLISH made \(published.count) EVENTs, \(confirmsOut.count) CONFIRMs")
-        guard let publisher = before.agentByPeer[peer] else { return }
+        guard let publisher = before.agentID(on: peer) else { return }
         let key = EventKey(publisher: publisher, eventID: publish.eventID)
         if let first = confirms[key], confirmInserts - first.inserts - 1 < UInt64(max(configuration.eventDedupeCapacity / 2, 1)) {
             // A resend within the guarantee (fewer than capacity/2 newer events confirmed since): confirmed again, not published.
@@ -448,7 +554,9 @@ struct Checker {
         totalEnded = 0
         lastEnd = [:]
         confirms = [:]
-        require(core.pending.isEmpty && core.agents.isEmpty && core.counters.accepted == 0, "a new core is not empty")
+        issuedDeliveries = []
+        require(core.pending.count == 0 && core.pendingIndex.count == 0 && core.agents.count == 0 && core.outcomes.count == 0
+                    && core.counters.accepted == 0, "a new core is not empty")
         guard configuration.journaling else {
             require(core.topics.count == 0, "topics restored without journaling")
             topicLatest = [:]
@@ -534,6 +642,24 @@ struct Checker {
             let sorted = order.sorted { $0.event < $1.event }
             require(order == sorted, "REPLAY of all topics not in topic order: \(order)")
         }
+    }
+}
+
+/// The pending requests by key: the slab seen as the table it replaced, for the checks that compare a step's
+/// before and after states (that no two slots hold one key is checked in `check`).
+typealias PendingTable = [RequestKey: PendingRequest<FuzzPayload>]
+
+extension BrokerCore where Payload == FuzzPayload {
+    /// The pending requests of the slab by key.
+    var pendingByKey: PendingTable {
+        var table = PendingTable(minimumCapacity: pending.count)
+        for slot in pending.occupied { table[pending[slot].key] = pending[slot] }
+        return table
+    }
+
+    /// The id of the live agent speaking on `peer` (what `agentByPeer[peer]` was).
+    func agentID(on peer: PeerID) -> String? {
+        agents.handle(of: peer).flatMap { agents[$0]?.id }
     }
 }
 

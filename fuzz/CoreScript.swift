@@ -90,6 +90,8 @@ enum Tables {
 struct ScriptConfiguration {
     var configuration = BrokerConfiguration()
     var keyRing: KeyRing?
+    /// The configuration bytes, for `seed(restarts:)`.
+    private var bytes: UInt64 = 0
 
     init(_ first: UInt8, _ second: UInt8) {
         var c = BrokerConfiguration()
@@ -116,6 +118,20 @@ struct ScriptConfiguration {
         c.dedupeMaxBytes = second & 0x80 != 0 ? 6_000 : 64 << 20
         configuration = c
         keyRing = first & 0x40 != 0 ? Tables.keyRing : nil
+        bytes = UInt64(first) << 8 | UInt64(second)
+    }
+
+    /// The seed of the core after `restarts` restarts (`BrokerCore(seed:)`: it keys the de-duplication hashes and
+    /// starts the delivery ids). Taken from the configuration bytes rather than at random, so that an input replays
+    /// the same way; each restart gets another one. Half of the seeds start the delivery sequence a few deliveries
+    /// before it wraps around (the slab skips sequence 0).
+    func seed(restarts: Int) -> UInt64 {
+        var x = bytes &+ UInt64(restarts) &* 0x9e37_79b9_7f4a_7c15  // SplitMix64
+        x = (x ^ (x >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        x = (x ^ (x >> 27)) &* 0x94d0_49bb_1331_11eb
+        x ^= x >> 31
+        if x & 1 == 0 { x = (0xFFFF_FFF0 | (x >> 33) & 0x7) << 32 | (x & 0xFFFF_FFFF) }
+        return x == 0 ? 1 : x
     }
 }
 

@@ -19,12 +19,15 @@ import Glibc
 //  - `requestCallbackID` (used to answer a malformed REQUEST with RESULT BAD_REQUEST) agrees with the decoder:
 //    it names the REQUEST's or FORWARD's callback id, and nothing for other commands;
 //  - every name in a decoded header obeys the naming rules;
-//  - the text parsers round-trip: Target, Topic, TopicSelector and CallbackID(hex:) print what they parsed.
+//  - the text parsers round-trip: Target, Topic, TopicSelector and CallbackID(hex:) print what they parsed;
+//  - `Target(wire:)` (the decoder's parser, on a header's bytes) accepts only bytes that print back unchanged,
+//    so never invalid UTF-8, and agrees with `Target(String)`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     checkDecoder(bytes)
+    if size <= 300 { checkTargetBytes(bytes) }
     if size <= 300, let text = String(validating: bytes, as: UTF8.self) {
         checkTextParsers(text)
     }
@@ -130,6 +133,16 @@ private func checkTopic(_ topic: Topic) {
     require(Topic(topic.description) == topic && Topic.problem(topic.description) == nil, "topic \(topic) does not round-trip")
     require(topic.frame == Array((topic.description + ".").utf8), "topic frame is not the topic and a dot")
     require(TopicSelector.topic(topic).matches(topic) && TopicSelector.agent(topic.agent).matches(topic), "selector does not match its topic")
+}
+
+/// `Target(wire:)` on the input's raw bytes, which need not be UTF-8.
+func checkTargetBytes(_ bytes: UnsafeRawBufferPointer) {
+    let text = String(validating: bytes, as: UTF8.self)
+    guard let target = Target(wire: bytes) else {
+        return require(text.flatMap { Target($0) } == nil, "Target('\(text ?? "")') parses, Target(wire:) of its bytes does not")
+    }
+    require(text != nil && Array(target.description.utf8).elementsEqual(bytes), "Target(wire: \(hex(bytes))) prints as '\(target)'")
+    require(text.flatMap { Target($0) } == target, "Target(wire: \(hex(bytes))) is \(target), Target(String) disagrees")
 }
 
 /// The parsers a header's strings go through, on the input as text.
