@@ -52,7 +52,7 @@ public enum HeaderEncoder {
             put(notice.callbackID, &bytes)
         case .publish(let publish):
             put(publish.eventID, &bytes)
-            put(publish.topic.description, &bytes)
+            put(publish.topic, &bytes)
             put(publish.contentType, &bytes)
         case .confirm(let confirm):
             put(confirm.eventID, &bytes)
@@ -62,14 +62,14 @@ public enum HeaderEncoder {
             put(event.sequence, &bytes)
             put(event.timestamp, &bytes)
             put(event.eventID, &bytes)
-            put(event.topic.description, &bytes)
+            put(event.topic, &bytes)
             put(event.contentType, &bytes)
         case .replay(let replay):
             put(replay.selector.description, &bytes)
             put(replay.from, &bytes)
             put(replay.to, &bytes)
         case .gap(let gap):
-            put(gap.topic.description, &bytes)
+            put(gap.topic, &bytes)
             put(gap.from, &bytes)
             put(gap.to, &bytes)
         case .replayEnd(let end):
@@ -77,7 +77,7 @@ public enum HeaderEncoder {
             put(end.events, &bytes)
             bytes.append(end.truncated ? 1 : 0)
         case .beacon(let beacon):
-            put(beacon.topic.description, &bytes)
+            put(beacon.topic, &bytes)
             put(beacon.latest, &bytes)
         case .gatewayHello(let hello):
             put(hello.instance, &bytes)
@@ -118,8 +118,27 @@ public enum HeaderEncoder {
 
     /// Strings longer than 255 bytes are cut to 255: the naming rules keep every valid name far below that.
     private static func put(_ text: String, _ bytes: inout [UInt8]) {
-        let utf8 = text.utf8.prefix(255)
-        bytes.append(UInt8(utf8.count))
-        bytes.append(contentsOf: utf8)
+        var text = text
+        text.withUTF8 { utf8 in
+            let length = min(utf8.count, 255)
+            bytes.append(UInt8(length))
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[..<length]))
+        }
+    }
+
+    /// `callback.<agent>.<event>`, written without building the String (both names are at most 64 bytes).
+    private static func put(_ topic: Topic, _ bytes: inout [UInt8]) {
+        var agent = topic.agent
+        var event = topic.event
+        agent.withUTF8 { agent in
+            event.withUTF8 { event in
+                let prefix: StaticString = "callback."
+                bytes.append(UInt8(truncatingIfNeeded: min(prefix.utf8CodeUnitCount + agent.count + 1 + event.count, 255)))
+                bytes.append(contentsOf: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+                bytes.append(contentsOf: agent)
+                bytes.append(UInt8(ascii: "."))
+                bytes.append(contentsOf: event)
+            }
+        }
     }
 }
