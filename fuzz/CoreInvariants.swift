@@ -515,7 +515,7 @@ struct Checker {
         if let first = confirms[key], confirmInserts - first.inserts - 1 < UInt64(max(configuration.eventDedupeCapacity / 2, 1)) {
             // A resend within the guarantee (fewer than capacity/2 newer events confirmed since): confirmed again, not published.
             require(published.isEmpty, "resend of confirmed event \(publish.eventID) was published again")
-            require(before.confirmedEvents.lookup(key) != nil, "confirmed event \(publish.eventID) forgotten within the guarantee")
+            require(before.confirmedEvents.lookup(RequestKey(requester: publisher, callbackID: publish.eventID)) != nil, "confirmed event \(publish.eventID) forgotten within the guarantee")
         }
         if let event = published[publish.eventID] {
             guard case .confirm(let confirm)? = confirmsOut.first?.header else { return require(false, "EVENT published without a CONFIRM") }
@@ -671,4 +671,10 @@ private struct PeerAndID: Hashable {
 extension Outbound where Payload == FuzzPayload {
     var error: ErrorNotice? { if case .error(let value) = header { value } else { nil } }
     var result: ResultHeader? { if case .result(let value) = header { value } else { nil } }
+}
+
+/// The key under which the broker remembers a published event: its publisher and event id.
+private struct EventKey: Hashable {
+    let publisher: String
+    let eventID: CallbackID
 }

@@ -10,7 +10,7 @@ extension BrokerCore {
             return refuse(status: .unauthorized, command: command, callbackID: publish.eventID, peer: peer,
                           reason: "agent '\(agentID)' may publish only on callback.\(agentID).<event>, not \(publish.topic)")
         }
-        let key = EventKey(publisher: agentID, eventID: publish.eventID)
+        let key = RequestKey(requester: agentID, callbackID: publish.eventID)  // the publisher and its event id
         if let confirmed = confirmedEvents.lookup(key) {
             counters.eventDedupeHits += 1
             return send(peer, .confirm(confirmed))
@@ -26,16 +26,19 @@ extension BrokerCore {
             }
         }
         let timestamp = wallClockOffset &+ now
-        let (header, topicFrame) = topics.update(publish.topic) { log, limits in
+        let beaconRounds = configuration.beaconRounds
+        let (header, topicFrame, newlyActive) = topics.update(publish.topic) { log, limits in
             let header = EventHeader(sequence: log.nextSequence(), timestamp: timestamp, eventID: publish.eventID,
                                      topic: publish.topic, contentType: publish.contentType)
             log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now), limits: limits, now: now)
-            return (header, log.frame)
+            let newlyActive = log.beaconsLeft == 0
+            log.beaconsLeft = beaconRounds
+            return (header, log.frame, newlyActive)
         }
+        if newlyActive, beaconRounds > 0 { beaconTopics.append(publish.topic) }
         publications.append(Publication(topicFrame: topicFrame, header: .event(header), body: body?.share()))
         let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
         confirmedEvents.insert(key, confirm, now: now)
-        beaconsDue[publish.topic] = configuration.beaconRounds
         if configuration.journaling { journal.append((header, body)) }
         counters.eventsPublished += 1
         send(peer, .confirm(confirm))
@@ -94,7 +97,7 @@ extension BrokerCore {
             log.restore(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now &- min(age, now)),
                         limits: limits, now: now)
         }
-        confirmedEvents.insert(EventKey(publisher: header.topic.agent, eventID: header.eventID),
+        confirmedEvents.insert(RequestKey(requester: header.topic.agent, callbackID: header.eventID),
                                Confirm(eventID: header.eventID, sequence: header.sequence, timestamp: header.timestamp), now: now)
     }
 
@@ -113,11 +116,20 @@ extension BrokerCore {
     /// Once per heartbeat: a BEACON with the latest sequence of each recently active topic, and
     /// age-based eviction of retained events.
     mutating func sendBeaconsAndEvictEvents(now: UInt64) {
-        for (topic, rounds) in beaconsDue {
-            guard let log = topics[topic] else { continue }
-            publications.append(Publication(topicFrame: log.frame, header: .beacon(Beacon(topic: topic, latest: log.latest)), body: nil))
-            beaconsDue[topic] = rounds > 1 ? rounds - 1 : nil
+        var stillActive = 0
+        for index in beaconTopics.indices {
+            let topic = beaconTopics[index]
+            let (frame, latest, left) = topics.update(topic) { log, _ in
+                log.beaconsLeft -= 1
+                return (log.frame, log.latest, log.beaconsLeft)
+            }
+            publications.append(Publication(topicFrame: frame, header: .beacon(Beacon(topic: topic, latest: latest)), body: nil))
+            if left > 0 {
+                beaconTopics[stillActive] = topic
+                stillActive += 1
+            }
         }
+        beaconTopics.removeLast(beaconTopics.count - stillActive)
         topics.evictExpired(now: now)
     }
 }

@@ -30,7 +30,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Requests no live agent can serve yet (their slots), by what they wait for.
     var waiting = WaitingRequests<Int32>()
     var deadlines = DeadlineHeap<PendingTicket>()
-    var outcomes: OutcomeRing<Payload>
+    var outcomes: RecentRing<CachedOutcome<Payload>>
     /// Until then, requests for targets nobody offers wait instead of ending NO_ROUTE (agents re-register
     /// after a broker restart); then the ones still without a route end NO_ROUTE. nil once the grace is over
     /// (or when there is none).
@@ -46,9 +46,10 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Added to monotonic time to stamp events with wall-clock milliseconds since the Unix epoch.
     let wallClockOffset: UInt64
     var topics: RetainedTopics<Payload>
-    var confirmedEvents: ExpiringCache<EventKey, Confirm>
-    /// Topics published recently, with the number of BEACONs still to send for each.
-    var beaconsDue: [Topic: Int] = [:]
+    /// The CONFIRMs of recent events by (publisher, event id), to answer resends.
+    var confirmedEvents: RecentRing<Confirm>
+    /// The topics with BEACONs still to send (their count is in the topic's log), in the order they became active.
+    var beaconTopics: [Topic] = []
     /// True once shutdown began: new requests are refused.
     var draining = false
     /// With CURVE: who each public key is. Registrations must match the authenticated identity.
@@ -65,14 +66,14 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.pendingIndex = RequestIndex(seed: seed)
         self.keyRing = keyRing
         self.wallClockOffset = wallClock &- now
-        self.confirmedEvents = ExpiringCache(capacity: configuration.eventDedupeCapacity)
+        self.confirmedEvents = RecentRing(capacity: configuration.eventDedupeCapacity, seed: seed &* 0xbf58_476d_1ce4_e5b9)
         self.topics = RetainedTopics(limits: configuration)
         self.configuration = configuration
         self.nextHeartbeat = now + configuration.heartbeatMilliseconds
         self.latestNow = now
         let routeGrace = configuration.startupRouteGraceMilliseconds ?? configuration.heartbeatMilliseconds * configuration.liveness
         self.routeGraceEnds = routeGrace == 0 ? nil : now + routeGrace
-        self.outcomes = OutcomeRing(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
+        self.outcomes = RecentRing(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
                                     byteBudget: configuration.dedupeMaxBytes, seed: seed &* 0x9e37_79b9_7f4a_7c15)
         outbox.reserveCapacity(64)
     }

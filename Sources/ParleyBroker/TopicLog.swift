@@ -1,11 +1,5 @@
 import ParleyWire
 
-/// De-duplication key of a published event.
-struct EventKey: Hashable {
-    let publisher: String
-    let eventID: CallbackID
-}
-
 /// One event kept for replay.
 struct RetainedEvent<Payload: BrokerPayload> {
     let header: EventHeader
@@ -20,6 +14,8 @@ struct TopicLog<Payload: BrokerPayload> {
     let frame: [UInt8]
     /// The sequence of the latest event; 0 before the first.
     private(set) var latest: UInt64 = 0
+    /// BEACONs still to send for the latest event (one per heartbeat tick).
+    var beaconsLeft = 0
     private var retained: [RetainedEvent<Payload>] = []
     private var head = 0
     private var bytes = 0

@@ -1,25 +1,26 @@
-/// The outcomes of finished requests, kept to answer retries of the same callback id: a FIFO ring bounded by
-/// count, bytes and age.
+/// What the broker remembers of recent work, by (agent id, random id): the outcomes of finished requests (to
+/// answer retries) and the CONFIRMs of published events (to answer resends). A FIFO ring bounded by count, bytes
+/// and age.
 ///
-/// The oldest outcome leaves first, one at a time, so that storing an outcome costs one eviction at most instead
-/// of freeing a whole generation at once; the index finds an outcome by its key in O(1).
-struct OutcomeRing<Payload: BrokerPayload> {
+/// The oldest value leaves first, one at a time, so that storing one costs one eviction at most instead of freeing
+/// a whole generation at once; the index finds a value by its key in O(1).
+struct RecentRing<Value> {
     private struct Entry {
         let key: RequestKey
-        let outcome: CachedOutcome<Payload>
+        let value: Value
         let bytes: Int
         let finishedAt: UInt64
     }
 
-    /// The most outcomes kept.
+    /// The most values kept.
     let capacity: Int
-    /// How long an outcome is kept at most (milliseconds).
+    /// How long a value is kept at most (milliseconds).
     let window: UInt64
     /// The most body bytes kept together.
     let byteBudget: Int
     private var storage: [Entry?] = []
     private var head = 0
-    /// Outcomes kept now.
+    /// Values kept now.
     private(set) var count = 0
     /// Their body bytes.
     private(set) var bytes = 0
@@ -32,26 +33,26 @@ struct OutcomeRing<Payload: BrokerPayload> {
         index = RequestIndex(seed: seed)
     }
 
-    /// The outcome stored for `key`, if it is still kept.
-    func lookup(_ key: RequestKey) -> CachedOutcome<Payload>? {
+    /// The value stored for `key`, if it is still kept.
+    func lookup(_ key: RequestKey) -> Value? {
         guard let position = index.value(for: key) else { return nil }
-        return storage[Int(position)]?.outcome
+        return storage[Int(position)]?.value
     }
 
-    /// Keeps `outcome` (of `bytes` body bytes), letting the oldest ones go as the bounds require. Nothing is kept
-    /// when the capacity is 0 or the outcome alone exceeds the byte budget.
-    mutating func insert(_ key: RequestKey, _ outcome: CachedOutcome<Payload>, now: UInt64, bytes size: Int) {
+    /// Keeps `value` (which holds `bytes` bytes), letting the oldest ones go as the bounds require. Nothing is kept
+    /// when the capacity is 0 or the value alone exceeds the byte budget.
+    mutating func insert(_ key: RequestKey, _ value: Value, now: UInt64, bytes size: Int = 0) {
         guard capacity > 0, size <= byteBudget else { return }
-        while count >= capacity || bytes + size > byteBudget { dropOldest() }
+        while count > 0, count >= capacity || bytes + size > byteBudget { dropOldest() }
         if count == storage.count { grow() }
         let position = (head + count) % storage.count
-        storage[position] = Entry(key: key, outcome: outcome, bytes: size, finishedAt: now)
+        storage[position] = Entry(key: key, value: value, bytes: size, finishedAt: now)
         index.set(Int32(position), for: key)
         count += 1
         bytes += size
     }
 
-    /// Lets go of the outcomes older than the window.
+    /// Lets go of the values older than the window.
     mutating func expire(now: UInt64) {
         while count > 0, let oldest = storage[head], now &- oldest.finishedAt >= window { dropOldest() }
     }

@@ -3,8 +3,8 @@ import ParleyWire
 import Testing
 
 @Suite("Finished outcomes in a FIFO ring bounded by count, bytes and age")
-struct OutcomeRingTests {
-    private typealias Ring = OutcomeRing<TestPayload>
+struct RecentRingTests {
+    private typealias Ring = RecentRing<CachedOutcome<TestPayload>>
 
     private static func key(_ number: Int, _ requester: String = "asker") -> RequestKey {
         RequestKey(requester: requester, callbackID: CallbackID(high: 0xfeed, low: UInt64(number)))
