@@ -327,8 +327,8 @@ struct ScriptRunner {
     private mutating func perform(_ input: StepInput, _ body: (inout BrokerCore<FuzzPayload>, UInt64) -> Void) {
         let before = core  // copy-on-write: only the tables the step changes get copied
         body(&core, now)
-        let outbox = core.outbox
-        let publications = core.publications
+        let outbox = core.outbox.messages
+        let publications = core.publications.publications
         let journal = core.journal
         core.clearOutbox()
         if tracing { trace(input, outbox, publications) }

@@ -13,7 +13,7 @@ extension BrokerCore {
         let key = RequestKey(requester: agentID, callbackID: publish.eventID)  // the publisher and its event id
         if let confirmed = confirmedEvents.lookup(key) {
             counters.eventDedupeHits += 1
-            return send(peer, .confirm(confirmed))
+            return outbox.append(to: peer) { HeaderEncoder.encodeConfirm(confirmed, into: &$0) }
         }
         if topics[publish.topic] == nil {
             guard topics.count(of: agentID) < configuration.maxTopicsPerAgent else {
@@ -36,12 +36,12 @@ extension BrokerCore {
             return (header, log.frame, newlyActive)
         }
         if newlyActive, beaconRounds > 0 { beaconTopics.append(publish.topic) }
-        publications.append(Publication(topicFrame: topicFrame, header: .event(header), body: body?.share()))
+        publications.append(to: topicFrame, body: body.map { .payload($0.share()) } ?? .none) { HeaderEncoder.encodeEvent(header, into: &$0) }
         let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
         confirmedEvents.insert(key, confirm, now: now)
         if configuration.journaling { journal.append((header, body)) }
         counters.eventsPublished += 1
-        send(peer, .confirm(confirm))
+        outbox.append(to: peer) { HeaderEncoder.encodeConfirm(confirm, into: &$0) }
     }
 
     /// REPLAY: the retained events of one topic (or of all of one agent's topics) from a sequence on,
@@ -123,7 +123,7 @@ extension BrokerCore {
                 log.beaconsLeft -= 1
                 return (log.frame, log.latest, log.beaconsLeft)
             }
-            publications.append(Publication(topicFrame: frame, header: .beacon(Beacon(topic: topic, latest: latest)), body: nil))
+            publications.append(to: frame, header: .beacon(Beacon(topic: topic, latest: latest)))
             if left > 0 {
                 beaconTopics[stillActive] = topic
                 stillActive += 1

@@ -93,12 +93,14 @@ extension BrokerCore {
         link(slot, servedBy: agent)
         counters.deliveries += 1
         if attempts > 1 { counters.redeliveries += 1 }
-        let request = pending[slot]
-        let deliver = Deliver(deliveryID: deliveryID, callbackID: request.key.callbackID, kind: request.kind,
-                              attempt: attempts, timeoutMilliseconds: UInt32(clamping: request.deadline - now),
-                              requester: request.budgetOwner, requesterLayer: request.requesterLayer,
-                              contentType: request.contentType)
-        send(agents[current: agent].peer, .deliver(deliver), request.payload.map { .payload($0.share()) } ?? .none)
+        let timeout = UInt32(clamping: pending[slot].deadline - now)
+        let (callbackID, kind, requester) = (pending[slot].key.callbackID, pending[slot].kind, pending[slot].budgetOwner)
+        let (requesterLayer, contentType) = (pending[slot].requesterLayer, pending[slot].contentType)
+        outbox.append(to: agents[current: agent].peer, body: pending[slot].payload.map { .payload($0.share()) } ?? .none) { bytes in
+            HeaderEncoder.encodeDeliver(deliveryID: deliveryID, callbackID: callbackID, kind: kind, attempt: attempts,
+                                        timeoutMilliseconds: timeout, requester: requester, requesterLayer: requesterLayer,
+                                        contentType: contentType, into: &bytes)
+        }
     }
 
     /// Tries again the parked requests `agent` may serve: those for its id, its layer and its capabilities.
@@ -151,7 +153,8 @@ extension BrokerCore {
                                      body: Outbound<Payload>.Body) {
         counters.outcomes[Int(status.rawValue)] += 1
         guard let peer = livePeer(of: requester, id: key.requester) else { return }
-        send(peer, .result(ResultHeader(callbackID: key.callbackID, status: status, attempts: attempts)), body)
+        let callbackID = key.callbackID
+        outbox.append(to: peer, body: body) { HeaderEncoder.encodeResult(callbackID: callbackID, status: status, attempts: attempts, into: &$0) }
     }
 
     private mutating func refuseReuse(_ key: RequestKey) {

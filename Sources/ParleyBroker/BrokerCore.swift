@@ -10,9 +10,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// The tunables in force.
     public let configuration: BrokerConfiguration
     /// Messages to send to peers, in order. The reactor sends them and calls `clearOutbox()`.
-    public internal(set) var outbox: [Outbound<Payload>] = []
+    public internal(set) var outbox = EncodedOutbox<PeerID, Payload>()
     /// Messages for the events socket, sent before `outbox` so that a CONFIRM follows its event.
-    public internal(set) var publications: [Publication<Payload>] = []
+    public internal(set) var publications = EncodedOutbox<[UInt8], Payload>()
     /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
     public internal(set) var journal: [(header: EventHeader, body: Payload?)] = []
     /// Running totals.
@@ -75,7 +75,6 @@ public struct BrokerCore<Payload: BrokerPayload> {
         self.routeGraceEnds = routeGrace == 0 ? nil : now + routeGrace
         self.outcomes = RecentRing(capacity: configuration.dedupeCapacity, window: configuration.dedupeWindowMilliseconds,
                                     byteBudget: configuration.dedupeMaxBytes, seed: seed &* 0x9e37_79b9_7f4a_7c15)
-        outbox.reserveCapacity(64)
     }
 
     /// When `tick` should next run.
@@ -96,8 +95,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// Empties the outbox after the reactor has sent it, keeping its storage.
     public mutating func clearOutbox() {
-        outbox.removeAll(keepingCapacity: true)
-        publications.removeAll(keepingCapacity: true)
+        outbox.removeAll()
+        publications.removeAll()
         journal.removeAll(keepingCapacity: true)
     }
 
@@ -200,7 +199,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     }
 
     mutating func send(_ peer: PeerID, _ header: Header, _ body: Outbound<Payload>.Body = .none) {
-        outbox.append(Outbound(peer: peer, header: header, body: body))
+        outbox.append(to: peer, header: header, body: body)
     }
 
     mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {

@@ -1,6 +1,7 @@
 import ParleyWire
 
-/// One message the broker core wants sent: to a peer, a header, and an optional body frame.
+/// One message the broker core wants sent, decoded (``EncodedOutbox/messages``, for tests and tools): to a peer, a
+/// header, and an optional body frame.
 public struct Outbound<Payload: BrokerPayload> {
     /// What goes in the body frame.
     public enum Body {

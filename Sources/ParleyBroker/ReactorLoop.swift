@@ -167,12 +167,8 @@ struct ReactorLoop {
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
             try journal.commit()
         }
-        for index in core.publications.indices {
-            publish(core.publications[index])
-        }
-        for index in core.outbox.indices {
-            send(core.outbox[index])
-        }
+        for entry in core.publications.entries { publish(entry) }
+        for entry in core.outbox.entries { send(entry) }
         core.clearOutbox()
         guard !unreachable.isEmpty else { return }
         let now = MonotonicClock.milliseconds()
@@ -182,33 +178,33 @@ struct ReactorLoop {
     }
 
     /// XPUB never blocks: at a subscriber's high-water mark its copy is dropped (it recovers by REPLAY).
-    private mutating func publish(_ publication: Publication<Message>) {
-        encoded.removeAll(keepingCapacity: true)
-        HeaderEncoder.encode(publication.header, into: &encoded)
+    private func publish(_ entry: EncodedOutbox<[UInt8], Message>.Entry) {
         do {
-            try events.send(publication.topicFrame, more: true, dontWait: true)
-            try events.send(encoded, more: publication.body != nil, dontWait: true)
-            if let body = publication.body { try events.send(body, dontWait: true) }
+            try events.send(entry.destination, more: true, dontWait: true)
+            let body: Message? = if case .payload(let payload) = entry.body { payload } else { nil }
+            try core.publications.withHeader(of: entry) { header in
+                _ = try events.send(header, more: body != nil, dontWait: true)
+                if let body { _ = try events.send(body, dontWait: true) }
+            }
         } catch {
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
     }
 
-    private mutating func send(_ outbound: Outbound<Message>) {
-        encoded.removeAll(keepingCapacity: true)
-        HeaderEncoder.encode(outbound.header, into: &encoded)
+    private mutating func send(_ entry: EncodedOutbox<PeerID, Message>.Entry) {
         let body: Message?
-        switch outbound.body {
+        switch entry.body {
         case .none: body = nil
         case .payload(let payload): body = payload
         case .text(let text): body = Message(text)
         }
-        do {
-            if try !router.send(to: outbound.peer, header: encoded, body: body) { droppedAtHighWaterMark += 1 }
-        } catch let error as ZMQError where error == .hostUnreachable {
-            unreachable.append(outbound.peer)
-        } catch {
-            logger.warning("send failed", metadata: ["peer": "\(outbound.peer)", "error": "\(error)"])
+        let router = router
+        let sent = core.outbox.withHeader(of: entry) { header in Result { try router.send(to: entry.destination, header: header, body: body) } }
+        switch sent {
+        case .success(true): break
+        case .success(false): droppedAtHighWaterMark += 1
+        case .failure(let error as ZMQError) where error == .hostUnreachable: unreachable.append(entry.destination)
+        case .failure(let error): logger.warning("send failed", metadata: ["peer": "\(entry.destination)", "error": "\(error)"])
         }
     }
 }

@@ -2,9 +2,7 @@
 public enum HeaderEncoder {
     /// Appends the encoding of `header` to `bytes` (callers reuse one buffer to avoid allocations).
     public static func encode(_ header: Header, into bytes: inout [UInt8]) {
-        bytes.append(protocolSignature)
-        bytes.append(protocolVersion)
-        bytes.append(header.code.rawValue)
+        putPrefix(header.code, &bytes)
         switch header {
         case .hello(let hello):
             put(hello.instance, &bytes)
@@ -21,14 +19,9 @@ public enum HeaderEncoder {
         case .request(let request):
             put(request, &bytes)
         case .deliver(let deliver):
-            put(deliver.deliveryID, &bytes)
-            put(deliver.callbackID, &bytes)
-            bytes.append(deliver.kind.rawValue)
-            bytes.append(deliver.attempt)
-            put(deliver.timeoutMilliseconds, &bytes)
-            put(deliver.requester, &bytes)
-            put(deliver.requesterLayer, &bytes)
-            put(deliver.contentType, &bytes)
+            putDeliver(deliveryID: deliver.deliveryID, callbackID: deliver.callbackID, kind: deliver.kind, attempt: deliver.attempt,
+                       timeoutMilliseconds: deliver.timeoutMilliseconds, requester: deliver.requester,
+                       requesterLayer: deliver.requesterLayer, contentType: deliver.contentType, &bytes)
         case .progress(let progress):
             put(progress.deliveryID, &bytes)
             put(progress.extendMilliseconds, &bytes)
@@ -43,9 +36,7 @@ public enum HeaderEncoder {
             put(reply.deliveryID, &bytes)
             bytes.append(reply.status.rawValue)
         case .result(let result):
-            put(result.callbackID, &bytes)
-            bytes.append(result.status.rawValue)
-            bytes.append(result.attempts)
+            putResult(callbackID: result.callbackID, status: result.status, attempts: result.attempts, &bytes)
         case .error(let notice):
             bytes.append(notice.status.rawValue)
             bytes.append(notice.command)
@@ -55,15 +46,9 @@ public enum HeaderEncoder {
             put(publish.topic, &bytes)
             put(publish.contentType, &bytes)
         case .confirm(let confirm):
-            put(confirm.eventID, &bytes)
-            put(confirm.sequence, &bytes)
-            put(confirm.timestamp, &bytes)
+            putConfirm(confirm, &bytes)
         case .event(let event):
-            put(event.sequence, &bytes)
-            put(event.timestamp, &bytes)
-            put(event.eventID, &bytes)
-            put(event.topic, &bytes)
-            put(event.contentType, &bytes)
+            putEvent(event, &bytes)
         case .replay(let replay):
             put(replay.selector.description, &bytes)
             put(replay.from, &bytes)
@@ -88,6 +73,74 @@ public enum HeaderEncoder {
             put(forward.caller, &bytes)
             put(forward.callerLayer, &bytes)
         }
+    }
+
+    // The messages a broker sends most, appended field by field without a `Header` value.
+
+    /// Appends a whole DELIVER header.
+    public static func encodeDeliver(deliveryID: UInt64, callbackID: CallbackID, kind: RequestKind, attempt: UInt8,
+                                     timeoutMilliseconds: UInt32, requester: String, requesterLayer: String, contentType: String,
+                                     into bytes: inout [UInt8]) {
+        putPrefix(.deliver, &bytes)
+        putDeliver(deliveryID: deliveryID, callbackID: callbackID, kind: kind, attempt: attempt, timeoutMilliseconds: timeoutMilliseconds,
+                   requester: requester, requesterLayer: requesterLayer, contentType: contentType, &bytes)
+    }
+
+    /// Appends a whole RESULT header.
+    public static func encodeResult(callbackID: CallbackID, status: Status, attempts: UInt8, into bytes: inout [UInt8]) {
+        putPrefix(.result, &bytes)
+        putResult(callbackID: callbackID, status: status, attempts: attempts, &bytes)
+    }
+
+    /// Appends a whole CONFIRM header.
+    public static func encodeConfirm(_ confirm: Confirm, into bytes: inout [UInt8]) {
+        putPrefix(.confirm, &bytes)
+        putConfirm(confirm, &bytes)
+    }
+
+    /// Appends a whole EVENT header.
+    public static func encodeEvent(_ event: EventHeader, into bytes: inout [UInt8]) {
+        putPrefix(.event, &bytes)
+        putEvent(event, &bytes)
+    }
+
+    private static func putPrefix(_ code: CommandCode, _ bytes: inout [UInt8]) {
+        bytes.append(protocolSignature)
+        bytes.append(protocolVersion)
+        bytes.append(code.rawValue)
+    }
+
+    private static func putDeliver(deliveryID: UInt64, callbackID: CallbackID, kind: RequestKind, attempt: UInt8,
+                                   timeoutMilliseconds: UInt32, requester: String, requesterLayer: String, contentType: String,
+                                   _ bytes: inout [UInt8]) {
+        put(deliveryID, &bytes)
+        put(callbackID, &bytes)
+        bytes.append(kind.rawValue)
+        bytes.append(attempt)
+        put(timeoutMilliseconds, &bytes)
+        put(requester, &bytes)
+        put(requesterLayer, &bytes)
+        put(contentType, &bytes)
+    }
+
+    private static func putResult(callbackID: CallbackID, status: Status, attempts: UInt8, _ bytes: inout [UInt8]) {
+        put(callbackID, &bytes)
+        bytes.append(status.rawValue)
+        bytes.append(attempts)
+    }
+
+    private static func putConfirm(_ confirm: Confirm, _ bytes: inout [UInt8]) {
+        put(confirm.eventID, &bytes)
+        put(confirm.sequence, &bytes)
+        put(confirm.timestamp, &bytes)
+    }
+
+    private static func putEvent(_ event: EventHeader, _ bytes: inout [UInt8]) {
+        put(event.sequence, &bytes)
+        put(event.timestamp, &bytes)
+        put(event.eventID, &bytes)
+        put(event.topic, &bytes)
+        put(event.contentType, &bytes)
     }
 
     private static func put(_ request: Request, _ bytes: inout [UInt8]) {

@@ -36,6 +36,11 @@ extension Socket {
     /// Sends [routing id][header][body] without blocking. False when the peer's queue is full (the
     /// message is dropped); throws `hostUnreachable` for an unknown peer with ROUTER_MANDATORY.
     public func send(to peer: PeerID, header: [UInt8], body: Message?) throws -> Bool {
+        try header.withUnsafeBytes { try send(to: peer, header: $0, body: body) }
+    }
+
+    /// Sends [routing id][header][body] as above, the header given as bytes in place.
+    public func send(to peer: PeerID, header: UnsafeRawBufferPointer, body: Message?) throws -> Bool {
         guard try peer.withUnsafeBytes({ try send($0, more: true, dontWait: true) }) else { return false }
         try send(header, more: body != nil, dontWait: true)
         if let body { try send(body, dontWait: true) }

@@ -159,8 +159,8 @@ struct BrokerHarness {
 
     /// The outbox so far, emptied (publications are kept in `published`).
     mutating func take() -> [Outgoing] {
-        let messages = core.outbox
-        published += core.publications
+        let messages = core.outbox.messages
+        published += core.publications.publications
         core.clearOutbox()
         return messages
     }
