@@ -1,19 +1,18 @@
 import ParleyWire
 
-/// An open-addressing table from a request's key (requester id, callback id) to a small integer: where the
-/// broker finds a pending request (its slot) or a finished one's outcome (its place in the ring).
+/// An open-addressing table from a request's key (requester id, callback id) to a small non-negative integer:
+/// where the broker finds a pending request (its slot) or a remembered value in a ``RecentRing`` (its position).
 ///
 /// Callback ids are random, so the table hashes the id's bits with a keyed mix instead of running `Hasher`
-/// (SipHash) over the requester's id string; the string is only compared on a match. The mix is keyed with a
-/// per-broker seed, so a peer that chooses its ids cannot aim them at one chain. Linear probing, at most half
-/// full, deletion by backward shift (no tombstones): every operation is O(1) on average.
+/// (SipHash) over the requester's id string; the mix is keyed with a per-broker seed, so a peer that chooses its
+/// ids cannot aim them at one chain. Probing reads only a compact array of 8-byte entries (32 bits of the hash and
+/// the value): with 100,000 outcomes remembered, a lookup of a new callback id — the common case — touches one
+/// cache line of a 2 MiB array, and the keys, kept apart, are read only when the hash bits match. Linear probing,
+/// at most half full, deletion by backward shift (no tombstones): every operation is O(1) on average.
 struct RequestIndex {
-    private struct Entry {
-        let key: RequestKey
-        let value: Int32
-    }
-
-    private var entries: [Entry?]
+    /// Per bucket: 0 when empty, else the tag (31 bits of the hash, then a 1) in the upper half, the value in the lower.
+    private var entries: [UInt64]
+    private var keys: [RequestKey?]
     private var mask: Int
     private let seed: UInt64
     /// How many keys are stored.
@@ -23,54 +22,49 @@ struct RequestIndex {
     init(seed: UInt64, capacity: Int = 16) {
         var size = 16
         while size < capacity * 2 { size *= 2 }
-        entries = Array(repeating: nil, count: size)
+        entries = Array(repeating: 0, count: size)
+        keys = Array(repeating: nil, count: size)
         mask = size - 1
         self.seed = seed
     }
 
     /// The value stored for `key`, if any.
     func value(for key: RequestKey) -> Int32? {
-        var index = bucket(of: key)
-        while let entry = entries[index] {
-            if entry.key.callbackID == key.callbackID, entry.key.requester == key.requester { return entry.value }
-            index = (index + 1) & mask
-        }
-        return nil
+        bucket(holding: key).map { Int32(truncatingIfNeeded: entries[$0]) }
     }
 
     /// Stores `value` for `key`, replacing what was there.
     mutating func set(_ value: Int32, for key: RequestKey) {
-        if (count + 1) * 2 > entries.count { grow() }
-        var index = bucket(of: key)
-        while let entry = entries[index] {
-            if entry.key.callbackID == key.callbackID, entry.key.requester == key.requester {
-                entries[index] = Entry(key: key, value: value)
-                return
-            }
-            index = (index + 1) & mask
+        let low = UInt64(UInt32(bitPattern: value))
+        if let index = bucket(holding: key) {
+            entries[index] = entries[index] & ~0xffff_ffff | low
+            return
         }
-        entries[index] = Entry(key: key, value: value)
+        if (count + 1) * 2 > entries.count { grow() }
+        let tag = self.tag(of: key)
+        var index = Self.home(tag) & mask
+        while entries[index] != 0 { index = (index + 1) & mask }
+        entries[index] = UInt64(tag) << 32 | low
+        keys[index] = key
         count += 1
     }
 
     /// Removes `key`; does nothing when it is absent.
     mutating func remove(_ key: RequestKey) {
-        var index = bucket(of: key)
-        while let entry = entries[index] {
-            if entry.key.callbackID == key.callbackID, entry.key.requester == key.requester { break }
-            index = (index + 1) & mask
-        }
-        guard entries[index] != nil else { return }
-        entries[index] = nil
+        guard let index = bucket(holding: key) else { return }
+        entries[index] = 0
+        keys[index] = nil
         count -= 1
         // Backward shift: move later entries of the run into the hole when their home bucket allows it.
         var hole = index
         var next = (index + 1) & mask
-        while let entry = entries[next] {
-            let home = bucket(of: entry.key)
+        while entries[next] != 0 {
+            let home = Self.home(UInt32(truncatingIfNeeded: entries[next] >> 32)) & mask
             if (next - home) & mask >= (next - hole) & mask {
-                entries[hole] = entry
-                entries[next] = nil
+                entries[hole] = entries[next]
+                keys[hole] = keys[next]
+                entries[next] = 0
+                keys[next] = nil
                 hole = next
             }
             next = (next + 1) & mask
@@ -78,12 +72,34 @@ struct RequestIndex {
     }
 
     /// Every key and its value, in no particular order (diagnostics and tests).
-    var all: [(key: RequestKey, value: Int32)] { entries.compactMap { $0.map { ($0.key, $0.value) } } }
-
-    private func bucket(of key: RequestKey) -> Int {
-        let mixed = Self.mix(key.callbackID.low ^ seed) ^ Self.mix(key.callbackID.high &+ seed)
-        return Int(truncatingIfNeeded: mixed) & mask
+    var all: [(key: RequestKey, value: Int32)] {
+        entries.indices.compactMap { index in
+            entries[index] == 0 ? nil : (keys[index]!, Int32(truncatingIfNeeded: entries[index]))
+        }
     }
+
+    /// The bucket holding `key`, if any: keys are compared only where the stored hash bits match.
+    private func bucket(holding key: RequestKey) -> Int? {
+        let tag = self.tag(of: key)
+        var index = Self.home(tag) & mask
+        while entries[index] != 0 {
+            if UInt32(truncatingIfNeeded: entries[index] >> 32) == tag, let stored = keys[index],
+               stored.callbackID == key.callbackID, stored.requester == key.requester {
+                return index
+            }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
+    /// 31 bits of the keyed mix of the callback id and a 1 (so that no stored entry is 0): the home bucket and the
+    /// check before a key is compared.
+    private func tag(of key: RequestKey) -> UInt32 {
+        UInt32(truncatingIfNeeded: (Self.mix(key.callbackID.low ^ seed) ^ Self.mix(key.callbackID.high &+ seed)) >> 32) | 1
+    }
+
+    /// Where a tag's probe starts (before masking).
+    private static func home(_ tag: UInt32) -> Int { Int(tag >> 1) }
 
     /// MurmurHash3's 64-bit finaliser: every input bit flips about half of the output bits.
     private static func mix(_ value: UInt64) -> UInt64 {
@@ -96,11 +112,18 @@ struct RequestIndex {
         return x
     }
 
+    /// Doubles the table; entries move by their stored hash bits, without reading the keys' hashes again.
     private mutating func grow() {
-        let old = entries
-        entries = Array(repeating: nil, count: old.count * 2)
+        let oldEntries = entries
+        let oldKeys = keys
+        entries = Array(repeating: 0, count: oldEntries.count * 2)
+        keys = Array(repeating: nil, count: oldEntries.count * 2)
         mask = entries.count - 1
-        count = 0
-        for case let entry? in old { set(entry.value, for: entry.key) }
+        for old in oldEntries.indices where oldEntries[old] != 0 {
+            var index = Self.home(UInt32(truncatingIfNeeded: oldEntries[old] >> 32)) & mask
+            while entries[index] != 0 { index = (index + 1) & mask }
+            entries[index] = oldEntries[old]
+            keys[index] = oldKeys[old]
+        }
     }
 }
