@@ -35,11 +35,16 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]  // `make` links the patched build of deps/libzmq instead
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ParleyWire"]),
+        // The wire protocol and the values every layer shares (routing ids, the CURVE key ring): no dependencies.
         .target(name: "ParleyWire"),
+        // The broker's protocol rules as a sans-I/O state machine: nothing but ParleyWire and the standard library
+        // (no libzmq, no Foundation, no clock, no random source; BrokerCoreImportsTests checks the imports).
+        .target(name: "ParleyBrokerCore", dependencies: ["ParleyWire"]),
+        // The broker process's I/O: the reactor around the core, the event journal, the options.
         .target(
             name: "ParleyBroker",
-            dependencies: ["ZeroMQ", "ParleyWire", "ParleyPolicy", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ParleyBrokerCore", "ZeroMQ", "ParleyWire", "ParleyPolicy", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "ParleyPolicy",
@@ -73,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "parley-broker",
             dependencies: [
-                "ParleyBroker", "ParleyOperations", "ParleyWire", "ZeroMQ",
+                "ParleyBroker", "ParleyBrokerCore", "ParleyOperations", "ParleyWire", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -110,7 +115,7 @@ let package = Package(
         .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "ParleyWireTests", dependencies: ["ParleyWire"]),
-        .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBroker", "ParleyWire"]),
+        .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBrokerCore", "ParleyWire"]),
         .testTarget(name: "ParleyPolicyTests", dependencies: ["ParleyPolicy", "ParleyWire"]),
         .testTarget(name: "ParleyGatewayTests", dependencies: ["ParleyGateway", "ParleyPolicy", "ParleyWire"]),
         .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ParleyOperations", "ZeroMQ"]),

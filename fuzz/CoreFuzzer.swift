@@ -1,5 +1,4 @@
-@testable import ParleyBroker
-import ParleyPolicy
+@testable import ParleyBrokerCore
 import ParleyWire
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-@testable import ParleyBroker
+@testable import ParleyBrokerCore
 import ParleyWire
 
 // What must hold after every step of a core fuzz script. A broken invariant is a crash (fatalError), which

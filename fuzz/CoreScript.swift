@@ -1,5 +1,4 @@
-import ParleyBroker
-import ParleyPolicy
+import ParleyBrokerCore
 import ParleyWire
 
 // The core fuzzer's input language. A fuzz input is a script: two configuration bytes, then operations.

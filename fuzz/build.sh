@@ -1,18 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets into .build/fuzz (or $FUZZ_BUILD) with swiftc directly, without SwiftPM:
 #   fuzz-decoder  HeaderDecoder on arbitrary frames          (ParleyWire)
-#   fuzz-core     the broker core fed with decoded commands  (ParleyWire + the sans-I/O files of ParleyBroker)
+#   fuzz-core     the broker core fed with decoded commands  (ParleyWire + ParleyBrokerCore)
 #
 # Each module is compiled on its own, with its real name, so the sources build unchanged:
-#   ParleyWire    Sources/ParleyWire/*.swift
-#   ZeroMQ        Sources/ZeroMQ/PeerID.swift only (the core names peers by PeerID; nothing else of libzmq)
-#   ParleyPolicy  Sources/ParleyPolicy/KeyEntry.swift and KeyRing.swift (the lookups the core calls; the rest of
-#                 the module, the loaders, needs Yams and Foundation)
-#   ParleyBroker  every file of Sources/ParleyBroker that imports nothing but ParleyWire and ParleyPolicy
-#                 (plus PeerID+Export.swift), except BrokerOptions.swift: the core, not the reactor, the
-#                 journal, the process options or the status JSON; built with
-#                 -enable-testing so the fuzzer can check the core's internal tables
-#   ParleyStatistics  Sources/ParleyStatistics/*.swift, only when a core file imports it
+#   ParleyWire        Sources/ParleyWire/*.swift (the protocol, routing ids, the CURVE key ring)
+#   ParleyBrokerCore  Sources/ParleyBrokerCore/*.swift, the sans-I/O core (it imports nothing else), built with
+#                     -enable-testing so the fuzzer can check the core's internal tables
 # All of them are instrumented for libFuzzer and AddressSanitizer (FUZZ_SANITIZERS to change).
 set -euo pipefail
 
@@ -35,27 +29,10 @@ module() {
         -emit-module-path "$OUT/modules/$name.swiftmodule" -c "$@" -o "$OUT/objects/$name.o"
 }
 
-# The broker core's files: those importing only ParleyWire/ParleyPolicy/ParleyStatistics (and PeerID's re-export), except
-# BrokerOptions.swift (the process's options: endpoints and CURVE server keys, which the core never sees).
-core_files=()
-for file in Sources/ParleyBroker/*.swift; do
-    [ "$(basename "$file")" = BrokerOptions.swift ] && continue
-    imports=$(grep -E '^[[:space:]]*(@_exported[[:space:]]+)?((public|internal|private|fileprivate)[[:space:]]+)?import[[:space:]]' "$file" \
-        | grep -vE 'import (ParleyWire|ParleyPolicy|ParleyStatistics)$' | grep -vE '^@_exported import struct ZeroMQ\.PeerID$' || true)
-    [ -z "$imports" ] && core_files+=("$file")
-done
-
 echo "building the fuzzers in $OUT (sanitizers: $SANITIZERS)"
 module ParleyWire -- Sources/ParleyWire/*.swift
-module ZeroMQ -- Sources/ZeroMQ/PeerID.swift
-module ParleyPolicy -- Sources/ParleyPolicy/KeyEntry.swift Sources/ParleyPolicy/KeyRing.swift
-broker_objects=("$OUT/objects/ParleyWire.o" "$OUT/objects/ZeroMQ.o" "$OUT/objects/ParleyPolicy.o")
-if grep -qsE '^import ParleyStatistics$' "${core_files[@]}"; then
-    module ParleyStatistics -- Sources/ParleyStatistics/*.swift
-    broker_objects+=("$OUT/objects/ParleyStatistics.o")
-fi
-module ParleyBroker -enable-testing -- "${core_files[@]}"
-broker_objects+=("$OUT/objects/ParleyBroker.o")
+module ParleyBrokerCore -enable-testing -- Sources/ParleyBrokerCore/*.swift
+broker_objects=("$OUT/objects/ParleyWire.o" "$OUT/objects/ParleyBrokerCore.o")
 
 echo "  link fuzz-decoder"
 "$SWIFTC" "${COMMON[@]}" fuzz/DecoderFuzzer.swift fuzz/DecoderSeeds.swift \

@@ -1,4 +1,5 @@
 import Logging
+import ParleyBrokerCore
 import ParleyWire
 import Synchronization
 import ZeroMQ
@@ -74,7 +75,8 @@ public final class Broker: Sendable {
         var configuration = options.core
         configuration.journaling = options.dataDirectory != nil
         var core = BrokerCore<Message>(configuration: configuration, now: MonotonicClock.milliseconds(),
-                                       wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing)
+                                       wallClock: WallClock.milliseconds(), keyRing: options.security?.keyRing,
+                                       seed: .random(in: 1...UInt64.max))
         let journal = try options.dataDirectory.map { try openJournal($0, into: &core) }
         // Retained events and cached outcomes keep payloads for minutes: each in an allocation of its own size,
         // not pinning the 8 KiB read buffer it arrived in.

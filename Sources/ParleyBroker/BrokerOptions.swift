@@ -1,3 +1,4 @@
+import ParleyBrokerCore
 import ParleyPolicy
 
 /// Where and how a broker process serves.

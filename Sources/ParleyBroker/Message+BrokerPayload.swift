@@ -1,3 +1,4 @@
+import ParleyBrokerCore
 import ZeroMQ
 
 /// ZeroMQ frames are the broker's payloads: `share()` is `zmq_msg_copy` (a reference, not a byte copy).

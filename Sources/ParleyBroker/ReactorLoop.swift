@@ -1,4 +1,5 @@
 import Logging
+import ParleyBrokerCore
 import ParleyWire
 import ZeroMQ
 
@@ -79,7 +80,7 @@ struct ReactorLoop {
         switch decoded {
         case .success(.status):
             answerStatus(peer, now: now)
-        case .success(.publish(let publish)) where core.agents.handle(of: peer) != nil && !journalHasRoom(for: body):
+        case .success(.publish(let publish)) where core.isRegistered(peer) && !journalHasRoom(for: body):
             core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
                         reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
         case .success(let header):

@@ -1,4 +1,4 @@
-import ParleyBroker
+import ParleyBrokerCore
 import ParleyWire
 import Testing
 

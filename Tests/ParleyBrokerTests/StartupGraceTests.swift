@@ -1,4 +1,4 @@
-import ParleyBroker
+import ParleyBrokerCore
 import ParleyWire
 import Testing
 
@@ -29,10 +29,10 @@ struct StartupGraceTests {
         #expect(harness.request(from: requester, to: .agent("ghost")).results.map(\.status) == [.noRoute])
     }
 
-    @Test("delivery ids do not start at 1, so a restarted broker does not reuse the ids of a previous one")
+    @Test("delivery ids start from the core's seed (random in the broker process), so a restarted broker does not reuse the ids of a previous one")
     func randomDeliveryIDs() throws {
-        let ids = try (0..<3).map { _ -> UInt64 in
-            var harness = BrokerHarness()
+        let ids = try [UInt64.random(in: 1...UInt64.max), .random(in: 1...UInt64.max), .random(in: 1...UInt64.max)].map { seed -> UInt64 in
+            var harness = BrokerHarness(seed: seed)
             let requester = harness.register("asker")
             _ = harness.register("solver")
             return try #require(harness.request(from: requester, to: .agent("solver")).deliveries.first?.deliveryID)

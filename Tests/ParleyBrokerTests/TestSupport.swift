@@ -1,4 +1,4 @@
-import ParleyBroker
+import ParleyBrokerCore
 import ParleyWire
 import Testing
 
@@ -68,8 +68,9 @@ struct BrokerHarness {
     private var peerCounter: UInt32 = 0
     private var instanceCounter: UInt64 = 1_000
 
-    init(_ configuration: BrokerConfiguration = .forTests(), start: UInt64 = BrokerHarness.start) {
-        core = BrokerCore(configuration: configuration, now: start)
+    /// `seed` is the core's (fixed by default, so that runs repeat; the broker process gives a random one).
+    init(_ configuration: BrokerConfiguration = .forTests(), start: UInt64 = BrokerHarness.start, seed: UInt64 = 0x5eed_0f_c0de) {
+        core = BrokerCore(configuration: configuration, now: start, seed: seed)
         now = start
     }
 

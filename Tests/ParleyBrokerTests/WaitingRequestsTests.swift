@@ -1,4 +1,4 @@
-@testable import ParleyBroker
+@testable import ParleyBrokerCore
 import ParleyWire
 import Testing
 

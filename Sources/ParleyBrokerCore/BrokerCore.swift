@@ -1,4 +1,3 @@
-import ParleyPolicy
 import ParleyWire
 
 /// The broker's routing and correlation logic as a sans-I/O state machine.
@@ -58,10 +57,11 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// A core with no agents, its first heartbeat due one interval after `now`. `wallClock` is the
     /// Unix time in milliseconds at `now`, for event timestamps.
     /// With `keyRing`, HELLO and GATEWAY_HELLO must match the identity CURVE authenticated for the connection.
-    /// `seed` keys the de-duplication hashes and starts the delivery ids (random by default: a restarted broker
-    /// does not reuse the ids agents still hold).
+    /// `seed` keys the de-duplication hashes and starts the delivery ids: give a random one (the core has no random
+    /// source), so that a peer cannot aim its ids at one hash chain and a restarted broker does not reuse the delivery
+    /// ids agents still hold.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), now: UInt64, wallClock: UInt64 = 0,
-                keyRing: KeyRing? = nil, seed: UInt64 = .random(in: 1...UInt64.max)) {
+                keyRing: KeyRing? = nil, seed: UInt64) {
         self.pending = PendingSlab(deliverySeed: seed)
         self.pendingIndex = RequestIndex(seed: seed)
         self.keyRing = keyRing
@@ -177,6 +177,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
         markAway(agent, now: now)
     }
 
+    /// Whether an agent (or gateway) is registered on this connection.
+    public func isRegistered(_ peer: PeerID) -> Bool { agents.handle(of: peer) != nil }
+
     /// Requests accepted and not yet ended.
     public var pendingCount: Int { pending.count }
 
@@ -202,7 +205,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
         outbox.append(to: peer, header: header, body: body)
     }
 
-    mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {
+    /// Refuses a message from `peer` with `status`: a REQUEST (or FORWARD) whose callback id is new to the broker
+    /// gets its one RESULT, anything else an ERROR naming the command; the reason goes in the body.
+    public mutating func refuse(status: Status, command: UInt8, callbackID: CallbackID?, peer: PeerID, reason: String) {
         if status == .badRequest { counters.malformed += 1 }
         let isRequest = command == CommandCode.request.rawValue || command == CommandCode.forward.rawValue
         if isRequest, let callbackID, !isKnown(callbackID, from: peer) {

@@ -1,4 +1,3 @@
-import ParleyPolicy
 import ParleyWire
 
 /// Registration, heartbeats and liveness.
