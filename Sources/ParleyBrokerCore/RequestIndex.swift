@@ -3,10 +3,10 @@ import ParleyWire
 /// An open-addressing table from a request's key (requester id, callback id) to a small non-negative integer:
 /// where the broker finds a pending request (its slot) or a remembered value in a ``RecentRing`` (its position).
 ///
-/// Callback ids are random, so the table hashes the id's bits with a keyed mix instead of running `Hasher`
-/// (SipHash) over the requester's id string; the mix is keyed with a per-broker seed, so a peer that chooses its
-/// ids cannot aim them at one chain. Probing reads only a compact array of 8-byte entries (32 bits of the hash and
-/// the value): with 100,000 outcomes remembered, a lookup of a new callback id — the common case — touches one
+/// Callback ids are random, so the table hashes the id's bits and the requester's id with a keyed mix instead of
+/// running `Hasher` (SipHash); the mix is keyed with a per-broker seed, so a peer that chooses its ids (or registers
+/// many agent ids sending one callback id) cannot aim them at one chain. Probing reads only a compact array of
+/// 8-byte entries (31 bits of the hash and the value): with 100,000 outcomes remembered, a lookup of a new callback id — the common case — touches one
 /// cache line of a 2 MiB array, and the keys, kept apart, are read only when the hash bits match. Linear probing,
 /// at most half full, deletion by backward shift (no tombstones): every operation is O(1) on average.
 struct RequestIndex {
@@ -94,8 +94,13 @@ struct RequestIndex {
 
     /// 31 bits of the keyed mix of the callback id and a 1 (so that no stored entry is 0): the home bucket and the
     /// check before a key is compared.
+    /// The requester's id is folded in too: otherwise many agents sending one chosen callback id would share one
+    /// chain and every lookup of it would compare them all.
     private func tag(of key: RequestKey) -> UInt32 {
-        UInt32(truncatingIfNeeded: (Self.mix(key.callbackID.low ^ seed) ^ Self.mix(key.callbackID.high &+ seed)) >> 32) | 1
+        var requester = seed ^ 0xcbf2_9ce4_8422_2325
+        for byte in key.requester.utf8 { requester = (requester ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let mixed = Self.mix(key.callbackID.low ^ seed) ^ Self.mix(key.callbackID.high &+ seed) ^ Self.mix(requester)
+        return UInt32(truncatingIfNeeded: mixed >> 32) | 1
     }
 
     /// Where a tag's probe starts (before masking).
