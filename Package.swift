@@ -40,7 +40,12 @@ let package = Package(
         .target(name: "ParleyWire"),
         // The broker's protocol rules as a sans-I/O state machine: nothing but ParleyWire and the standard library
         // (no libzmq, no Foundation, no clock, no random source; BrokerCoreImportsTests checks the imports).
-        .target(name: "ParleyBrokerCore", dependencies: ["ParleyWire"]),
+        // Cross-module optimisation: the reactor uses the generic `BrokerCore<Message>`, which must be specialised in
+        // the broker's module (without it a round trip costs twice the instructions: unspecialised generic code).
+        .target(
+            name: "ParleyBrokerCore", dependencies: ["ParleyWire"],
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
+        ),
         // The broker process's I/O: the reactor around the core, the event journal, the options.
         .target(
             name: "ParleyBroker",
