@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Iterator
 
 import zmq
 
@@ -85,6 +86,19 @@ def dumped_instructions(pid: int, out_dir: str) -> int:
     raise SystemExit("callgrind wrote no dump")
 
 
+def arrivals(poller: zmq.Poller, progress) -> Iterator[tuple]:
+    """Every message waiting on the poller's sockets after one wait, as (socket, frames); gives up after 30 s idle."""
+    ready = poller.poll(30_000)
+    if not ready:
+        raise SystemExit(f"no progress: {progress()}")
+    for socket, _ in ready:
+        while True:
+            try:
+                yield socket, socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+
+
 def round_trips(requester: zmq.Socket, responder: zmq.Socket, count: int, window: int = 100) -> None:
     """`count` REQUEST → DELIVER → REPLY → RESULT round trips with `window` in flight; every one must end OK."""
     poller = zmq.Poller()
@@ -101,24 +115,17 @@ def round_trips(requester: zmq.Socket, responder: zmq.Socket, count: int, window
         send_request()
         sent += 1
     while answered < count:
-        for socket, _ in poller.poll(30_000) or [(None, None)]:
-            if socket is None:
-                raise SystemExit(f"no progress: {answered} of {count} answered")
-            while True:
-                try:
-                    frames = socket.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                header = wire.decode(frames[0])
-                if socket is responder and header.command == Command.DELIVER:
-                    reply = wire.encode(Command.REPLY, delivery_id=header.delivery_id, status=Status.OK)
-                    responder.send_multipart([reply, frames[1]])
-                elif socket is requester and header.command == Command.RESULT:
-                    assert header.status == Status.OK, header
-                    answered += 1
-                    if sent < count:
-                        send_request()
-                        sent += 1
+        for socket, frames in arrivals(poller, lambda: f"{answered} of {count} answered"):
+            header = wire.decode(frames[0])
+            if socket is responder and header.command == Command.DELIVER:
+                reply = wire.encode(Command.REPLY, delivery_id=header.delivery_id, status=Status.OK)
+                responder.send_multipart([reply, frames[1]])
+            elif socket is requester and header.command == Command.RESULT:
+                assert header.status == Status.OK, header
+                answered += 1
+                if sent < count:
+                    send_request()
+                    sent += 1
 
 
 def events(publisher: zmq.Socket, subscriber: zmq.Socket, count: int, first: int, window: int = 1_000) -> None:
@@ -137,29 +144,22 @@ def events(publisher: zmq.Socket, subscriber: zmq.Socket, count: int, first: int
         send_publish()
         sent += 1
     while confirmed < count or received < count:
-        for socket, _ in poller.poll(30_000) or [(None, None)]:
-            if socket is None:
-                raise SystemExit(f"no progress: {confirmed} confirmed, {received} received of {count}")
-            while True:
-                try:
-                    frames = socket.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                if socket is subscriber:
-                    header = wire.decode(frames[1])
-                    if header.command == Command.EVENT:
-                        assert header.sequence == first + received, (header.sequence, first + received)
-                        received += 1
-                    continue
-                header = wire.decode(frames[0])
-                if header.command == Command.HEARTBEAT:
-                    continue
-                if header.command != Command.CONFIRM:
-                    raise SystemExit(f"the broker refused a publish: {header} {frames[1:]}")
-                confirmed += 1
-                if sent < count:
-                    send_publish()
-                    sent += 1
+        for socket, frames in arrivals(poller, lambda: f"{confirmed} confirmed, {received} received of {count}"):
+            if socket is subscriber:
+                header = wire.decode(frames[1])
+                if header.command == Command.EVENT:
+                    assert header.sequence == first + received, (header.sequence, first + received)
+                    received += 1
+                continue
+            header = wire.decode(frames[0])
+            if header.command == Command.HEARTBEAT:
+                continue
+            if header.command != Command.CONFIRM:
+                raise SystemExit(f"the broker refused a publish: {header} {frames[1:]}")
+            confirmed += 1
+            if sent < count:
+                send_publish()
+                sent += 1
 
 
 def main() -> None:
