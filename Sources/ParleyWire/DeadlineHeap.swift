@@ -1,15 +1,24 @@
-/// A binary min-heap of (time, key) pairs: the broker's timers.
+/// A binary min-heap of (time, key) pairs: the broker's and the agents' timers.
 ///
 /// Entries are never removed early; the owner checks on pop whether an entry still matters (lazy deletion).
-struct DeadlineHeap<Key> {
-    private var entries: [(time: UInt64, key: Key)] = []
+/// Inlinable, so that the cores get it specialised for their key types.
+public struct DeadlineHeap<Key> {
+    @usableFromInline var entries: [(time: UInt64, key: Key)] = []
+
+    /// An empty heap.
+    @inlinable public init() {}
 
     /// The earliest time, if any.
-    var earliest: UInt64? { entries.first?.time }
+    @inlinable public var earliest: UInt64? { entries.first?.time }
 
-    var count: Int { entries.count }
+    /// Entries held, stale ones included.
+    @inlinable public var count: Int { entries.count }
 
-    mutating func insert(_ time: UInt64, _ key: Key) {
+    /// Removes every entry, keeping the storage.
+    @inlinable public mutating func removeAll() { entries.removeAll(keepingCapacity: true) }
+
+    /// Adds `key`, due at `time`.
+    @inlinable public mutating func insert(_ time: UInt64, _ key: Key) {
         entries.append((time, key))
         var child = entries.count - 1
         while child > 0 {
@@ -21,7 +30,7 @@ struct DeadlineHeap<Key> {
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
-    mutating func popDue(_ now: UInt64) -> Key? {
+    @inlinable public mutating func popDue(_ now: UInt64) -> Key? {
         guard let first = entries.first, first.time <= now else { return nil }
         let last = entries.removeLast()
         if !entries.isEmpty {
@@ -31,7 +40,7 @@ struct DeadlineHeap<Key> {
         return first.key
     }
 
-    private mutating func siftDown() {
+    @inlinable mutating func siftDown() {
         var parent = 0
         while true {
             let left = 2 * parent + 1
