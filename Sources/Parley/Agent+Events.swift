@@ -25,7 +25,7 @@ extension Agent {
         guard let topic = Topic(agent: configuration.id, event: event) else {
             throw ParleyError.invalidConfiguration(Names.eventProblem(event) ?? "invalid event name '\(event)'")
         }
-        let publish = Publish(eventID: .random(), topic: topic, contentType: contentType)
+        let publish = Publish(eventID: ids.next(), topic: topic, contentType: contentType)
         let confirm = try await connection.publish(publish, body: data, timeout: configuration.publishTimeout)
         return EventReceipt(topic: topic, sequence: confirm.sequence, timestamp: confirm.timestamp, eventID: confirm.eventID)
     }
@@ -81,9 +81,11 @@ extension Agent {
         _ = try? await publish(BuiltInEvent.error, data: data)
     }
 
-    /// A task that raises `on_deadline_approaching` locally after `delay`, unless cancelled first.
-    static func deadlineWarning(_ events: EventBus, after delay: Duration, source: String, callbackID: CallbackID) -> Task<Void, Never> {
-        Task {
+    /// A task that raises `on_deadline_approaching` locally after `delay`, unless cancelled first; none (and no
+    /// cost per call) while no handler for that event is registered.
+    static func deadlineWarning(_ events: EventBus, after delay: Duration, source: String, callbackID: CallbackID) -> Task<Void, Never>? {
+        guard events.handlerCount(for: BuiltInEvent.deadlineApproaching) > 0 else { return nil }
+        return Task {
             guard (try? await Task.sleep(for: delay)) != nil,
                   events.handlerCount(for: BuiltInEvent.deadlineApproaching) > 0 else { return }
             let data = Array(#"{"callbackID":"\#(callbackID)"}"#.utf8)

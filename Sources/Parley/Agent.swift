@@ -18,6 +18,8 @@ public final class Agent: Sendable {
     /// The link to the gateway, for cross-layer calls; started by the first one, without waiting for it.
     let gateway: AgentConnection
     let gatewayStarted = Atomic<Bool>(false)
+    /// Callback and event ids, without a system call each.
+    let ids = CallbackIDGenerator()
     private let backoff: Backoff
     /// The agent's local, game-style event handlers (see `on(_:priority:once:timeout:_:)`).
     public let events = EventBus()
@@ -54,7 +56,7 @@ public final class Agent: Sendable {
             if request.kind == .help, events.handlerCount(for: BuiltInEvent.helpNeeded) > 0 { _ = await events.dispatch(context) }
             let warning = Self.deadlineWarning(events, after: request.timeout * configuration.deadlineWarningFraction,
                                                source: request.requester, callbackID: request.callbackID)
-            defer { warning.cancel() }
+            defer { warning?.cancel() }
             return try await handler(request)
         }
     }
@@ -72,14 +74,14 @@ public final class Agent: Sendable {
     /// gateway also after an UNAVAILABLE no handler saw (attempts 0: its link to the broker is down).
     func send(_ kind: RequestKind, to target: Target, body: [UInt8], contentType: String, timeout: Duration?, retries: Int,
               via link: AgentConnection) async -> Outcome {
-        let callbackID = CallbackID.random()
+        let callbackID = ids.next()
         let budget = (timeout ?? configuration.defaultTimeout).wholeMilliseconds
         let clock = ContinuousClock()
         let start = clock.now
         var retry = 0
         let warning = Self.deadlineWarning(events, after: .milliseconds(budget) * configuration.deadlineWarningFraction,
                                            source: configuration.id, callbackID: callbackID)
-        defer { warning.cancel() }
+        defer { warning?.cancel() }
         while true {
             let elapsed = (clock.now - start).wholeMilliseconds
             let request = Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: UInt32(clamping: max(budget &- elapsed, 1)),

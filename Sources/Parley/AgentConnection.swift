@@ -1,34 +1,52 @@
 import Foundation
 import Logging
+import ParleyWire
 import Synchronization
 import ZeroMQ
 
-/// The agent's link to the broker: a reactor thread that owns the sockets, and the state it shares
-/// with async callers behind a mutex. Async code never touches a socket; it queues work and waits on
-/// continuations that the reactor resumes. Thread-safe.
+/// The agent's link to one server: a reactor thread that owns the sockets and the `AgentCore`, and a submission
+/// queue through which async callers hand it work. Async code never touches a socket or the core; it queues work
+/// and waits on continuations that the reactor resumes. Thread-safe.
 final class AgentConnection: Sendable {
+    typealias CallWaiter = CheckedContinuation<Outcome, Never>
+    typealias PublishWaiter = CheckedContinuation<Confirm, Error>
+    typealias Work = Submission<CallWaiter, PublishWaiter>
+
     let configuration: AgentConfiguration
     let target: ConnectionTarget
     /// Random per process, the same across reconnects: lets the broker tell a reconnect from an impostor.
     let instance = UInt64.random(in: 1...UInt64.max)
     let logger: Logger
+    let inbox: Mutex<Inbox>
     let wake: WakeSignal
-    let state = Mutex(ConnectionState())
+    /// Set while the reactor has a wake-up coming: submitters signal only when it was clear (wake-ups coalesce).
+    let wakePending = Atomic<Bool>(false)
+    private let subscriptionIDs = Atomic<Int>(0)
 
-    /// How long past the broker's deadline a call waits for the broker's TIMEOUT before ending it locally.
-    static let grace: UInt64 = 2_000
+    /// What async callers and the reactor thread share, behind one mutex.
+    struct Inbox {
+        var work: [Work] = []
+        var running = false
+        var stopping = false
+        /// Why the server refused this connection's registration, for calls made after the reactor stopped.
+        var refusal: Outcome?
+        var welcomeWaiter: CheckedContinuation<Void, Error>?
+        var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
+        var handler: RequestHandler?
+    }
 
     init(configuration: AgentConfiguration, target: ConnectionTarget, logger: Logger) throws {
         self.configuration = configuration
         self.target = target
         self.logger = logger
         self.wake = try WakeSignal()
+        self.inbox = Mutex(Inbox())
     }
 
     /// Starts the reactor thread and waits for WELCOME.
     func start() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            state.withLock { $0.welcomeWaiter = continuation }
+            inbox.withLock { $0.welcomeWaiter = continuation }
             startReactor(connectTimeout: configuration.connectTimeout)
         }
     }
@@ -41,7 +59,7 @@ final class AgentConnection: Sendable {
 
     private func startReactor(connectTimeout: Duration?) {
         // Running from now on, so that calls made before the thread is scheduled wait for it.
-        state.withLock { $0.reactorRunning = true }
+        inbox.withLock { $0.running = true }
         let thread = Thread { [self] in runReactor(connectTimeout: connectTimeout) }
         thread.name = "parley-\(target.name)-\(configuration.id)"
         thread.start()
@@ -50,10 +68,10 @@ final class AgentConnection: Sendable {
     /// Says BYE, stops the reactor thread, ends every open call with UNAVAILABLE and every subscription.
     func stop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let running = state.withLock { state -> Bool in
-                guard state.reactorRunning else { return false }
-                state.stopping = true
-                state.stoppedWaiters.append(continuation)
+            let running = inbox.withLock { inbox -> Bool in
+                guard inbox.running else { return false }
+                inbox.stopping = true
+                inbox.stoppedWaiters.append(continuation)
                 return true
             }
             if running { wake.signal() } else { continuation.resume() }
@@ -62,48 +80,40 @@ final class AgentConnection: Sendable {
 
     /// Sets the handler for delivered requests.
     func setHandler(_ handler: @escaping RequestHandler) {
-        state.withLock { $0.handler = handler }
+        inbox.withLock { $0.handler = handler }
     }
 
-    /// Sends one REQUEST and waits for its outcome. Swift task cancellation sends CANCEL.
+    /// Sends one REQUEST and waits for its outcome. Swift task cancellation sends CANCEL; a call whose task is
+    /// cancelled before it is queued ends CANCELLED without reaching the server.
     func call(_ request: Request, body: [UInt8]) async -> Outcome {
         let callbackID = request.callbackID
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-                let deadline = MonotonicClock.milliseconds() + UInt64(request.timeoutMilliseconds)
-                let call = PendingCall(request: request, body: body, continuation: continuation,
-                                       brokerDeadline: deadline, localDeadline: deadline + Self.grace)
-                let accepted = state.withLock { state -> Bool in
-                    guard state.reactorRunning, !state.stopping else { return false }
-                    state.calls[callbackID] = call
-                    if state.registered { state.outgoing.append(OutgoingMessage(.request(request), body: body)) }
-                    return true
+                // Checked under the queue's lock: a cancellation handler that ran first has set the flag, so its
+                // CANCEL never overtakes the REQUEST.
+                let refused = inbox.withLock { inbox -> Outcome? in
+                    if Task.isCancelled {
+                        return Outcome(status: .cancelled, body: Array("cancelled by the requester".utf8), attempts: 0)
+                    }
+                    guard inbox.running, !inbox.stopping else {
+                        return inbox.refusal
+                            ?? Outcome(status: .unavailable, body: Array("the agent is not connected to the \(target.name)".utf8), attempts: 0)
+                    }
+                    inbox.work.append(.call(request, body: body, waiter: continuation))
+                    return nil
                 }
-                if accepted {
-                    wake.signal()
-                } else {
-                    let refusal = state.withLock { $0.refusal }
-                    continuation.resume(returning: refusal
-                        ?? Outcome(status: .unavailable, body: Array("the agent is not connected to the \(target.name)".utf8), attempts: 0))
-                }
+                if let refused { continuation.resume(returning: refused) } else { signal() }
             }
         } onCancel: {
-            enqueue(.cancel(callbackID))
+            submit(.cancel(callbackID))
         }
     }
 
     /// Sends one PUBLISH and waits for its CONFIRM (resending it after reconnects, same event id).
     func publish(_ publish: Publish, body: [UInt8], timeout: Duration) async throws -> Confirm {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Confirm, Error>) in
-            let pending = PendingPublish(publish: publish, body: body, continuation: continuation,
-                                         deadline: MonotonicClock.milliseconds() + timeout.wholeMilliseconds)
-            let accepted = state.withLock { state -> Bool in
-                guard state.reactorRunning, !state.stopping else { return false }
-                state.publishes[publish.eventID] = pending
-                if state.registered { state.outgoing.append(OutgoingMessage(.publish(publish), body: body)) }
-                return true
-            }
-            if accepted { wake.signal() } else { continuation.resume(throwing: ParleyError.notConnected) }
+            let work = Work.publish(publish, body: body, waiter: continuation, timeoutMilliseconds: timeout.wholeMilliseconds)
+            if !submit(work) { continuation.resume(throwing: ParleyError.notConnected) }
         }
     }
 
@@ -112,26 +122,35 @@ final class AgentConnection: Sendable {
         let (stream, continuation) = AsyncStream<EventNotice>.makeStream()
         let backlog = Backlog()
         let entry = SubscriptionTable.Entry(selectors: selectors, start: start, continuation: continuation, backlog: backlog)
-        let id = state.withLock { state -> Int? in
-            guard state.reactorRunning, !state.stopping else { return nil }
-            defer { state.nextSubscriptionID += 1 }
-            state.subscriptionChanges.append(.add(state.nextSubscriptionID, entry))
-            return state.nextSubscriptionID
-        }
-        guard let id else {
+        let id = subscriptionIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        guard submit(.subscribe(id: id, entry)) else {
             continuation.finish()
             return EventSubscription(stream: stream, backlog: backlog, onCancel: {})
         }
-        wake.signal()
         return EventSubscription(stream: stream, backlog: backlog) { [weak self] in
-            self?.state.withLock { $0.subscriptionChanges.append(.remove(id)) }
-            self?.wake.signal()
+            self?.submit(.unsubscribe(id: id))
         }
     }
 
-    /// Queues a message for the broker (REPLY, PROGRESS, CANCEL …).
-    func enqueue(_ header: Header, body: [UInt8]? = nil) {
-        state.withLock { $0.outgoing.append(OutgoingMessage(header, body: body)) }
-        wake.signal()
+    /// Reports a handler's progress on a delivery.
+    func progress(_ report: ProgressReport, note: [UInt8]?) {
+        submit(.progress(report, note: note))
+    }
+
+    /// Queues `work` for the reactor; false when the reactor is not running (not started, stopping or stopped).
+    @discardableResult
+    func submit(_ work: Work) -> Bool {
+        let queued = inbox.withLock { inbox -> Bool in
+            guard inbox.running, !inbox.stopping else { return false }
+            inbox.work.append(work)
+            return true
+        }
+        if queued { signal() }
+        return queued
+    }
+
+    /// Wakes the reactor unless a wake-up is already on its way.
+    private func signal() {
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) { wake.signal() }
     }
 }

@@ -28,8 +28,8 @@ public struct IncomingRequest: Sendable {
     /// Tells the requester the work goes on and asks for `extra` more time from now
     /// (the broker never extends past its hard maximum). `note` is passed to the requester.
     public func progress(extendBy extra: Duration, note: String = "") {
-        connection.enqueue(.progress(ProgressReport(deliveryID: deliveryID, extendMilliseconds: UInt32(clamping: extra.wholeMilliseconds))),
-                           body: note.isEmpty ? nil : Array(note.utf8))
+        connection.progress(ProgressReport(deliveryID: deliveryID, extendMilliseconds: UInt32(clamping: extra.wholeMilliseconds)),
+                            note: note.isEmpty ? nil : Array(note.utf8))
     }
 }
 

@@ -121,6 +121,29 @@ extension BrokerIntegration {
             await asker.close()
             await worker.close()
         }
+
+        @Test("a task cancelled before its request is sent ends CANCELLED, and the request never runs")
+        func cancellationBeforeSend() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let recorder = EchoRecorder()
+            let worker = try await connectedAgent("echo", broker: broker, handler: recorder.handler())
+            let asker = try await connectedAgent("asker", broker: broker)
+            let cancelled = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return await asker.send(.help, to: .agent("echo"), body: Array("never".utf8), timeout: .seconds(10))
+            }
+            let outcome = await cancelled.value
+            #expect(outcome.status == .cancelled)
+            #expect(outcome.attempts == 0)
+            // Requests from one connection are delivered in order: had the cancelled one been sent, it would
+            // have run before this one.
+            let next = await asker.send(.help, to: .agent("echo"), body: Array("after".utf8), timeout: .seconds(10))
+            #expect(next.status == .ok)
+            #expect(recorder.calls == 1)
+            await asker.close()
+            await worker.close()
+        }
     }
 }
 

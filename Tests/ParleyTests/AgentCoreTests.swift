@@ -1,0 +1,311 @@
+import Logging
+@testable import Parley
+import ParleyWire
+import Testing
+
+/// The agent core on its own: no sockets, no threads. Waiters are plain numbers; time is given in milliseconds.
+@Suite("Agent core")
+struct AgentCoreTests {
+    typealias Core = AgentCore<Int, Int>
+
+    static let configuration = AgentConfiguration(id: "asker", layer: "domain", capabilities: ["planning"])
+
+    /// A core for the broker, started at time 0; `waits` when `connect()` waits for the registration.
+    static func core(waits: Bool = true) -> Core {
+        let hello = Hello(instance: 7, agentID: "asker", layer: "domain", capabilities: ["planning"])
+        var core = Core(target: .broker(configuration), hello: hello, subscriptionBacklogLimit: 100,
+                        connectTimeout: waits ? 10_000 : nil, now: 0, logger: Logger(label: "test"))
+        _ = core.takeEffects()
+        return core
+    }
+
+    static func welcome(heartbeat: UInt32 = 1_000) -> [UInt8] {
+        HeaderEncoder.encode(.welcome(Welcome(heartbeatMilliseconds: heartbeat, liveness: 3, maxBodyBytes: 1 << 20)))
+    }
+
+    static func request(_ id: CallbackID, timeout: UInt32 = 1_000) -> Request {
+        Request(callbackID: id, kind: .help, timeoutMilliseconds: timeout, target: .agent("helper"), contentType: "text/plain")
+    }
+
+    /// The headers the core asked to send.
+    static func sent(_ effects: [Core.Effect]) -> [Header] {
+        effects.compactMap { effect in
+            if case .send(let message) = effect { return try? HeaderDecoder.decode(message.header) }
+            return nil
+        }
+    }
+
+    /// The (waiter, outcome) pairs of the calls that ended.
+    static func finished(_ effects: [Core.Effect]) -> [(Int, Outcome)] {
+        effects.compactMap { effect in
+            if case .finishCall(let waiter, let outcome) = effect { return (waiter, outcome) }
+            return nil
+        }
+    }
+
+    static let first = CallbackID(high: 1, low: 1)
+    static let second = CallbackID(high: 2, low: 2)
+
+    @Test("a call made before the WELCOME waits, then goes with the same callback id and the time it has left")
+    func heldUntilWelcome() {
+        var core = Self.core()
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [1], waiter: 1), now: 0)
+        #expect(Self.sent(core.takeEffects()).isEmpty)
+        core.receive(header: Self.welcome(), body: [], now: 300)
+        let effects = core.takeEffects()
+        #expect(effects.contains { if case .registered = $0 { true } else { false } })
+        #expect(Self.sent(effects) == [.request(Self.request(Self.first, timeout: 700))])
+    }
+
+    @Test("a second WELCOME resends every open call and unconfirmed publish with the same ids, and voids deliveries")
+    func resendOnWelcome() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 5_000), body: [], waiter: 1), now: 0)
+        let publish = Publish(eventID: Self.second, topic: Topic(agent: "asker", event: "done")!, contentType: "text/plain")
+        core.submit(.publish(publish, body: [9], waiter: 2, timeoutMilliseconds: 5_000), now: 0)
+        let deliver = Deliver(deliveryID: 77, callbackID: CallbackID(high: 3, low: 3), kind: .help, attempt: 1, timeoutMilliseconds: 1_000,
+                              requester: "other", requesterLayer: "domain", contentType: "text/plain")
+        core.receive(header: HeaderEncoder.encode(.deliver(deliver)), body: [], now: 0)
+        _ = core.takeEffects()
+        core.receive(header: Self.welcome(), body: [], now: 1_000)
+        let effects = core.takeEffects()
+        #expect(!effects.contains { if case .registered = $0 { true } else { false } })
+        #expect(effects.contains { if case .revoke(77) = $0 { true } else { false } })
+        #expect(Set(Self.sent(effects)) == [.request(Self.request(Self.first, timeout: 4_000)), .publish(publish)])
+        // The void delivery's handler can no longer answer.
+        core.submit(.reply(deliveryID: 77, .answer(bytes: [])), now: 1_001)
+        #expect(Self.sent(core.takeEffects()).isEmpty)
+    }
+
+    @Test("registered, a call the broker never answers ends TIMEOUT after the deadline and the grace, not before")
+    func expiryWhenRegistered() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100_000), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        _ = core.takeEffects()
+        core.tick(now: 1_000)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 1_000 + Core.grace - 1)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 1_000 + Core.grace)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.map(\.0) == [1])
+        #expect(ended.first?.1.status == .timeout)
+    }
+
+    @Test("never registered, a call ends UNAVAILABLE at its deadline (fail closed)")
+    func expiryWhenUnregistered() {
+        var core = Self.core(waits: false)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        core.tick(now: 999)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 1_000)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.first?.1.status == .unavailable)
+        #expect(ended.first?.1.attempts == 0)
+    }
+
+    @Test("EXTENDED moves the deadline: the old timer no longer ends the call")
+    func extendedDeadline() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100_000), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        core.receive(header: HeaderEncoder.encode(.extended(Extended(callbackID: Self.first, timeoutMilliseconds: 10_000))), body: [], now: 500)
+        core.tick(now: 1_000 + Core.grace)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 10_500 + Core.grace)
+        #expect(Self.finished(core.takeEffects()).first?.1.status == .timeout)
+    }
+
+    @Test("a retry reuses the callback id: the REQUEST goes again with it, and the first try's timer does not end it")
+    func retrySameCallbackID() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100_000), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        core.receive(header: HeaderEncoder.encode(.result(ResultHeader(callbackID: Self.first, status: .overloaded, attempts: 0))), body: [], now: 10)
+        #expect(Self.finished(core.takeEffects()).first?.1.status == .overloaded)
+        core.submit(.call(Self.request(Self.first, timeout: 5_000), body: [], waiter: 2), now: 100)
+        #expect(Self.sent(core.takeEffects()) == [.request(Self.request(Self.first, timeout: 5_000))])
+        core.tick(now: 1_000 + Core.grace)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.receive(header: HeaderEncoder.encode(.result(ResultHeader(callbackID: Self.first, status: .ok, attempts: 1))), body: [4], now: 200)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.map(\.0) == [2])
+        #expect(ended.first?.1.body == [4])
+    }
+
+    @Test("a refused registration fails connect(), ends the core, and open calls end with the refusal")
+    func refusedRegistration() {
+        var core = Self.core()
+        core.submit(.call(Self.request(Self.first), body: [], waiter: 1), now: 0)
+        let notice = ErrorNotice(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: .none)
+        core.receive(header: HeaderEncoder.encode(.error(notice)), body: Array("id in use".utf8), now: 5)
+        let effects = core.takeEffects()
+        #expect(effects.contains { if case .registrationFailed(.registrationRefused(.unauthorized, "id in use")) = $0 { true } else { false } })
+        #expect(core.isFinished)
+        let ended = Self.finished(effects)
+        #expect(ended.first?.1.status == .unauthorized)
+        #expect(ended.first?.1.text.contains("id in use") == true)
+    }
+
+    @Test("a background link keeps trying after a refusal; its calls end with the refusal at their deadline")
+    func refusedInBackground() {
+        var core = Self.core(waits: false)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        let notice = ErrorNotice(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: .none)
+        core.receive(header: HeaderEncoder.encode(.error(notice)), body: Array("no key".utf8), now: 5)
+        #expect(!core.isFinished)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 1_000)
+        #expect(Self.finished(core.takeEffects()).first?.1.status == .unauthorized)
+    }
+
+    @Test("an ERROR about a call ends that call with its status and reason")
+    func refusedCall() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first), body: [], waiter: 1), now: 0)
+        let notice = ErrorNotice(status: .noRoute, command: CommandCode.request.rawValue, callbackID: Self.first)
+        core.receive(header: HeaderEncoder.encode(.error(notice)), body: Array("no agent 'helper'".utf8), now: 1)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.first?.1.status == .noRoute)
+        #expect(ended.first?.1.text == "no agent 'helper'")
+    }
+
+    @Test("CANCEL goes only for an open call; unsent, a cancelled call ends CANCELLED here")
+    func cancellation() {
+        var core = Self.core()
+        core.submit(.cancel(Self.first), now: 0)
+        #expect(core.takeEffects().isEmpty)
+        core.submit(.call(Self.request(Self.first), body: [], waiter: 1), now: 0)
+        core.submit(.cancel(Self.first), now: 1)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.first?.1.status == .cancelled)
+        core.receive(header: Self.welcome(), body: [], now: 2)
+        #expect(Self.sent(core.takeEffects()).isEmpty)
+        core.submit(.call(Self.request(Self.second), body: [], waiter: 2), now: 3)
+        core.submit(.cancel(Self.second), now: 4)
+        #expect(Self.sent(core.takeEffects()) == [.request(Self.request(Self.second)), .cancel(Self.second)])
+    }
+
+    @Test("serving: a delivery runs once, progress and the reply go while it is live, nothing after REVOKE")
+    func servingWithProgress() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        let deliver = Deliver(deliveryID: 5, callbackID: Self.first, kind: .help, attempt: 1, timeoutMilliseconds: 1_000,
+                              requester: "other", requesterLayer: "domain", contentType: "text/plain")
+        core.receive(header: HeaderEncoder.encode(.deliver(deliver)), body: [1, 2], now: 1)
+        core.receive(header: HeaderEncoder.encode(.deliver(deliver)), body: [1, 2], now: 2)
+        let served = core.takeEffects().filter { if case .serve = $0 { true } else { false } }
+        #expect(served.count == 1)
+        core.submit(.progress(ProgressReport(deliveryID: 5, extendMilliseconds: 500), note: Array("half".utf8)), now: 3)
+        core.submit(.reply(deliveryID: 5, .answer(bytes: [3])), now: 4)
+        core.submit(.reply(deliveryID: 5, .answer(bytes: [3])), now: 5)
+        #expect(Self.sent(core.takeEffects()) == [.progress(ProgressReport(deliveryID: 5, extendMilliseconds: 500)),
+                                                  .reply(Reply(deliveryID: 5, status: .ok))])
+        let other = Deliver(deliveryID: 6, callbackID: Self.second, kind: .help, attempt: 1, timeoutMilliseconds: 1_000,
+                            requester: "other", requesterLayer: "domain", contentType: "text/plain")
+        core.receive(header: HeaderEncoder.encode(.deliver(other)), body: [], now: 6)
+        core.receive(header: HeaderEncoder.encode(.revoke(deliveryID: 6)), body: [], now: 7)
+        #expect(core.takeEffects().contains { if case .revoke(6) = $0 { true } else { false } })
+        core.submit(.reply(deliveryID: 6, .answer(bytes: [])), now: 8)
+        core.submit(.progress(ProgressReport(deliveryID: 6, extendMilliseconds: 1), note: nil), now: 8)
+        #expect(Self.sent(core.takeEffects()).isEmpty)
+    }
+
+    @Test("a handler answering a status that is not a handler's sends FAILED")
+    func handlerStatusChecked() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        let deliver = Deliver(deliveryID: 5, callbackID: Self.first, kind: .help, attempt: 1, timeoutMilliseconds: 1_000,
+                              requester: "other", requesterLayer: "domain", contentType: "text/plain")
+        core.receive(header: HeaderEncoder.encode(.deliver(deliver)), body: [], now: 1)
+        core.submit(.reply(deliveryID: 5, Response(status: .timeout, body: [])), now: 2)
+        #expect(Self.sent(core.takeEffects()) == [.reply(Reply(deliveryID: 5, status: .failed))])
+    }
+
+    @Test("an UNAVAILABLE followed by BYE means not registered: the call stays open and goes again after WELCOME")
+    func heldUnavailable() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 5_000), body: [], waiter: 1), now: 0)
+        core.receive(header: HeaderEncoder.encode(.result(ResultHeader(callbackID: Self.first, status: .unavailable, attempts: 0))), body: [], now: 10)
+        core.receive(header: HeaderEncoder.encode(.bye), body: [], now: 11)
+        var effects = core.takeEffects()
+        #expect(Self.finished(effects).isEmpty)
+        #expect(Self.sent(effects).contains(.hello(core.hello)))
+        core.receive(header: Self.welcome(), body: [], now: 20)
+        effects = core.takeEffects()
+        #expect(Self.sent(effects) == [.request(Self.request(Self.first, timeout: 4_980))])
+    }
+
+    @Test("an UNAVAILABLE with nothing after it ends the call once the window passes")
+    func heldUnavailableAlone() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100_000), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 5_000), body: [], waiter: 1), now: 0)
+        core.receive(header: HeaderEncoder.encode(.result(ResultHeader(callbackID: Self.first, status: .unavailable, attempts: 0))), body: [], now: 10)
+        core.tick(now: 10 + HeldResult.window - 1)
+        #expect(Self.finished(core.takeEffects()).isEmpty)
+        core.tick(now: 10 + HeldResult.window)
+        #expect(Self.finished(core.takeEffects()).first?.1.status == .unavailable)
+    }
+
+    @Test("a silent server: reconnect, then the fresh socket is subscribed again and HELLO goes")
+    func silence() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 0)
+        let subscription = AsyncStream<EventNotice>.makeStream()
+        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .now,
+                                                              continuation: subscription.continuation, backlog: Backlog())), now: 0)
+        _ = core.takeEffects()
+        core.tick(now: 100)
+        #expect(Self.sent(core.takeEffects()) == [.heartbeat])
+        core.tick(now: 301)
+        #expect(core.takeEffects().contains { if case .reconnect = $0 { true } else { false } })
+        #expect(!core.registered)
+        core.linkReplaced(now: 301)
+        let effects = core.takeEffects()
+        #expect(effects.contains { if case .subscribe(let prefix, true) = $0 { prefix == Array("callback.other.".utf8) } else { false } })
+        #expect(Self.sent(effects) == [.hello(core.hello)])
+    }
+
+    @Test("no WELCOME within the connect timeout fails connect() with brokerUnreachable")
+    func unreachable() {
+        var core = Self.core()
+        core.tick(now: 9_999)
+        #expect(!core.isFinished)
+        core.tick(now: 10_000)
+        #expect(core.isFinished)
+        #expect(core.takeEffects().contains { if case .registrationFailed(.brokerUnreachable) = $0 { true } else { false } })
+    }
+
+    @Test("timers of ended calls do not pile up: 100,000 answered calls leave a bounded heap")
+    func timersBounded() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        for index in 0..<100_000 {
+            let id = CallbackID(high: UInt64(index), low: 9)
+            core.submit(.call(Self.request(id, timeout: 60_000), body: [], waiter: index), now: 0)
+            core.receive(header: HeaderEncoder.encode(.result(ResultHeader(callbackID: id, status: .ok, attempts: 1))), body: [], now: 0)
+            _ = core.takeEffects()
+        }
+        #expect(core.calls.isEmpty)
+        #expect(core.timers.count <= 2_000)
+    }
+
+    @Test("closing ends every open call, publish and handler")
+    func closing() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first), body: [], waiter: 1), now: 0)
+        let publish = Publish(eventID: Self.second, topic: Topic(agent: "asker", event: "done")!, contentType: "text/plain")
+        core.submit(.publish(publish, body: [], waiter: 2, timeoutMilliseconds: 1_000), now: 0)
+        _ = core.takeEffects()
+        core.close()
+        let effects = core.takeEffects()
+        #expect(Self.finished(effects).first?.1.status == .unavailable)
+        #expect(effects.contains { if case .finishPublish(2, .failure(.notConnected)) = $0 { true } else { false } })
+    }
+}
