@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import ParleyWire
 import Synchronization
 
 /// A swift-log handler writing one JSON object per line: `time` (UTC, RFC 3339 with milliseconds), `level`,
@@ -30,25 +31,42 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level)\",\"logger\":\(jsonString(label)),"
-            + "\"message\":\(jsonString("\(event.message)"))"
+        var json = JSONWriter(capacity: 256)
+        json.openObject()
+        json.key(fixed: "time")
+        json.string(Self.timestamp())
+        json.key(fixed: "level")
+        json.string(event.level.rawValue)
+        json.key(fixed: "logger")
+        json.string(label)
+        json.key(fixed: "message")
+        json.string("\(event.message)")
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            let name = ["time", "level", "logger", "message"].contains(key) ? "_" + key : key
-            line += ",\(jsonString(name)):\(Self.json(value))"
+            json.key(["time", "level", "logger", "message"].contains(key) ? "_" + key : key)
+            Self.write(value, to: &json)
         }
-        line += "}\n"
-        output.write(line)
+        json.closeObject()
+        json.endLine()
+        json.withBytes(output.write)
     }
 
-    private static func json(_ value: Logger.Metadata.Value) -> String {
+    private static func write(_ value: Logger.Metadata.Value, to json: inout JSONWriter) {
         switch value {
-        case .string(let text): jsonString(text)
-        case .stringConvertible(let convertible): jsonString(convertible.description)
-        case .array(let items): "[" + items.map(json).joined(separator: ",") + "]"
+        case .string(let text): json.string(text)
+        case .stringConvertible(let convertible): json.string(convertible.description)
+        case .array(let items):
+            json.openArray()
+            for item in items { write(item, to: &json) }
+            json.closeArray()
         case .dictionary(let fields):
-            "{" + fields.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(json($0.value))" }.joined(separator: ",") + "}"
+            json.openObject()
+            for (key, field) in fields.sorted(by: { $0.key < $1.key }) {
+                json.key(key)
+                write(field, to: &json)
+            }
+            json.closeObject()
         }
     }
 
@@ -65,25 +83,6 @@ public struct JSONLogHandler: LogHandler {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
     }
-}
-
-/// `text` as a JSON string literal.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 /// Serialises whole lines onto one file descriptor.
@@ -104,12 +103,12 @@ final class JSONLineWriter: Sendable {
         }
     }
 
-    func write(_ line: String) {
-        var bytes = Array(line.utf8)
+    /// Writes `line` whole (several `write(2)` calls only when the kernel takes part of it).
+    func write(_ line: UnsafeRawBufferPointer) {
         lock.withLock { _ in
             var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeMutableBytes { writeBytes(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            while offset < line.count {
+                let written = writeBytes(descriptor, line.baseAddress! + offset, line.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     return
@@ -121,6 +120,6 @@ final class JSONLineWriter: Sendable {
 }
 
 /// `write(2)`, named apart from the methods called `write`.
-private func writeBytes(_ descriptor: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Int {
+private func writeBytes(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
     write(descriptor, bytes, count)
 }

@@ -1,0 +1,211 @@
+/// Writes JSON as UTF-8 bytes into a buffer it owns, without Foundation: the one JSON string escaper of the code base
+/// (the gateway's audit trail, the JSON logs). It writes the commas between members and elements itself.
+///
+/// Strings are escaped as RFC 8259 requires and no more: `"` and `\` with a backslash, `\n`, `\r` and `\t` by
+/// name, the other control characters below U+0020 as `\u00xx` (lower-case hex); everything else, non-ASCII
+/// included, is copied as it is. Not copyable: one owner writes, then reads the bytes in place.
+public struct JSONWriter: ~Copyable {
+    private var storage: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// How many bytes have been written.
+    public private(set) var count = 0
+    /// Whether the next member or element needs a comma before it.
+    private var separate = false
+
+    /// An empty writer whose buffer first holds `capacity` bytes (it grows as needed).
+    public init(capacity: Int = 1_024) {
+        self.capacity = max(capacity, 16)
+        storage = .allocate(capacity: self.capacity)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Calls `body` with what has been written, in place.
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: storage, count: count))
+    }
+
+    /// A copy of what has been written (tests, cold paths).
+    public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// Forgets what was written, keeping the buffer.
+    public mutating func removeAll() {
+        count = 0
+        separate = false
+    }
+
+    public mutating func openObject() {
+        startValue()
+        append(UInt8(ascii: "{"))
+        separate = false
+    }
+
+    public mutating func closeObject() {
+        append(UInt8(ascii: "}"))
+        separate = true
+    }
+
+    public mutating func openArray() {
+        startValue()
+        append(UInt8(ascii: "["))
+        separate = false
+    }
+
+    public mutating func closeArray() {
+        append(UInt8(ascii: "]"))
+        separate = true
+    }
+
+    /// A member's key, escaped; its value comes next.
+    public mutating func key(_ name: String) {
+        string(name)
+        append(UInt8(ascii: ":"))
+        separate = false
+    }
+
+    /// A member's key known when the program was written, copied as it is: it must need no escaping.
+    public mutating func key(fixed name: StaticString) {
+        startValue()
+        let length = name.utf8CodeUnitCount
+        reserve(length + 3)
+        storage[count] = UInt8(ascii: "\"")
+        (storage + count + 1).initialize(from: name.utf8Start, count: length)
+        storage[count + length + 1] = UInt8(ascii: "\"")
+        storage[count + length + 2] = UInt8(ascii: ":")
+        count += length + 3
+        separate = false
+    }
+
+    /// A string value: quoted, its runs that need no escaping copied whole.
+    public mutating func string(_ text: String) {
+        startValue()
+        append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { utf8 in
+            var start = 0
+            for index in utf8.indices where Self.needsEscape(utf8[index]) {
+                append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<index])))
+                escape(utf8[index])
+                start = index + 1
+            }
+            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
+        }
+        append(UInt8(ascii: "\""))
+        separate = true
+    }
+
+    /// A callback or event id as a string of 32 lower-case hex digits (its `description`).
+    public mutating func string(_ id: CallbackID) {
+        startValue()
+        reserve(34)
+        storage[count] = UInt8(ascii: "\"")
+        for index in 0..<16 {
+            storage[count + 1 + index] = Self.hexDigit(id.high >> UInt64(60 - 4 * index))
+            storage[count + 17 + index] = Self.hexDigit(id.low >> UInt64(60 - 4 * index))
+        }
+        storage[count + 33] = UInt8(ascii: "\"")
+        count += 34
+        separate = true
+    }
+
+    /// An integer value in decimal.
+    public mutating func integer(_ value: UInt64) {
+        startValue()
+        reserve(20)
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        rest = value
+        for index in stride(from: count + digits - 1, through: count, by: -1) {
+            storage[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        count += digits
+        separate = true
+    }
+
+    /// An integer value in decimal.
+    public mutating func integer(_ value: Int) {
+        if value < 0 {
+            startValue()
+            append(UInt8(ascii: "-"))
+            separate = false
+        }
+        integer(UInt64(value.magnitude))
+    }
+
+    /// `true` or `false`.
+    public mutating func bool(_ value: Bool) {
+        startValue()
+        let text: StaticString = value ? "true" : "false"
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        separate = true
+    }
+
+    /// A newline: the next value starts a new JSON text (JSON lines).
+    public mutating func endLine() {
+        append(UInt8(ascii: "\n"))
+        separate = false
+    }
+
+    @inline(__always)
+    private mutating func startValue() {
+        if separate { append(UInt8(ascii: ",")) }
+    }
+
+    @inline(__always)
+    private mutating func append(_ byte: UInt8) {
+        reserve(1)
+        storage[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        UnsafeMutableRawPointer(storage + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    /// Room for `more` bytes after `count`.
+    @inline(__always)
+    private mutating func reserve(_ more: Int) {
+        if count + more > capacity { grow(more) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ more: Int) {
+        capacity = max(count + more, capacity * 2)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        grown.initialize(from: storage, count: count)
+        storage.deallocate()
+        storage = grown
+    }
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
+    private mutating func escape(_ byte: UInt8) {
+        append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): append(byte)
+        case UInt8(ascii: "\n"): append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"): append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\t"): append(UInt8(ascii: "t"))
+        default:
+            for digit in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hexDigit(UInt64(byte >> 4)),
+                          Self.hexDigit(UInt64(byte))] { append(digit) }
+        }
+    }
+
+    /// The lower-case hex digit of `value`'s lowest four bits.
+    private static func hexDigit(_ value: UInt64) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+    }
+}
