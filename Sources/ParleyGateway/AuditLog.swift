@@ -1,57 +1,68 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
+import ParleyWire
 
-/// The audit trail: JSON lines appended to a file (or written to standard output for "-"). Thread-safe; the
-/// gateway's reactor thread is its one writer.
-public final class AuditLog: Sendable {
+/// The audit trail: JSON lines appended to a file (or written to standard output for "-"). Owned by the gateway's
+/// reactor thread, which hands it each batch of records: they are encoded into one buffer and written with one
+/// `write(2)` (more only when the kernel takes part of it). No `fsync`: a written record survives the gateway's
+/// crash, not the machine's.
+final class AuditLog {
     /// The file, or "-" for standard output.
-    public let path: String
-    private let state: Mutex<State>
-
-    private struct State {
-        var descriptor: Int32
-        /// A write failed: the next append opens the file again first (a repaired or replaced file takes effect).
-        var failed = false
-        /// A failed write may have left part of a line: the next write starts with a newline.
-        var lineOpen = false
-    }
+    let path: String
+    private var descriptor: Int32
+    /// A write failed: the next append opens the file again first (a repaired or replaced file takes effect).
+    private var failed = false
+    /// A failed write may have left part of a line: the next write starts with a newline.
+    private var lineOpen = false
+    /// The batch being written; kept for its capacity.
+    private var json = JSONWriter()
 
     /// Opens `path` for appending (created with mode 0640), or standard output for "-".
-    public init(path: String) throws(AuditLogError) {
+    init(path: String) throws(AuditLogError) {
         self.path = path
-        state = Mutex(State(descriptor: try Self.open(path)))
+        descriptor = try Self.open(path)
     }
 
     /// Appends the records, one line each, in one write. After a failed write, opens the file again first.
     /// Throws when the records could not all be written (then part of the last line may be in the file).
-    public func append(_ records: [AuditRecord]) throws(AuditLogError) {
+    func append(_ records: [AuditRecord]) throws(AuditLogError) {
         guard !records.isEmpty else { return }
-        try state.withLock { state throws(AuditLogError) in
-            if state.failed, path != "-" {
-                let descriptor = try Self.open(path)
-                close(state.descriptor)
-                state.descriptor = descriptor
-            }
-            var buffer: [UInt8] = state.lineOpen ? [UInt8(ascii: "\n")] : []
-            for record in records {
-                buffer.append(contentsOf: record.jsonLine.utf8)
-                buffer.append(UInt8(ascii: "\n"))
-            }
+        if failed, path != "-" {
+            let reopened = try Self.open(path)
+            close(descriptor)
+            descriptor = reopened
+        }
+        Self.encode(records, afterPartialLine: lineOpen, into: &json)
+        let descriptor = descriptor
+        let partial: (errno: Int32, midway: Bool)? = json.withBytes { batch in
             var offset = 0
-            while offset < buffer.count {
-                let written = buffer.withUnsafeBytes { write(state.descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            while offset < batch.count {
+                let written = write(descriptor, batch.baseAddress! + offset, batch.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    state.failed = true
-                    state.lineOpen = state.lineOpen || offset > 0
-                    throw AuditLogError(path: path, operation: "write to", errno: errno)
+                    return (errno, offset > 0)
                 }
                 offset += written
             }
-            state.failed = false
-            state.lineOpen = false
+            return nil
+        }
+        if let (error, midway) = partial {
+            failed = true
+            lineOpen = lineOpen || midway
+            throw AuditLogError(path: path, operation: "write to", errno: error)
+        }
+        failed = false
+        lineOpen = false
+    }
+
+    /// The records as JSON lines, after a newline that ends a partial line.
+    private static func encode(_ records: [AuditRecord], afterPartialLine: Bool, into json: inout JSONWriter) {
+        json.removeAll()
+        if afterPartialLine { json.endLine() }
+        for record in records {
+            record.write(to: &json)
+            json.endLine()
         }
     }
 
@@ -62,7 +73,7 @@ public final class AuditLog: Sendable {
         return descriptor
     }
 
-    deinit { state.withLock { if path != "-" { close($0.descriptor) } } }
+    deinit { if path != "-" { close(descriptor) } }
 }
 
 /// The audit log could not be opened or written.

@@ -16,33 +16,35 @@ public struct AuditRecord: Sendable, Equatable {
     public var verdict: String
     /// Why, in words.
     public var reason: String
-    public var callbackID: String
+    /// The caller's callback id (written as 32 hex digits).
+    public var callbackID: CallbackID
     public var payloadBytes: Int
 
-    /// The record as one line of JSON (keys in a fixed order, strings escaped), without the newline.
-    public var jsonLine: String {
-        "{\"time\":\(time),\"caller\":\(quoted(caller)),\"from_layer\":\(quoted(fromLayer)),\"to_layer\":\(quoted(toLayer)),"
-            + "\"kind\":\(quoted(kind)),\"need\":\(quoted(need)),\"rule\":\(quoted(rule)),\"verdict\":\(quoted(verdict)),"
-            + "\"reason\":\(quoted(reason)),\"callback_id\":\(quoted(callbackID)),\"payload_bytes\":\(payloadBytes)}"
+    /// Writes the record as one JSON object, keys in the fixed order of PROTOCOL.md §8.6, without the newline.
+    public func write(to json: inout JSONWriter) {
+        json.openObject()
+        json.key(fixed: "time")
+        json.integer(time)
+        json.key(fixed: "caller")
+        json.string(caller)
+        json.key(fixed: "from_layer")
+        json.string(fromLayer)
+        json.key(fixed: "to_layer")
+        json.string(toLayer)
+        json.key(fixed: "kind")
+        json.string(kind)
+        json.key(fixed: "need")
+        json.string(need)
+        json.key(fixed: "rule")
+        json.string(rule)
+        json.key(fixed: "verdict")
+        json.string(verdict)
+        json.key(fixed: "reason")
+        json.string(reason)
+        json.key(fixed: "callback_id")
+        json.string(callbackID)
+        json.key(fixed: "payload_bytes")
+        json.integer(payloadBytes)
+        json.closeObject()
     }
-}
-
-private func quoted(_ text: String) -> String {
-    // Most fields need no escaping: copy them whole.
-    if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-        return "\"" + text + "\""
-    }
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

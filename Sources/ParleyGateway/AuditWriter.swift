@@ -1,7 +1,7 @@
 import Logging
 
-/// The reactor's side of the audit trail: writes the records and logs a failure once per episode, when writing
-/// first fails and when it works again (every call in between is refused, which the metrics count).
+/// The reactor's side of the audit trail: writes each batch of records and logs a failure once per episode, when
+/// writing first fails and when it works again (every call in between is refused, which the metrics count).
 struct AuditWriter {
     let log: AuditLog
     let logger: Logger
@@ -13,7 +13,7 @@ struct AuditWriter {
         self.logger = logger
     }
 
-    /// Writes `records`; false when they could not be written.
+    /// Writes `records` in one write; false when they could not be written.
     mutating func write(_ records: [AuditRecord]) -> Bool {
         do {
             try log.append(records)

@@ -11,7 +11,8 @@ import ZeroMQ
 public final class Gateway: Sendable {
     private let options: GatewayOptions
     private let logger: Logger
-    private let auditLog: AuditLog
+    /// The audit trail, opened by `init` (a bad path stops the gateway at once) and taken by `run()`'s thread.
+    private let auditLog: Mutex<AuditLog?>
     private let wake: WakeSignal
     private let stopping = Atomic<Bool>(false)
     private let pendingPolicy = Mutex<Policy?>(nil)
@@ -22,7 +23,7 @@ public final class Gateway: Sendable {
     public init(options: GatewayOptions, policy: Policy, auditLog: String, logger: Logger) throws {
         self.options = options
         self.initialPolicy = policy
-        self.auditLog = try AuditLog(path: auditLog)
+        self.auditLog = Mutex(try AuditLog(path: auditLog))
         self.logger = logger
         self.wake = try WakeSignal()
     }
@@ -44,6 +45,7 @@ public final class Gateway: Sendable {
     /// Binds the frontend, connects to the broker and serves until `stop()`. `onSample` runs on the reactor thread
     /// every `options.sampleIntervalMilliseconds` and once more at the end: keep it short (store the sample).
     public func run(onReady: (String) -> Void = { _ in }, onSample: (GatewaySample) -> Void = { _ in }) throws {
+        guard let auditLog = auditLog.withLock({ $0.take() }) else { preconditionFailure("Gateway.run() called twice") }
         var auditWriter = AuditWriter(log: auditLog, logger: logger)
         let context = try Context()
         let authenticator = try options.frontendSecurity?.startAuthenticator(context)
@@ -117,9 +119,14 @@ public final class Gateway: Sendable {
             var handled = 0
             while handled < 4_096, let (body, extraFrames) = try reader.next(from: frontend) {
                 handled += 1
-                receiveFront(&core, reader: reader, body: body, extraFrames: extraFrames, now: now, draining: drainingUntil != nil)
-                settleAudit(&core, writer: &auditWriter, statistics: &statistics)
+                let command: UInt8 = reader.headerFrame.withUnsafeBytes { $0.count >= 3 ? $0[2] : 0 }
+                // Decisions take effect in the order of the callers' messages (a CANCEL never overtakes its FORWARD):
+                // the records so far are written before anything but a REQUEST is handled.
+                if command != CommandCode.request.rawValue { settleAudit(&core, writer: &auditWriter, statistics: &statistics) }
+                receiveFront(&core, reader: reader, command: command, body: body, extraFrames: extraFrames, now: now,
+                             draining: drainingUntil != nil)
             }
+            settleAudit(&core, writer: &auditWriter, statistics: &statistics)
             while let frames = try backend.receiveMultipart(dontWait: true) {
                 lastHeardFromBroker = now
                 guard let header = try? HeaderDecoder.decode(frames[0].bytes) else {
@@ -165,11 +172,10 @@ public final class Gateway: Sendable {
         return socket
     }
 
-    private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, body: Message?, extraFrames: Int, now: UInt64,
-                              draining: Bool) {
+    private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, command: UInt8, body: Message?, extraFrames: Int,
+                              now: UInt64, draining: Bool) {
         let peer = reader.peer
         let header = reader.headerFrame
-        let command: UInt8 = header.count >= 3 ? header.withUnsafeBytes { $0[2] } : 0
         let callbackID = header.withUnsafeBytes { HeaderDecoder.requestCallbackID($0) }
         if extraFrames > 0 {
             return core.refuse(peer, status: .badRequest, command: command, callbackID: callbackID,
@@ -196,7 +202,8 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// Writes the audit record of the decision `core` just made, if any, before the decision takes effect.
+    /// Writes the audit records of the decisions `core` made since the last call, if any, in one write, before the
+    /// decisions take effect: a call is forwarded (or refused) only once `write(2)` has taken its record.
     private func settleAudit(_ core: inout GatewayCore, writer: inout AuditWriter, statistics: inout GatewayStatistics) {
         guard !core.audit.isEmpty else { return }
         statistics.decided(core.audit)

@@ -95,7 +95,7 @@ extension GatewayCore {
         audit.append(AuditRecord(time: wallClockOffset &+ now, caller: caller.id, fromLayer: caller.layer, toLayer: toLayer,
                                  kind: request.kind.description, need: need ?? "", rule: decision.rule,
                                  verdict: decision.verdict.rawValue, reason: decision.reason,
-                                 callbackID: request.callbackID.description, payloadBytes: payloadBytes))
+                                 callbackID: request.callbackID, payloadBytes: payloadBytes))
         guard decision.verdict == .allow else {
             return awaitingAudit.append(.refusal(peer: caller.peer, callbackID: request.callbackID, status: status,
                                                  reason: "\(caller.layer) → \(toLayer) refused by \(decision.rule): \(decision.reason)"))

@@ -48,7 +48,7 @@ struct DecisionTests {
         #expect(record.rule == "app-uses-domain")
         #expect(record.kind == "help")
         #expect(record.need == "pricing")
-        #expect(record.callbackID == CallbackID.one.description)
+        #expect(record.callbackID == .one)
         #expect(record.caller == "orders")
         #expect(record.fromLayer == "application")
         #expect(record.toLayer == "domain")
