@@ -11,18 +11,22 @@ struct SequenceTracker<Item> {
         self.next = next
     }
 
-    /// An event arrived, live or replayed: the events now deliverable, in order, and the range to
-    /// replay when a hole just opened.
-    mutating func accept(_ sequence: UInt64, _ item: Item) -> (ready: [Item], missing: ClosedRange<UInt64>?) {
-        if sequence < next || held[sequence] != nil { return ([], nil) }
+    /// An event arrived, live or replayed: hands the events now deliverable to `deliver`, in order, and
+    /// returns the range to replay when a hole just opened. An event in order with nothing held allocates nothing.
+    mutating func accept(_ sequence: UInt64, _ item: Item, deliver: (Item) -> Void) -> ClosedRange<UInt64>? {
+        if sequence < next || (!held.isEmpty && held[sequence] != nil) { return nil }
         if sequence > next {
             held[sequence] = item
-            return ([], requestReplay(upTo: sequence - 1))
+            return requestReplay(upTo: sequence - 1)
         }
-        var ready = [item]
+        deliver(item)
         next += 1
-        ready += releaseHeld()
-        return (ready, nil)
+        if held.isEmpty {
+            replayPending = false
+        } else {
+            releaseHeld().forEach(deliver)
+        }
+        return nil
     }
 
     /// The broker said `range` is gone for good: skip it and release what was waiting behind it.

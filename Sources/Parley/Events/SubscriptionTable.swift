@@ -65,10 +65,19 @@ struct SubscriptionTable {
     /// An EVENT arrived, live or replayed: deliver what is in order; the replays holes call for.
     mutating func receive(_ event: ReceivedEvent) -> [Replay] {
         forEachCovering(event.topic) { entry in
-            guard var tracker = entry.trackers[event.topic] ?? Self.firstTracker(entry.start, event) else { return nil }
-            let (ready, missing) = tracker.accept(event.sequence, event)
-            entry.trackers[event.topic] = tracker
-            Self.deliver(ready.map(EventNotice.event), to: entry)
+            let (continuation, backlog) = (entry.continuation, entry.backlog)
+            let deliver = { (ready: ReceivedEvent) in
+                backlog.count.add(1, ordering: .relaxed)
+                continuation.yield(.event(ready))
+            }
+            let missing: ClosedRange<UInt64>?
+            if let index = entry.trackers.index(forKey: event.topic) {
+                missing = entry.trackers.values[index].accept(event.sequence, event, deliver: deliver)
+            } else {
+                guard var tracker = Self.firstTracker(entry.start, event) else { return nil }
+                missing = tracker.accept(event.sequence, event, deliver: deliver)
+                entry.trackers[event.topic] = tracker
+            }
             return missing.map { Replay(selector: .topic(event.topic), from: $0.lowerBound, to: $0.upperBound) }
         }
     }
@@ -132,10 +141,11 @@ struct SubscriptionTable {
         return replays
     }
 
+    /// Runs `body` on every subscription covering `topic` (in place: values change, indices stay valid).
     private mutating func forEachCovering(_ topic: Topic, _ body: (inout Entry) -> Replay?) -> [Replay] {
         var replays: [Replay] = []
-        for id in Array(entries.keys) where entries[id]!.covers(topic) {
-            if let replay = body(&entries[id]!) { replays.append(replay) }
+        for index in entries.indices where entries.values[index].covers(topic) {
+            if let replay = body(&entries.values[index]) { replays.append(replay) }
         }
         return replays
     }
