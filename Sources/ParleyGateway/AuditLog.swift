@@ -60,9 +60,11 @@ final class AuditLog {
     private static func encode(_ records: [AuditRecord], afterPartialLine: Bool, into json: inout JSONWriter) {
         json.removeAll()
         if afterPartialLine { json.endLine() }
-        for record in records {
-            record.write(to: &json)
-            json.endLine()
+        records.withUnsafeBufferPointer { records in
+            for index in records.indices {
+                records[index].write(to: &json)
+                json.endLine()
+            }
         }
     }
 

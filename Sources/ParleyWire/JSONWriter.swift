@@ -80,18 +80,23 @@ public struct JSONWriter: ~Copyable {
     public mutating func string(_ text: String) {
         startValue()
         append(UInt8(ascii: "\""))
-        var text = text
-        text.withUTF8 { utf8 in
-            var start = 0
-            for index in utf8.indices where Self.needsEscape(utf8[index]) {
-                append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<index])))
-                escape(utf8[index])
-                start = index + 1
-            }
-            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
+        if text.utf8.withContiguousStorageIfAvailable({ escaped($0) }) == nil {
+            var text = text
+            text.withUTF8 { escaped($0) }
         }
         append(UInt8(ascii: "\""))
         separate = true
+    }
+
+    /// `utf8` escaped, its runs that need no escaping copied whole.
+    private mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        for index in utf8.indices where Self.needsEscape(utf8[index]) {
+            append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start..<index])))
+            escape(utf8[index])
+            start = index + 1
+        }
+        append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: utf8[start...])))
     }
 
     /// A callback or event id as a string of 32 lower-case hex digits (its `description`).
