@@ -72,6 +72,7 @@ public final class Gateway: Sendable {
         onReady(endpoint)
 
         let reader = RouterReader()
+        let brokerReader = BrokerReader()
         var encoded: [UInt8] = []
         var poller = makePoller(frontend, backend)
         var statistics = GatewayStatistics()
@@ -127,14 +128,14 @@ public final class Gateway: Sendable {
                              draining: drainingUntil != nil)
             }
             settleAudit(&core, writer: &auditWriter, statistics: &statistics)
-            while let frames = try backend.receiveMultipart(dontWait: true) {
+            while try brokerReader.next(from: backend) {
                 lastHeardFromBroker = now
-                guard let header = try? HeaderDecoder.decode(frames[0].bytes) else {
+                guard let header = try? brokerReader.header.withUnsafeBytes({ try HeaderDecoder.decode($0) }) else {
                     logger.warning("undecodable message from the broker")
                     continue
                 }
                 statistics.outcomeArrived(header)
-                core.handleBack(header, body: frames.count > 1 ? frames[1] : nil, now: now)
+                core.handleBack(header, body: brokerReader.body, now: now)
             }
             if core.backendRegistered != wasRegistered {
                 wasRegistered = core.backendRegistered
@@ -186,7 +187,7 @@ public final class Gateway: Sendable {
                                reason: "body of \(body.count) bytes exceeds the limit of \(options.core.maxBodyBytes)")
         }
         do {
-            let decoded = try HeaderDecoder.decode(header.bytes)
+            let decoded = try header.withUnsafeBytes { try HeaderDecoder.decode($0) }
             if case .status = decoded {
                 // Liveness for `parley health --gateway` and operators: a small JSON document, no registration needed.
                 return core.answerStatus(peer, draining: draining)
@@ -214,7 +215,6 @@ public final class Gateway: Sendable {
 
     private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, encoded: inout [UInt8],
                        statistics: inout GatewayStatistics) {
-        statistics.count(core)
         for notice in core.notices { logger.error("\(notice)") }
         if let loss = core.brokerLoss {
             logger.warning("lost the broker; calls in flight end UNAVAILABLE; registering again",
@@ -222,7 +222,9 @@ public final class Gateway: Sendable {
                                       "ended_unavailable": "\(loss.endedCalls)"])
         }
         for outbound in core.backOutbox {
-            encoded = HeaderEncoder.encode(outbound.header)
+            encoded.removeAll(keepingCapacity: true)
+            HeaderEncoder.encode(outbound.header, into: &encoded)
+            statistics.sendingToBroker(encoded)
             do {
                 let body = message(outbound.body)
                 try backend.send(encoded, more: body != nil, dontWait: true)
@@ -233,8 +235,11 @@ public final class Gateway: Sendable {
         }
         var unreachable: [PeerID] = []
         for outbound in core.frontOutbox {
+            encoded.removeAll(keepingCapacity: true)
+            HeaderEncoder.encode(outbound.header, into: &encoded)
+            statistics.sendingToCaller(outbound.header)
             do {
-                _ = try frontend.send(to: outbound.peer, header: HeaderEncoder.encode(outbound.header), body: message(outbound.body))
+                _ = try frontend.send(to: outbound.peer, header: encoded, body: message(outbound.body))
             } catch let error as ZMQError where error == .hostUnreachable {
                 unreachable.append(outbound.peer)
             } catch {
@@ -295,28 +300,31 @@ private struct GatewayStatistics {
     var decisions: [GatewayDecisionKey: UInt64] = [:]
     var outcomes = [UInt64](repeating: 0, count: Status.allCases.count)
     var latency = LatencyHistogram()
-    /// When each forward (by the gateway's callback id) first went to the broker, in nanoseconds.
+    /// When each forward (by the gateway's callback id) went to the broker, in nanoseconds.
     var forwardStarts: [CallbackID: UInt64] = [:]
     var policyReloads: UInt64 = 0
     var auditFailures: UInt64 = 0
 
-    /// Counts decisions (from their audit records, written or not).
+    /// Counts decisions (from their audit records, written or not): one table update per run of equal labels.
     mutating func decided(_ records: [AuditRecord]) {
-        for record in records { decisions[GatewayDecisionKey(rule: record.rule, verdict: record.verdict), default: 0] += 1 }
+        var start = records.startIndex
+        while start < records.endIndex {
+            let (rule, verdict) = (records[start].rule, records[start].verdict)
+            let end = records[start...].firstIndex { $0.rule != rule || $0.verdict != verdict } ?? records.endIndex
+            decisions[GatewayDecisionKey(rule: rule, verdict: verdict), default: 0] += UInt64(end - start)
+            start = end
+        }
     }
 
-    /// Counts what the core is about to send: outcomes to callers, forwards.
-    mutating func count(_ core: GatewayCore) {
-        guard !core.frontOutbox.isEmpty || !core.backOutbox.isEmpty else { return }
-        for outbound in core.frontOutbox {
-            if case .result(let result) = outbound.header { outcomes[Int(result.status.rawValue)] += 1 }
-        }
-        var now: UInt64 = 0
-        for outbound in core.backOutbox {
-            guard case .forward(let forward) = outbound.header else { continue }
-            if now == 0 { now = NanosecondClock.now() }
-            if forwardStarts[forward.request.callbackID] == nil { forwardStarts[forward.request.callbackID] = now }  // resends keep the first
-        }
+    /// `encoded` goes to the broker: a FORWARD's start time is kept (a retry of a call the gateway ended restarts it).
+    mutating func sendingToBroker(_ encoded: [UInt8]) {
+        guard let id = encoded.withUnsafeBytes({ HeaderDecoder.requestCallbackID($0) }) else { return }
+        forwardStarts[id] = NanosecondClock.now()
+    }
+
+    /// `header` goes to a caller: a RESULT is counted by status.
+    mutating func sendingToCaller(_ header: Header) {
+        if case .result(let result) = header { outcomes[Int(result.status.rawValue)] += 1 }
     }
 
     /// The broker's outcome for a forward arrived: its round trip goes into the histogram.

@@ -8,14 +8,14 @@ extension GatewayCore {
     public mutating func handleFront(_ header: Header, body: Message?, from peer: PeerID, identity: String?, now: UInt64) {
         latestNow = max(latestNow, now)
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
-        guard let callerID = callerByPeer[peer], callers[callerID] != nil else {
+        guard let callerID = callerByPeer[peer], let index = callers.index(forKey: callerID) else {
             if case .request(let request) = header {
                 refuse(peer, status: .unavailable, command: CommandCode.request.rawValue, callbackID: request.callbackID, reason: "not registered: send HELLO first")
             }
             if header != .bye { frontOutbox.append(send(peer, .bye)) }
             return
         }
-        callers[callerID]!.lastHeard = now
+        callers.values[index].lastHeard = now
         switch header {
         case .heartbeat:
             break
@@ -23,9 +23,9 @@ extension GatewayCore {
             callers[callerID] = nil
             callerByPeer[peer] = nil
         case .request(let request):
-            decide(request, body: body, caller: callers[callerID]!, now: now)
+            decide(request, body: body, caller: callers.values[index], now: now)
         case .cancel(let callbackID):
-            let backendID = backendCallbackID(caller: callerID, callbackID)
+            let backendID = callers.values[index].backendIDs.id(for: callbackID)
             if forwards[backendID] != nil { backOutbox.append(BackOutbound(header: .cancel(backendID), body: .none)) }
         default:
             refuse(peer, status: .badRequest, command: header.code.rawValue, callbackID: nil,
@@ -63,7 +63,8 @@ extension GatewayCore {
         if let existing = callers[hello.agentID] { callerByPeer[existing.peer] = nil }
         // The connection registered under another id before: that registration ends now.
         if let previous = callerByPeer[peer], previous != hello.agentID { callers[previous] = nil }
-        callers[hello.agentID] = CallerRecord(id: hello.agentID, layer: hello.layer, instance: hello.instance, peer: peer, lastHeard: now)
+        callers[hello.agentID] = CallerRecord(id: hello.agentID, layer: hello.layer, instance: hello.instance, peer: peer, lastHeard: now,
+                                              backendIDs: BackendCallbackIDs(salt: salt, caller: hello.agentID))
         callerByPeer[peer] = hello.agentID
         frontOutbox.append(send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),
                                                        liveness: UInt8(clamping: configuration.liveness),
@@ -77,7 +78,7 @@ extension GatewayCore {
             return refuse(caller.peer, status: .badRequest, command: CommandCode.request.rawValue, callbackID: request.callbackID,
                           reason: "the gateway routes layer:<name>[/<capability>] targets, not \(request.target)")
         }
-        let backendID = backendCallbackID(caller: caller.id, request.callbackID)
+        let backendID = caller.backendIDs.id(for: request.callbackID)
         if forwards[backendID] != nil { return }  // a retry of a call in flight
         guard backendRegistered else {
             return refuse(caller.peer, status: .unavailable, command: CommandCode.request.rawValue, callbackID: request.callbackID,
@@ -106,21 +107,9 @@ extension GatewayCore {
         // In flight from now on (a retry is ignored), but sent only once the audit record is written.
         forwards[backendID] = ForwardRecord(caller: caller.id, callerCallbackID: request.callbackID, deadline: deadline,
                                             giveUpAt: deadline + configuration.graceMilliseconds)
+        forwardsDue = min(forwardsDue, deadline + configuration.graceMilliseconds)
         awaitingAudit.append(.forward(backendID, BackOutbound(header: .forward(Forward(request: forwarded, caller: caller.id,
                                                                                        callerLayer: caller.layer)),
                                                               body: body.map { .payload($0) } ?? .none)))
-    }
-
-    /// The gateway's own callback id for a caller's call: stable across the caller's retries, unguessable.
-    func backendCallbackID(caller: String, _ callbackID: CallbackID) -> CallbackID {
-        var high = Hasher()
-        high.combine(salt.0)
-        high.combine(caller)
-        high.combine(callbackID)
-        var low = Hasher()
-        low.combine(salt.1)
-        low.combine(callbackID)
-        low.combine(caller)
-        return CallbackID(high: UInt64(bitPattern: Int64(high.finalize())), low: UInt64(bitPattern: Int64(low.finalize())))
     }
 }

@@ -34,6 +34,8 @@ public struct GatewayCore {
     var callers: [String: CallerRecord] = [:]
     var callerByPeer: [PeerID: String] = [:]
     var forwards: [CallbackID: ForwardRecord] = [:]
+    /// No forward gives up before this: kept as forwards begin, exact again after `tick` looked at them all.
+    var forwardsDue: UInt64 = .max
     /// The effects of the decisions in `audit`, in order.
     var awaitingAudit: [AwaitingAudit] = []
     var rates = RateLimiter()
@@ -59,7 +61,7 @@ public struct GatewayCore {
 
     /// When `tick` should next run.
     public var nextWakeup: UInt64 {
-        min(nextHeartbeat, forwards.values.map(\.giveUpAt).min() ?? .max)
+        min(nextHeartbeat, forwardsDue)
     }
 
     public mutating func clearOutboxes() {
@@ -79,9 +81,16 @@ public struct GatewayCore {
     /// Runs timers: heartbeats to callers and the broker, caller liveness, calls the broker never answered.
     public mutating func tick(now: UInt64) {
         latestNow = max(latestNow, now)
-        for (id, record) in forwards where record.giveUpAt <= now {
-            forwards[id] = nil
-            answer(record, status: .timeout, body: .text("no outcome from the broker within the deadline"))
+        if now >= forwardsDue {
+            forwardsDue = .max
+            for (id, record) in forwards {
+                guard record.giveUpAt <= now else {
+                    forwardsDue = min(forwardsDue, record.giveUpAt)
+                    continue
+                }
+                forwards[id] = nil
+                answer(record, status: .timeout, body: .text("no outcome from the broker within the deadline"))
+            }
         }
         guard now >= nextHeartbeat else { return }
         // As often as the broker expects it, when the broker's interval is the shorter one.
@@ -112,7 +121,9 @@ public struct GatewayCore {
     /// has that call in flight (then ERROR, so the call keeps its one RESULT); anything else gets ERROR.
     /// `command` is the refused message's command byte (0 when unreadable).
     public mutating func refuse(_ peer: PeerID, status: Status, command: UInt8, callbackID: CallbackID?, reason: String) {
-        let inFlight = callbackID.map { id in callerByPeer[peer].map { forwards[backendCallbackID(caller: $0, id)] != nil } ?? false } ?? false
+        let inFlight = callbackID.map { id in
+            callerByPeer[peer].map { forwards[BackendCallbackIDs(salt: salt, caller: $0).id(for: id)] != nil } ?? false
+        } ?? false
         if command == CommandCode.request.rawValue, let callbackID, !inFlight {
             frontOutbox.append(send(peer, .result(ResultHeader(callbackID: callbackID, status: status, attempts: 0)), .text(reason)))
         } else {

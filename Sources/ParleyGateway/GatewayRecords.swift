@@ -8,6 +8,8 @@ struct CallerRecord {
     let instance: UInt64
     var peer: PeerID
     var lastHeard: UInt64
+    /// The gateway's callback ids for its calls.
+    let backendIDs: BackendCallbackIDs
 }
 
 /// A call forwarded to the broker and not yet answered.
