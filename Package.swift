@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "ParleyOperations",
             dependencies: [
-                "ParleyPolicy", "ParleyStatistics",
+                "ParleyPolicy", "ParleyStatistics", "ParleyWire",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

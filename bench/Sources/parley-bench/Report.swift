@@ -1,4 +1,5 @@
 import Foundation
+import ParleyWire
 
 /// Prints results: one line per scenario for people (and one JSON object per scenario with `--json`), then a
 /// Markdown table of every scenario and one of the goals; with several rounds, medians over the rounds.
@@ -197,18 +198,11 @@ struct Report {
 /// How many quiet rounds the medians need before they leave the noisy ones out.
 private func enoughQuietRounds(_ total: Int) -> Int { max(2, (total + 1) / 2) }
 
+/// `text` as a JSON string, escaped by the code base's one JSON writer.
 private func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
+    var writer = JSONWriter(capacity: text.utf8.count + 2)
+    writer.string(text)
+    return String(decoding: writer.bytes, as: UTF8.self)
 }
 
 private func number(_ value: Double) -> String {
