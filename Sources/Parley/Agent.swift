@@ -48,6 +48,8 @@ public final class Agent: Sendable {
     }
 
     /// Serves the requests delivered to this agent with `handler` (one at a time per delivery, concurrently).
+    /// Each handler starts on the agent's reactor thread and continues there until it first suspends (see
+    /// `AgentConfiguration.startsHandlersInline` for handlers with long synchronous work).
     /// `on_help_needed` fires before the handler runs for a help request, and `on_deadline_approaching`
     /// when the handler is still running at `deadlineWarningFraction` of the request's time.
     public func serve(_ handler: @escaping RequestHandler) {

@@ -34,6 +34,12 @@ public struct AgentConfiguration: Sendable {
     public var publishTimeout: Duration = .seconds(10)
     /// How long `connect()` waits for the broker's WELCOME.
     public var connectTimeout: Duration = .seconds(10)
+    /// Whether a delivered request's handler starts on the agent's reactor thread and runs there until its first
+    /// suspension (`Task.immediate`): no thread hop per request, which suits handlers that soon `await` (a model, a
+    /// service, another agent). While such a handler computes without suspending, the agent sends and reads
+    /// nothing, heartbeats included. Set false for handlers with long synchronous work: each then starts as an
+    /// ordinary task on the global executor, and the reactor never waits for it.
+    public var startsHandlersInline = true
 
     /// An agent named `id` in `layer` offering `capabilities`, talking to the broker at `brokerEndpoint`
     /// (and receiving events from `eventsEndpoint`).

@@ -15,6 +15,8 @@ extension AgentConnection {
         var handlers: [UInt64: Task<Void, Never>] = [:]
         /// The work array swapped with the inbox's each turn, so neither allocates.
         var spare: [Work] = []
+        /// When a handler last held the reactor thread too long (monotonic milliseconds), to warn once a minute.
+        var lastStallWarning: UInt64?
     }
 
     /// How many live events one turn reads before it looks at the DEALER and the queue again.
@@ -53,26 +55,31 @@ extension AgentConnection {
             reactor.core.noteBacklog(backedUp, now: now)
             try perform(&reactor, now: now)
             if reactor.core.isFinished { return }
-            try reactor.link.poll(timeoutMilliseconds: Int(reactor.core.wait(now: now)), readEvents: !backedUp)
+            try reactor.link.poll(timeoutMilliseconds: waitForInput(reactor.core.wait(now: now)), readEvents: !backedUp)
+            reactorWaiting.store(false, ordering: .sequentiallyConsistent)
             now = MonotonicClock.milliseconds()
-            while let frames = try reactor.link.receive() {
-                reactor.core.receive(header: frames[0].bytes, body: frames.count > 1 ? frames[1].bytes : [], now: now)
-            }
+            while try reactor.link.receive({ header, body in reactor.core.receive(header: header, body: body, now: now) }) {}
             var batch = 0
-            while batch < Self.liveEventBatch, let frames = try reactor.link.receiveEvent() {
+            while batch < Self.liveEventBatch,
+                  try reactor.link.receiveEvent({ header, body in reactor.core.receiveLive(header: header, body: body, now: now) }) {
                 batch += 1
-                if frames.count >= 2 {
-                    reactor.core.receiveLive(header: frames[1].bytes, body: frames.count > 2 ? frames[2].bytes : [], now: now)
-                }
             }
             try perform(&reactor, now: now)
             if reactor.core.isFinished { return }
         }
     }
 
+    /// How long to wait in `poll`: `wait`, or not at all when work was queued meanwhile. From here until `poll`
+    /// returns, submitters signal the wake-up descriptor; the check under the queue's lock after raising the flag
+    /// means a submission either is seen here or finds the flag raised.
+    private func waitForInput(_ wait: UInt64) -> Int {
+        reactorWaiting.store(true, ordering: .sequentiallyConsistent)
+        let queued = inbox.withLock { !$0.work.isEmpty || $0.stopping }
+        return queued ? 0 : Int(wait)
+    }
+
     /// Hands the queued work to the core; false when the application is stopping the connection.
     private func takeWork(_ reactor: inout Reactor, now: UInt64) -> Bool {
-        wakePending.store(false, ordering: .releasing)
         let stopping = inbox.withLock { inbox in
             swap(&inbox.work, &reactor.spare)
             return inbox.stopping
@@ -100,7 +107,10 @@ extension AgentConnection {
                 case .finishPublish(let waiter, let result): waiter.resume(with: result.mapError { $0 as Error })
                 case .registered: inbox.withLock { $0.welcomeWaiter.take() }?.resume()
                 case .registrationFailed(let error): inbox.withLock { $0.welcomeWaiter.take() }?.resume(throwing: error)
-                case .serve(let deliver, let body): reactor.handlers[deliver.deliveryID] = serve(deliver, body: body)
+                case .serve(let deliver, let body):
+                    let started = MonotonicClock.milliseconds()
+                    reactor.handlers[deliver.deliveryID] = serve(deliver, body: body)
+                    warnIfStalled(&reactor, since: started)
                 case .revoke(let deliveryID): reactor.handlers.removeValue(forKey: deliveryID)?.cancel()
                 case .subscribe(let prefix, let on): reactor.link.setSubscribed(prefix, on)
                 case .reconnect:
@@ -113,7 +123,8 @@ extension AgentConnection {
         }
     }
 
-    /// Runs the handler for one delivery in its own task; its answer comes back as a submission.
+    /// Runs the handler for one delivery in its own task (started here, on the reactor thread, unless the
+    /// configuration says otherwise); its answer comes back as a submission.
     private func serve(_ deliver: Deliver, body: [UInt8]) -> Task<Void, Never> {
         let incoming = IncomingRequest(kind: deliver.kind, callbackID: deliver.callbackID, attempt: Int(deliver.attempt),
                                        requester: deliver.requester, requesterLayer: deliver.requesterLayer,
@@ -122,7 +133,7 @@ extension AgentConnection {
                                        deliveryID: deliver.deliveryID, connection: self)
         let handler = inbox.withLock { $0.handler }
         let agentID = configuration.id
-        return Task { [self] in
+        let run: @Sendable () async -> Void = { [self] in
             var response: Response
             if let handler {
                 do { response = try await handler(incoming) } catch { response = .fail("\(error)") }
@@ -131,6 +142,19 @@ extension AgentConnection {
             }
             submit(.reply(deliveryID: deliver.deliveryID, response))
         }
+        return configuration.startsHandlersInline ? Task.immediate(operation: run) : Task(operation: run)
+    }
+
+    /// A handler started inline computed for half a heartbeat or more before suspending: the agent sent and read
+    /// nothing meanwhile. Says so (at most once a minute) and how to avoid it.
+    private func warnIfStalled(_ reactor: inout Reactor, since started: UInt64) {
+        let now = MonotonicClock.milliseconds()
+        guard now &- started >= reactor.core.heartbeatMilliseconds / 2,
+              reactor.lastStallWarning.map({ now &- $0 >= 60_000 }) ?? true else { return }
+        reactor.lastStallWarning = now
+        logger.warning("a request handler ran on the agent's reactor thread without suspending; heartbeats waited for it",
+                       metadata: ["agent": "\(configuration.id)", "milliseconds": "\(now &- started)",
+                                  "remedy": "await before long synchronous work, or set startsHandlersInline = false"])
     }
 
     /// Stops for good: work queued until now is ended with the rest (calls UNAVAILABLE or the refusal, publishes

@@ -19,8 +19,9 @@ final class AgentConnection: Sendable {
     let logger: Logger
     let inbox: Mutex<Inbox>
     let wake: WakeSignal
-    /// Set while the reactor has a wake-up coming: submitters signal only when it was clear (wake-ups coalesce).
-    let wakePending = Atomic<Bool>(false)
+    /// Set while the reactor waits (or is about to wait) for input: the first submitter to clear it wakes the
+    /// reactor; while the reactor is busy, submitting costs no system call (wake-ups coalesce).
+    let reactorWaiting = Atomic<Bool>(false)
     private let subscriptionIDs = Atomic<Int>(0)
 
     /// What async callers and the reactor thread share, behind one mutex.
@@ -149,8 +150,8 @@ final class AgentConnection: Sendable {
         return queued
     }
 
-    /// Wakes the reactor unless a wake-up is already on its way.
+    /// Wakes the reactor if it waits for input and nobody has woken it yet.
     private func signal() {
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) { wake.signal() }
+        if reactorWaiting.exchange(false, ordering: .sequentiallyConsistent) { wake.signal() }
     }
 }

@@ -12,6 +12,9 @@ struct BrokerLink {
     /// Polls the DEALER and the wake-up only, while subscribers are too far behind to read live events.
     private var pollerWithoutEvents = Poller()
     private var eventsReadable = false
+    /// Reused frames: headers are decoded where they lie; only bodies are copied out.
+    private let headerFrame = Message()
+    private let bodyFrame = Message()
 
     init(context: Context, target: ConnectionTarget, curve: CurveKeys?, eventsHighWaterMark: Int32, wake: WakeSignal) throws {
         socket = try Socket(context, type: .dealer)
@@ -75,15 +78,33 @@ struct BrokerLink {
         }
     }
 
-    /// The next message from the broker on the DEALER, or nil.
-    func receive() throws -> [Message]? {
-        try socket.receiveMultipart(dontWait: true)
+    /// Reads the next message from the server on the DEALER and hands `handle` its header frame's bytes (valid
+    /// only inside `handle`) and its body (empty when there is none). False when nothing is waiting.
+    func receive(_ handle: (UnsafeRawBufferPointer, [UInt8]) -> Void) throws -> Bool {
+        try receive(from: socket, skippingTopic: false, handle)
     }
 
-    /// The next live event (topic frame, header, body), or nil; nil too while events are not watched.
-    func receiveEvent() throws -> [Message]? {
-        guard eventsReadable else { return nil }
-        return try events?.receiveMultipart(dontWait: true)
+    /// Reads the next live event (topic frame, header, optional body) like `receive`; false when nothing is
+    /// waiting or live events are not watched.
+    func receiveEvent(_ handle: (UnsafeRawBufferPointer, [UInt8]) -> Void) throws -> Bool {
+        guard eventsReadable, let events else { return false }
+        return try receive(from: events, skippingTopic: true, handle)
+    }
+
+    /// One multipart message: frames after the body are read and dropped (the server sends at most two).
+    private func receive(from socket: Socket, skippingTopic: Bool, _ handle: (UnsafeRawBufferPointer, [UInt8]) -> Void) throws -> Bool {
+        guard try socket.receive(into: headerFrame, dontWait: true) else { return false }
+        if skippingTopic {
+            // The topic frame is the header's prefix for SUB filtering: the header names the topic too.
+            guard headerFrame.hasMore, try socket.receive(into: headerFrame) else { return true }
+        }
+        var body: [UInt8] = []
+        if headerFrame.hasMore, try socket.receive(into: bodyFrame) {
+            body = bodyFrame.bytes
+            while bodyFrame.hasMore, try socket.receive(into: bodyFrame) {}
+        }
+        headerFrame.withUnsafeBytes { handle($0, body) }
+        return true
     }
 
     func close() {

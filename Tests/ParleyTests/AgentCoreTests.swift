@@ -309,3 +309,10 @@ struct AgentCoreTests {
         #expect(effects.contains { if case .finishPublish(2, .failure(.notConnected)) = $0 { true } else { false } })
     }
 }
+
+extension AgentCore {
+    /// Feeds an encoded header as the reactor does, from the bytes of a received frame.
+    mutating func receive(header: [UInt8], body: [UInt8], now: UInt64) {
+        header.withUnsafeBytes { receive(header: $0, body: body, now: now) }
+    }
+}

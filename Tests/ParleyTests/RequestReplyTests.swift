@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Parley
 import ParleyWire
 import Testing
@@ -21,6 +24,36 @@ extension BrokerIntegration {
             #expect(clarified.text == "what?")
             await asker.close()
             await helper.close()
+        }
+
+        @Test("with handlers not started inline, a handler blocking its thread past the liveness leaves the agent live")
+        func blockingHandlerOffTheReactor() async throws {
+            let broker = try await BrokerProcess()  // heartbeats every 200 ms, away after 600 ms of silence
+            defer { broker.stop() }
+            let worker = try await connectedAgent("grinder", broker: broker, handler: { request in
+                usleep(1_500_000)  // synchronous work: no suspension point
+                return .answer(bytes: request.body)
+            }, configure: { $0.startsHandlersInline = false })
+            let asker = try await connectedAgent("asker", broker: broker)
+            let call = Task { await asker.send(.help, to: .agent("grinder"), body: Array("ore".utf8), timeout: .seconds(20)) }
+            // Sample the broker's view while the handler blocks (1.5 s) and a little after.
+            var states: Set<String> = []
+            var sawInFlight = false
+            for _ in 0..<20 {
+                let snapshot = try await BrokerStatus.fetch(endpoint: broker.endpoint)
+                if let grinder = snapshot.agents.first(where: { $0.id == "grinder" }) {
+                    states.insert(grinder.state)
+                    sawInFlight = sawInFlight || grinder.inFlight == 1
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let outcome = await call.value
+            #expect(outcome.status == .ok)
+            #expect(outcome.attempts == 1)
+            #expect(sawInFlight)
+            #expect(states == ["alive"], "states seen: \(states)")
+            await asker.close()
+            await worker.close()
         }
 
         @Test("a request to a capability is answered, and 300 are spread over its 3 agents")

@@ -4,7 +4,8 @@ import Synchronization
 /// Connects an SDK agent to `broker`.
 func connectedAgent(_ id: String, layer: String = "domain", capabilities: [String] = [], broker: BrokerProcess,
                     eventsHighWaterMark: Int32 = 10_000, backlogLimit: Int = 10_000, gateway: String? = nil,
-                    curve: CurveKeys? = nil, handler: RequestHandler? = nil) async throws -> Agent {
+                    curve: CurveKeys? = nil, handler: RequestHandler? = nil,
+                    configure: (inout AgentConfiguration) -> Void = { _ in }) async throws -> Agent {
     var configuration = AgentConfiguration(id: id, layer: layer, capabilities: capabilities, brokerEndpoint: broker.endpoint,
                                            eventsEndpoint: broker.eventsEndpoint)
     configuration.connectTimeout = .seconds(20)
@@ -12,6 +13,7 @@ func connectedAgent(_ id: String, layer: String = "domain", capabilities: [Strin
     configuration.subscriptionBacklogLimit = backlogLimit
     configuration.curve = curve
     if let gateway { configuration.gatewayEndpoint = gateway }
+    configure(&configuration)
     let agent = try Agent(configuration)
     if let handler { agent.serve(handler) }
     try await agent.connect()

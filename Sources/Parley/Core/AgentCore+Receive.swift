@@ -3,7 +3,7 @@ import ParleyWire
 /// What the server sends: on the DEALER (`receive`) and on the events socket (`receiveLive`).
 extension AgentCore {
     /// A message from the server on the DEALER: the header frame and the body (empty when there is none).
-    mutating func receive(header bytes: [UInt8], body: [UInt8], now: UInt64) {
+    mutating func receive(header bytes: UnsafeRawBufferPointer, body: [UInt8], now: UInt64) {
         lastHeard = now
         let header: Header
         do {
@@ -64,8 +64,8 @@ extension AgentCore {
         }
     }
 
-    /// A message from the events socket: topic frame, EVENT or BEACON header, optional body.
-    mutating func receiveLive(header bytes: [UInt8], body: [UInt8], now: UInt64) {
+    /// A message from the events socket: an EVENT or BEACON header and its body (the topic frame is not needed).
+    mutating func receiveLive(header bytes: UnsafeRawBufferPointer, body: [UInt8], now: UInt64) {
         switch try? HeaderDecoder.decode(bytes) {
         case .event(let event):
             send(table.receive(ReceivedEvent(event, data: body, replayed: false)), now: now)
