@@ -120,15 +120,14 @@ final class AgentConnection: Sendable {
 
     /// Adds a subscription; the reactor subscribes the events socket and starts tracking sequences.
     func subscribe(_ selectors: [TopicSelector], from start: SubscriptionStart) -> EventSubscription {
-        let (stream, continuation) = AsyncStream<EventNotice>.makeStream()
-        let backlog = Backlog()
-        let entry = SubscriptionTable.Entry(selectors: selectors, start: start, continuation: continuation, backlog: backlog)
+        let channel = NoticeChannel()
+        let entry = SubscriptionTable.Entry(selectors: selectors, start: start, channel: channel)
         let id = subscriptionIDs.wrappingAdd(1, ordering: .relaxed).newValue
         guard submit(.subscribe(id: id, entry)) else {
-            continuation.finish()
-            return EventSubscription(stream: stream, backlog: backlog, onCancel: {})
+            channel.finish()
+            return EventSubscription(channel: channel, onCancel: {})
         }
-        return EventSubscription(stream: stream, backlog: backlog) { [weak self] in
+        return EventSubscription(channel: channel) { [weak self] in
             self?.submit(.unsubscribe(id: id))
         }
     }

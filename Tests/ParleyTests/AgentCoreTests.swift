@@ -256,9 +256,7 @@ struct AgentCoreTests {
     func silence() {
         var core = Self.core()
         core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 0)
-        let subscription = AsyncStream<EventNotice>.makeStream()
-        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .now,
-                                                              continuation: subscription.continuation, backlog: Backlog())), now: 0)
+        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .now, channel: NoticeChannel())), now: 0)
         _ = core.takeEffects()
         core.tick(now: 100)
         #expect(Self.sent(core.takeEffects()) == [.heartbeat])

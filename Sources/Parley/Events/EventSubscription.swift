@@ -1,19 +1,17 @@
-import Synchronization
-
 /// A live subscription to other agents' events: an async sequence of events in per-topic order and of
-/// GAP notices. Cancel it (or drop every copy and the agent) to unsubscribe.
+/// GAP notices. Cancel it (or drop every copy and the agent) to unsubscribe; cancelling the consuming task
+/// ends the sequence too.
 ///
 /// A consumer that falls far behind stops the agent from reading the events socket; the broker then
 /// drops this agent's copies, and the subscription fetches them again by replay once it catches up.
 public struct EventSubscription: AsyncSequence, Sendable {
     public typealias Element = EventNotice
 
-    let stream: AsyncStream<EventNotice>
-    let backlog: Backlog
+    let channel: NoticeChannel
     let onCancel: @Sendable () -> Void
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(base: stream.makeAsyncIterator(), backlog: backlog)
+        Iterator(channel: channel)
     }
 
     /// Stops the subscription; the sequence ends.
@@ -21,20 +19,19 @@ public struct EventSubscription: AsyncSequence, Sendable {
         onCancel()
     }
 
-    /// Yields the notices in order.
+    /// Yields the notices in order, taking them from the agent in batches.
     public struct Iterator: AsyncIteratorProtocol {
-        var base: AsyncStream<EventNotice>.Iterator
-        let backlog: Backlog
+        let channel: NoticeChannel
+        var batch: [EventNotice] = []
+        var position = 0
 
         public mutating func next() async -> EventNotice? {
-            let notice = await base.next()
-            if notice != nil { backlog.count.subtract(1, ordering: .relaxed) }
-            return notice
+            if position == batch.count {
+                guard await channel.take(into: &batch) else { return nil }
+                position = 0
+            }
+            defer { position += 1 }
+            return batch[position]
         }
     }
-}
-
-/// How many notices a subscription holds that its consumer has not taken yet.
-final class Backlog: Sendable {
-    let count = Atomic<Int>(0)
 }

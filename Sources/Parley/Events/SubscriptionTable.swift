@@ -7,8 +7,7 @@ struct SubscriptionTable {
     struct Entry: Sendable {
         let selectors: [TopicSelector]
         let start: SubscriptionStart
-        let continuation: AsyncStream<EventNotice>.Continuation
-        let backlog: Backlog
+        let channel: NoticeChannel
         var trackers: [Topic: SequenceTracker<ReceivedEvent>] = [:]
 
         func covers(_ topic: Topic) -> Bool { selectors.contains { $0.matches(topic) } }
@@ -28,7 +27,7 @@ struct SubscriptionTable {
     var prefixes: [[UInt8]] { Array(prefixUsers.keys) }
 
     /// Whether some consumer is too far behind to read more live events now.
-    var isBackedUp: Bool { entries.values.contains { $0.backlog.count.load(ordering: .relaxed) > backlogLimit } }
+    var isBackedUp: Bool { entries.values.contains { $0.channel.backlog.load(ordering: .relaxed) > backlogLimit } }
 
     /// Adds a subscription: the prefixes to subscribe to now, and the replays a `.sequence` start needs.
     mutating func add(_ id: Int, _ entry: Entry) -> (prefixes: [[UInt8]], replays: [Replay]) {
@@ -45,7 +44,7 @@ struct SubscriptionTable {
     /// Removes a subscription and ends its sequence: the prefixes nobody uses any more.
     mutating func remove(_ id: Int) -> [[UInt8]] {
         guard let entry = entries.removeValue(forKey: id) else { return [] }
-        entry.continuation.finish()
+        entry.channel.finish()
         var unused: [[UInt8]] = []
         for selector in entry.selectors {
             prefixUsers[selector.subscription, default: 1] -= 1
@@ -65,11 +64,8 @@ struct SubscriptionTable {
     /// An EVENT arrived, live or replayed: deliver what is in order; the replays holes call for.
     mutating func receive(_ event: ReceivedEvent) -> [Replay] {
         forEachCovering(event.topic) { entry in
-            let (continuation, backlog) = (entry.continuation, entry.backlog)
-            let deliver = { (ready: ReceivedEvent) in
-                backlog.count.add(1, ordering: .relaxed)
-                continuation.yield(.event(ready))
-            }
+            let channel = entry.channel
+            let deliver = { (ready: ReceivedEvent) in channel.send(.event(ready)) }
             let missing: ClosedRange<UInt64>?
             if let index = entry.trackers.index(forKey: event.topic) {
                 missing = entry.trackers.values[index].accept(event.sequence, event, deliver: deliver)
@@ -162,8 +158,6 @@ struct SubscriptionTable {
     }
 
     private static func deliver(_ notices: [EventNotice], to entry: Entry) {
-        guard !notices.isEmpty else { return }
-        entry.backlog.count.add(notices.count, ordering: .relaxed)
-        for notice in notices { entry.continuation.yield(notice) }
+        for notice in notices { entry.channel.send(notice) }
     }
 }
