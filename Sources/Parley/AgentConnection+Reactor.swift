@@ -7,8 +7,9 @@ import ZeroMQ
 extension AgentConnection {
     typealias Core = AgentCore<CallWaiter, PublishWaiter>
 
-    /// What only the reactor thread touches.
-    struct Reactor {
+    /// What only the reactor thread touches, turned by the shared `ReactorDriver`.
+    struct Reactor: ReactorProcess {
+        let connection: AgentConnection
         var core: Core
         var link: BrokerLink
         /// The handler task of each delivery the core serves.
@@ -17,6 +18,42 @@ extension AgentConnection {
         var spare: [Work] = []
         /// When a handler last held the reactor thread too long (monotonic milliseconds), to warn once a minute.
         var lastStallWarning: UInt64?
+        /// When the current turn began, and whether a consumer is too far behind to read live events in it.
+        var turnStarted: UInt64 = 0
+        var backedUp = false
+
+        /// Queued work, timers and their effects; false when the application stops the connection or the core finished.
+        mutating func prepare(now: UInt64) throws -> Bool {
+            guard connection.takeWork(&self, now: now) else { return false }
+            core.tick(now: now)
+            backedUp = core.isBackedUp
+            core.syncSubscriptions(now: now)
+            try connection.perform(&self, now: now)
+            turnStarted = now
+            return !core.isFinished
+        }
+
+        var nextWakeup: UInt64 { turnStarted + core.wait(now: turnStarted) }
+
+        mutating func wait(milliseconds: Int) throws {
+            try link.poll(timeoutMilliseconds: connection.waitForInput(milliseconds), readEvents: !backedUp)
+            connection.reactorWaiting.store(false, ordering: .sequentiallyConsistent)
+        }
+
+        /// Everything waiting on the DEALER, a batch of live events, then their effects.
+        mutating func read(now: UInt64) throws {
+            while try link.receive({ header, body in core.receive(header: header, body: body, now: now) }) {}
+            var batch = 0
+            while batch < AgentConnection.liveEventBatch,
+                  try link.receiveEvent({ header, body in core.receiveLive(header: header, body: body, now: now) }) {
+                batch += 1
+            }
+            try connection.perform(&self, now: now)
+        }
+
+        /// An agent connection stops at once: its calls end in `finish`.
+        var inFlight: Int { 0 }
+        mutating func beginDraining(now: UInt64) {}
     }
 
     /// How many live events one turn reads before it looks at the DEALER and the queue again.
@@ -27,10 +64,11 @@ extension AgentConnection {
             let now = MonotonicClock.milliseconds()
             let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities)
             var reactor = Reactor(
+                connection: self,
                 core: Core(target: target, hello: hello, subscriptionBacklogLimit: configuration.subscriptionBacklogLimit,
                            connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger),
                 link: try makeLink())
-            try run(&reactor)
+            try ReactorDriver(maximumWait: AgentCore<CallWaiter, PublishWaiter>.maximumWait).run(&reactor, stopRequested: { false })
             reactor.link.sendBestEffort(OutgoingMessage(.bye))
             finish(&reactor)
             reactor.link.close()
@@ -45,37 +83,13 @@ extension AgentConnection {
                        eventsHighWaterMark: configuration.eventsHighWaterMark, wake: wake)
     }
 
-    /// Turns until the application stops the connection or the core finishes.
-    private func run(_ reactor: inout Reactor) throws {
-        while true {
-            var now = MonotonicClock.milliseconds()
-            guard takeWork(&reactor, now: now) else { return }
-            reactor.core.tick(now: now)
-            let backedUp = reactor.core.isBackedUp
-            reactor.core.noteBacklog(backedUp, now: now)
-            try perform(&reactor, now: now)
-            if reactor.core.isFinished { return }
-            try reactor.link.poll(timeoutMilliseconds: waitForInput(reactor.core.wait(now: now)), readEvents: !backedUp)
-            reactorWaiting.store(false, ordering: .sequentiallyConsistent)
-            now = MonotonicClock.milliseconds()
-            while try reactor.link.receive({ header, body in reactor.core.receive(header: header, body: body, now: now) }) {}
-            var batch = 0
-            while batch < Self.liveEventBatch,
-                  try reactor.link.receiveEvent({ header, body in reactor.core.receiveLive(header: header, body: body, now: now) }) {
-                batch += 1
-            }
-            try perform(&reactor, now: now)
-            if reactor.core.isFinished { return }
-        }
-    }
-
     /// How long to wait in `poll`: `wait`, or not at all when work was queued meanwhile. From here until `poll`
     /// returns, submitters signal the wake-up descriptor; the check under the queue's lock after raising the flag
     /// means a submission either is seen here or finds the flag raised.
-    private func waitForInput(_ wait: UInt64) -> Int {
+    private func waitForInput(_ wait: Int) -> Int {
         reactorWaiting.store(true, ordering: .sequentiallyConsistent)
         let queued = inbox.withLock { !$0.work.isEmpty || $0.stopping }
-        return queued ? 0 : Int(wait)
+        return queued ? 0 : wait
     }
 
     /// Hands the queued work to the core; false when the application is stopping the connection.

@@ -269,6 +269,59 @@ struct AgentCoreTests {
         #expect(Self.sent(effects) == [.hello(core.hello)])
     }
 
+    static func liveEvent(_ sequence: UInt64) -> [UInt8] {
+        HeaderEncoder.encode(.event(EventHeader(sequence: sequence, timestamp: 0, eventID: CallbackID(high: sequence, low: 1),
+                                                topic: Topic(agent: "other", event: "tick")!, contentType: "text/plain")))
+    }
+
+    static func replays(_ effects: [Core.Effect]) -> [Replay] {
+        sent(effects).compactMap { if case .replay(let replay) = $0 { replay } else { nil } }
+    }
+
+    @Test("a subscriber behind a flood asks for no open-ended replay while events arrive; a quiet topic asks later")
+    func syncOnlyWhenQuiet() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100_000), body: [], now: 0)
+        let channel = NoticeChannel()
+        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .now, channel: channel)), now: 0)
+        _ = core.takeEffects()
+        // Ten seconds of events arriving every 10 ms, far behind the broker's latest: no sync may overtake them
+        // (the broker would answer the ones still on their way with a GAP).
+        var sequence: UInt64 = 1
+        for now in stride(from: UInt64(0), to: 10_000, by: 10) {
+            Self.liveEvent(sequence).withUnsafeBytes { core.receiveLive(header: $0, body: [], now: now) }
+            sequence += 1
+            core.syncSubscriptions(now: now)
+            #expect(Self.replays(core.takeEffects()).isEmpty)
+        }
+        // Quiet from now on: after one interval without events, the topic asks for what may follow.
+        core.syncSubscriptions(now: 13_000)
+        #expect(Self.replays(core.takeEffects()).isEmpty)
+        core.syncSubscriptions(now: 16_000)
+        #expect(Self.replays(core.takeEffects()) == [Replay(selector: .topic(Topic(agent: "other", event: "tick")!), from: sequence)])
+        #expect(channel.backlog.load(ordering: .relaxed) == 1_000)
+    }
+
+    @Test("a hole asks for a replay up to the event that revealed it")
+    func holeReplayIsBounded() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(), body: [], now: 0)
+        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .now, channel: NoticeChannel())), now: 0)
+        Self.liveEvent(1).withUnsafeBytes { core.receiveLive(header: $0, body: [], now: 1) }
+        Self.liveEvent(5).withUnsafeBytes { core.receiveLive(header: $0, body: [], now: 2) }
+        #expect(Self.replays(core.takeEffects()) == [Replay(selector: .topic(Topic(agent: "other", event: "tick")!), from: 2, to: 4)])
+    }
+
+    @Test("REPLAYs do not postpone the HEARTBEAT: the broker does not count them as a sign of life")
+    func replaysKeepHeartbeats() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 1_000), body: [], now: 0)
+        core.submit(.subscribe(id: 1, SubscriptionTable.Entry(selectors: [.agent("other")], start: .sequence(1), channel: NoticeChannel())), now: 900)
+        #expect(Self.replays(core.takeEffects()).count == 1)
+        core.tick(now: 1_000)
+        #expect(Self.sent(core.takeEffects()).contains(.heartbeat))
+    }
+
     @Test("no WELCOME within the connect timeout fails connect() with brokerUnreachable")
     func unreachable() {
         var core = Self.core()

@@ -53,11 +53,11 @@ extension AgentCore {
                 effects.append(.finishPublish(pending.waiter, .success(confirm)))
             }
         case .event(let event):
-            send(table.receive(ReceivedEvent(event, data: body, replayed: true)), now: now)
+            send(table.receive(ReceivedEvent(event, data: body, replayed: true)))
         case .gap(let gap):
-            send(table.receive(gap), now: now)
+            send(table.receive(gap))
         case .replayEnd(let end):
-            send(table.receive(end), now: now)
+            send(table.receive(end))
         case .heartbeat, .statusReply, .hello, .request, .progress, .cancel, .reply, .status, .publish, .replay, .beacon,
              .gatewayHello, .forward:
             break
@@ -68,9 +68,9 @@ extension AgentCore {
     mutating func receiveLive(header bytes: UnsafeRawBufferPointer, body: [UInt8], now: UInt64) {
         switch try? HeaderDecoder.decode(bytes) {
         case .event(let event):
-            send(table.receive(ReceivedEvent(event, data: body, replayed: false)), now: now)
+            send(table.receive(ReceivedEvent(event, data: body, replayed: false)))
         case .beacon(let beacon):
-            send(table.receive(beacon), now: now)
+            send(table.receive(beacon))
         default:
             logger.warning("malformed message on the events socket", metadata: ["bytes": "\(bytes.count)"])
         }

@@ -23,14 +23,13 @@ extension AgentCore {
         while let timer = timers.popDue(now) { fire(timer, now: now) }
     }
 
-    /// The driver read no live events on the last turn (`backedUp`) or did: when a consumer catches up, and
-    /// every `syncInterval`, subscriptions ask the broker for what they may have missed.
-    mutating func noteBacklog(_ backedUp: Bool, now: UInt64) {
-        if (wasBackedUp && !backedUp) || now &- lastSync >= Self.syncInterval {
-            lastSync = now
-            send(table.syncAll(), now: now)
-        }
-        wasBackedUp = backedUp
+    /// Every `syncInterval`, subscriptions to quiet topics ask the broker for what they may have missed (see
+    /// `SequenceTracker.sync`). A consumer catching up after a backlog needs nothing more: the live events it reads
+    /// again reveal the holes the broker's dropped copies left.
+    mutating func syncSubscriptions(now: UInt64) {
+        guard now &- lastSync >= Self.syncInterval else { return }
+        lastSync = now
+        send(table.syncAll())
     }
 
     /// How long the driver may wait for input before the next `tick`, in milliseconds.
@@ -38,6 +37,7 @@ extension AgentCore {
         var wait = min(Self.maximumWait, heartbeatMilliseconds - min(heartbeatMilliseconds, now &- lastSent))
         if let earliest = timers.earliest { wait = min(wait, earliest &- min(earliest, now)) }
         if let pending = held { wait = min(wait, (pending.since + HeldResult.window) &- min(pending.since + HeldResult.window, now)) }
+        wait = min(wait, (lastSync + Self.syncInterval) &- min(lastSync + Self.syncInterval, now))
         if !registered, let deadline = connectDeadline { wait = min(wait, deadline &- min(deadline, now)) }
         return wait
     }

@@ -62,8 +62,6 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
     var lastHeard: UInt64
     var lastHello: UInt64
     var lastSync: UInt64
-    /// Whether live events were left unread on the last turn because a consumer was behind.
-    var wasBackedUp = false
     /// A RESULT UNAVAILABLE waiting to see whether a BYE follows.
     var held: HeldResult?
 
@@ -132,7 +130,7 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
         case .subscribe(let id, let entry):
             let (prefixes, replays) = table.add(id, entry)
             for prefix in prefixes { effects.append(.subscribe(prefix: prefix, true)) }
-            send(replays, now: now)
+            send(replays)
         case .unsubscribe(let id):
             for prefix in table.remove(id) { effects.append(.subscribe(prefix: prefix, false)) }
         }
@@ -168,8 +166,9 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
         lastSent = now
     }
 
-    mutating func send(_ replays: [Replay], now: UInt64) {
-        for replay in replays { send(.replay(replay), now: now) }
+    /// REPLAYs are not a sign of life to the broker: they leave the heartbeat schedule alone.
+    mutating func send(_ replays: [Replay]) {
+        for replay in replays { effects.append(.send(OutgoingMessage(.replay(replay)))) }
     }
 
     mutating func sendHello(now: UInt64) {

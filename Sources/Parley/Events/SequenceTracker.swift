@@ -6,6 +6,8 @@ struct SequenceTracker<Item> {
     private var held: [UInt64: Item] = [:]
     /// Whether a REPLAY for the current hole is outstanding.
     private var replayPending = false
+    /// Whether an event arrived since the last periodic check.
+    private var heardSinceSync = false
 
     init(next: UInt64) {
         self.next = next
@@ -14,6 +16,7 @@ struct SequenceTracker<Item> {
     /// An event arrived, live or replayed: hands the events now deliverable to `deliver`, in order, and
     /// returns the range to replay when a hole just opened. An event in order with nothing held allocates nothing.
     mutating func accept(_ sequence: UInt64, _ item: Item, deliver: (Item) -> Void) -> ClosedRange<UInt64>? {
+        heardSinceSync = true
         if sequence < next || (!held.isEmpty && held[sequence] != nil) { return nil }
         if sequence > next {
             held[sequence] = item
@@ -42,10 +45,14 @@ struct SequenceTracker<Item> {
         latest >= next ? requestReplay(upTo: latest) : nil
     }
 
-    /// A periodic check: the sequence to replay from (up to the latest), unless a replay is outstanding.
-    /// It catches the tail of a burst whose events and BEACONs were all dropped.
+    /// A periodic check: the sequence to replay from (up to the latest), unless a replay is outstanding or events
+    /// arrived since the last check. It catches the tail of a burst whose events and BEACONs were all dropped.
+    /// Only a quiet topic asks: while events flow, the ones not read yet are still on their way (a replay without
+    /// an end would overtake them, and the broker would call the older ones a GAP); holes among them are asked
+    /// for as they show, up to the event that revealed them.
     mutating func sync() -> UInt64? {
-        guard !replayPending else { return nil }
+        defer { heardSinceSync = false }
+        guard !replayPending, !heardSinceSync else { return nil }
         replayPending = true
         return next
     }

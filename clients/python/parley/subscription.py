@@ -70,6 +70,8 @@ class _Track:
     # Set by a new connection to the broker: only then can a BEACON behind `next` mean a restart. Otherwise it
     # is a stale BEACON read from the events socket after a REPLAY answer (another connection) moved `next` on.
     reconnected: bool = False
+    # An event arrived since the last periodic sync: the topic is not quiet, so it is not asked (PROTOCOL.md §7.8 rule 6).
+    heard: bool = False
 
 
 class Tracker:
@@ -114,6 +116,8 @@ class Tracker:
 
     def on_event(self, event: Event) -> List[Replay]:
         track = self._track(event.topic, None if event.replayed else event.sequence)
+        if track is not None:
+            track.heard = True
         if track is None or event.sequence < track.next or event.sequence in track.held:
             return []  # a duplicate (live and replayed copies), or before the start
         if event.sequence > track.next:  # a hole before it: hold it, fetch the hole
@@ -167,11 +171,14 @@ class Tracker:
         for track in self.tracks.values():
             track.asking = False
 
-    def sync(self) -> List[Replay]:
-        """Every few seconds: ask for anything after what was delivered (just a REPLAY_END when nothing)."""
+    def sync(self, quiet_only: bool = True) -> List[Replay]:
+        """Every few seconds: ask each quiet topic (no event since the last sync) for anything after what was
+        delivered (just a REPLAY_END when nothing). A topic with events flowing is not asked: events not read yet
+        are still on their way, and an open-ended REPLAY would overtake them (PROTOCOL.md §7.8 rule 6)."""
         replays: List[Replay] = []
         for topic, track in self.tracks.items():
-            if not track.asking:
+            heard, track.heard = track.heard, False
+            if not track.asking and not (quiet_only and heard):
                 track.asking = True
                 replays.append((topic, track.next, 0))
         return replays
@@ -181,7 +188,7 @@ class Tracker:
         self.replays_lost()
         for track in self.tracks.values():
             track.reconnected = True
-        replays = self.sync()
+        replays = self.sync(quiet_only=False)  # nothing of the old connection is on its way any more
         if self.start is not None:  # selectors whose topics are not known yet
             for selector in self.selectors:
                 if not any(wire.selector_covers(selector, topic) for topic in self.tracks):

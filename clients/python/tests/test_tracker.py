@@ -108,9 +108,21 @@ def test_a_beacon_behind_the_subscriber_after_a_reconnect_means_a_broker_restart
 def test_sync_asks_each_quiet_topic_from_its_next_sequence_and_reconnect_forgets_outstanding_replays():
     t, out = tracker(start=1, selectors=(T,))
     t.on_event(event(1))
+    assert t.sync() == [], "an event since the last sync: not quiet"
     assert t.sync() == [(T, 2, 0)]
     assert t.sync() == [], "still asking"
     assert t.reconnected() == [(T, 2, 0)]
+
+
+def test_a_subscriber_behind_a_flood_never_asks_past_the_events_still_on_their_way():
+    # Events read one per sync interval, far behind the broker's latest: an open-ended REPLAY would make the
+    # broker call the unread ones a GAP (they are older than its retention).
+    t, out = tracker(start=1, selectors=(T,))
+    for n in range(1, 100):
+        t.on_event(event(n))
+        assert t.sync() == []
+    assert sequences(out) == list(range(1, 100))
+    assert t.reconnected() == [(T, 100, 0)], "a new connection asks even while events flowed on the old one"
 
 
 def test_topics_of_other_agents_are_not_covered():
