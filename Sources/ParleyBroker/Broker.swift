@@ -106,52 +106,30 @@ public final class Broker: Sendable {
         try events.bind(options.eventsEndpoint)
         let endpoint = (try? router.lastEndpoint) ?? options.endpoint
         let eventsEndpoint = (try? events.lastEndpoint) ?? options.eventsEndpoint
-        var loop = ReactorLoop(router: router, events: events, journal: journal, core: core, logger: logger)
         var poller = Poller()
         poller.add(router)
         let eventsIndex = poller.add(events)
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
-        var drainingUntil: UInt64?
-        var sampler = BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger)
-        var trim = AllocatorTrim()
-        loop.checkJournalRoom()
-        sampler.take(loop, now: MonotonicClock.milliseconds(), draining: false, onSample: onSample)  // /health: ready
-        logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
-        onReady(endpoint, eventsEndpoint)
-        while true {
-            let now = MonotonicClock.milliseconds()
-            if drainingUntil == nil, stopping.load(ordering: .acquiring) {
-                // Graceful shutdown: refuse new requests, let the pending ones finish within the grace period.
-                drainingUntil = now + options.shutdownGraceMilliseconds
-                loop.core.beginDraining()
-                logger.notice("shutting down: draining pending requests",
-                              metadata: ["event": "shutdown", "pending": "\(loop.core.pendingCount)",
-                                         "grace_ms": "\(options.shutdownGraceMilliseconds)"])
-                sampler.take(loop, now: now, draining: true, onSample: onSample)
-            }
-            if let deadline = drainingUntil, loop.core.pendingCount == 0 || now >= deadline { break }
-            try loop.runTimers(now: now)
-            if now >= sampler.due {
-                sampler.take(loop, now: now, draining: drainingUntil != nil, onSample: onSample)
-                trim.check()
-            }
-            let due = min(loop.core.nextWakeup, sampler.due)
-            let wait = due > now ? min(due - now, drainingUntil == nil ? 1_000 : 50) : 0
-            _ = try poller.poll(timeoutMilliseconds: Int(wait))
-            if poller.isReadable(wakeIndex) { wake.drain() }
-            if poller.isReadable(eventsIndex) { try loop.drainSubscriptions() }
-            try loop.drainInbound()
+        try withoutActuallyEscaping(onSample) { onSample in
+            var reactor = BrokerReactor(loop: ReactorLoop(router: router, events: events, journal: journal, core: core, logger: logger),
+                                        poller: poller, wake: wake, eventsIndex: eventsIndex, wakeIndex: wakeIndex,
+                                        sampler: BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger),
+                                        logger: logger, grace: options.shutdownGraceMilliseconds, onSample: onSample)
+            reactor.loop.checkJournalRoom()
+            reactor.sample(now: MonotonicClock.milliseconds())  // /health: ready
+            logger.info("broker listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "events": "\(eventsEndpoint)"])
+            onReady(endpoint, eventsEndpoint)
+            try ReactorDriver(maximumWait: 1_000, drainingWait: 50, grace: options.shutdownGraceMilliseconds)
+                .run(&reactor, stopRequested: { stopping.load(ordering: .acquiring) })
+            let unfinished = reactor.loop.core.pendingCount
+            reactor.loop.core.shutdown()
+            try reactor.loop.flush()
+            reactor.sampler.take(reactor.loop, now: MonotonicClock.milliseconds(), draining: true, logChanges: false, onSample: onSample)
+            logger.notice("broker stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
         }
-        let unfinished = loop.core.pendingCount
-        loop.core.shutdown()
-        try loop.flush()
-        sampler.take(loop, now: MonotonicClock.milliseconds(), draining: true, logChanges: false, onSample: onSample)
-        logger.notice("broker stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
     }
 }
 
-/// What the reactor reports now and then for metrics, health checks and logs: a copy, made on the reactor thread,
-/// that the receiver may keep and read on any thread.
 public struct BrokerSample: Sendable {
     /// Agents, pending work and the core's running totals (as STATUS reports them).
     public var snapshot: BrokerSnapshot
@@ -167,7 +145,8 @@ public struct BrokerSample: Sendable {
 
 /// Takes the periodic samples, and logs agents joining, leaving, going away and coming back by comparing the
 /// agent lists of consecutive samples (an agent that comes and goes between two samples is not seen).
-private struct BrokerSampler {
+/// Takes the broker's samples on schedule and logs agents joining, leaving, going away and coming back.
+struct BrokerSampler {
     let interval: UInt64
     let logger: Logger
     private(set) var due: UInt64 = 0
