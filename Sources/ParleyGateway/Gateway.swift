@@ -46,7 +46,6 @@ public final class Gateway: Sendable {
     /// every `options.sampleIntervalMilliseconds` and once more at the end: keep it short (store the sample).
     public func run(onReady: (String) -> Void = { _ in }, onSample: (GatewaySample) -> Void = { _ in }) throws {
         guard let auditLog = auditLog.withLock({ $0.take() }) else { preconditionFailure("Gateway.run() called twice") }
-        var auditWriter = AuditWriter(log: auditLog, logger: logger)
         let context = try Context()
         let authenticator = try options.frontendSecurity?.startAuthenticator(context)
         defer { authenticator?.stop() }
@@ -66,95 +65,37 @@ public final class Gateway: Sendable {
 
         var core = GatewayCore(configuration: options.core, policy: initialPolicy, keyRing: options.frontendSecurity?.keyRing,
                                now: MonotonicClock.milliseconds(), wallClock: WallClock.milliseconds())
-        var backend = try connectBackend(context)
+        let backend = try connectBackend(context)
         core.backendConnected()
-        var lastHeardFromBroker = MonotonicClock.milliseconds()
         onReady(endpoint)
-
-        let reader = RouterReader()
-        let brokerReader = BrokerReader()
-        var encoded: [UInt8] = []
-        var poller = makePoller(frontend, backend)
-        var statistics = GatewayStatistics()
-        var nextSample: UInt64 = 0
-        var trim = AllocatorTrim()
-        var drainingUntil: UInt64?
-        var wasRegistered = false
-        while true {
-            var now = MonotonicClock.milliseconds()
-            if drainingUntil == nil, stopping.load(ordering: .acquiring) {
-                drainingUntil = now + options.shutdownGraceMilliseconds
-                logger.notice("shutting down: new calls get UNAVAILABLE, forwarded calls may finish",
-                              metadata: ["event": "shutdown", "forwards": "\(core.forwardsInFlight)",
-                                         "grace_ms": "\(options.shutdownGraceMilliseconds)"])
-            }
-            if let deadline = drainingUntil, core.forwardsInFlight == 0 || now >= deadline { break }
-            if let policy = pendingPolicy.withLock({ pending -> Policy? in defer { pending = nil }; return pending }) {
-                core.reload(policy)
-                statistics.policyReloads += 1
-                logger.notice("policy reloaded", metadata: ["event": "policy_reloaded", "policy": "\(policy.source)",
-                                                            "rules": "\(policy.rules.count)"])
-            }
-            if now >= nextSample {
-                nextSample = now + max(options.sampleIntervalMilliseconds, 10)
-                statistics.forgetFinished(core)
-                onSample(statistics.sample(core, draining: drainingUntil != nil, now: now))
-                trim.check()
-            }
-            if now >= core.nextWakeup { core.tick(now: now) }
-            let brokerSilenceLimit = max(options.core.heartbeatMilliseconds, core.brokerHeartbeatMilliseconds) * options.core.liveness
-            if now &- lastHeardFromBroker > brokerSilenceLimit {
-                core.backendLost(cause: "no message from the broker for \(now &- lastHeardFromBroker) ms")
-                backend.close()
-                backend = try connectBackend(context)
-                poller = makePoller(frontend, backend)
-                core.backendConnected()
-                lastHeardFromBroker = now
-            }
-            flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
-            let due = min(core.nextWakeup, nextSample)
-            let wait = due > now ? min(due - now, drainingUntil == nil ? 200 : 50) : 0
-            _ = try poller.poll(timeoutMilliseconds: Int(wait))
-            if poller.isReadable(2) { wake.drain() }
-            now = MonotonicClock.milliseconds()
-            var handled = 0
-            while handled < 4_096, let (body, extraFrames) = try reader.next(from: frontend) {
-                handled += 1
-                let command: UInt8 = reader.headerFrame.withUnsafeBytes { $0.count >= 3 ? $0[2] : 0 }
-                // Decisions take effect in the order of the callers' messages (a CANCEL never overtakes its FORWARD):
-                // the records so far are written before anything but a REQUEST is handled.
-                if command != CommandCode.request.rawValue { settleAudit(&core, writer: &auditWriter, statistics: &statistics) }
-                receiveFront(&core, reader: reader, command: command, body: body, extraFrames: extraFrames, now: now,
-                             draining: drainingUntil != nil)
-            }
-            settleAudit(&core, writer: &auditWriter, statistics: &statistics)
-            while try brokerReader.next(from: backend) {
-                lastHeardFromBroker = now
-                guard let header = try? brokerReader.header.withUnsafeBytes({ try HeaderDecoder.decode($0) }) else {
-                    logger.warning("undecodable message from the broker")
-                    continue
-                }
-                statistics.outcomeArrived(header)
-                core.handleBack(header, body: brokerReader.body, now: now)
-            }
-            if core.backendRegistered != wasRegistered {
-                wasRegistered = core.backendRegistered
-                if wasRegistered {
-                    logger.notice("registered with the broker", metadata: ["event": "broker_connected", "broker": "\(options.brokerEndpoint)"])
-                }
-            }
-            flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
+        try withoutActuallyEscaping(onSample) { onSample in
+            var reactor = GatewayReactor(gateway: self, options: options, logger: logger, core: core,
+                                         auditWriter: AuditWriter(log: auditLog, logger: logger), context: context,
+                                         frontend: frontend, backend: backend, poller: makePoller(frontend, backend),
+                                         onSample: onSample, lastHeardFromBroker: MonotonicClock.milliseconds())
+            try ReactorDriver(maximumWait: 200, drainingWait: 50, grace: options.shutdownGraceMilliseconds)
+                .run(&reactor, stopRequested: { stopping.load(ordering: .acquiring) })
+            let unfinished = reactor.core.forwardsInFlight
+            reactor.core.endForShutdown()
+            reactor.flush()
+            onSample(reactor.statistics.sample(reactor.core, draining: true, now: MonotonicClock.milliseconds()))
+            reactor.backend.close()
+            logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
         }
-        let unfinished = core.forwardsInFlight
-        core.endForShutdown()
-        flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
-        onSample(statistics.sample(core, draining: true, now: MonotonicClock.milliseconds()))
-        backend.close()
-        logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
+    }
+
+    /// The policy `reload(_:)` handed over since the last call, if any.
+    func takePendingPolicy() -> Policy? {
+        pendingPolicy.withLock { pending -> Policy? in defer { pending = nil }; return pending }
+    }
+
+    /// Clears the wake-up signal after a poll that found it set.
+    func clearWake() {
+        wake.drain()
     }
 
     /// Polls the frontend (0), the backend (1) and the wake-up (2).
-    private func makePoller(_ frontend: Socket, _ backend: Socket) -> Poller {
+    func makePoller(_ frontend: Socket, _ backend: Socket) -> Poller {
         var poller = Poller()
         poller.add(frontend)
         poller.add(backend)
@@ -162,7 +103,7 @@ public final class Gateway: Sendable {
         return poller
     }
 
-    private func connectBackend(_ context: Context) throws -> Socket {
+    func connectBackend(_ context: Context) throws -> Socket {
         let socket = try Socket(context, type: .dealer)
         try socket.setLinger(milliseconds: 0)
         try socket.setSendHighWaterMark(100_000)
@@ -173,7 +114,7 @@ public final class Gateway: Sendable {
         return socket
     }
 
-    private func receiveFront(_ core: inout GatewayCore, reader: RouterReader, command: UInt8, body: Message?, extraFrames: Int,
+    func receiveFront(_ core: inout GatewayCore, reader: RouterReader, command: UInt8, body: Message?, extraFrames: Int,
                               now: UInt64, draining: Bool) {
         let peer = reader.peer
         let header = reader.headerFrame
@@ -205,7 +146,7 @@ public final class Gateway: Sendable {
 
     /// Writes the audit records of the decisions `core` made since the last call, if any, in one write, before the
     /// decisions take effect: a call is forwarded (or refused) only once `write(2)` has taken its record.
-    private func settleAudit(_ core: inout GatewayCore, writer: inout AuditWriter, statistics: inout GatewayStatistics) {
+    func settleAudit(_ core: inout GatewayCore, writer: inout AuditWriter, statistics: inout GatewayStatistics) {
         guard !core.audit.isEmpty else { return }
         statistics.decided(core.audit)
         let written = writer.write(core.audit)
@@ -213,7 +154,7 @@ public final class Gateway: Sendable {
         core.settleAudit(written: written)
     }
 
-    private func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, encoded: inout [UInt8],
+    func flush(_ core: inout GatewayCore, frontend: Socket, backend: Socket, encoded: inout [UInt8],
                        statistics: inout GatewayStatistics) {
         for notice in core.notices { logger.error("\(notice)") }
         if let loss = core.brokerLoss {
@@ -296,7 +237,7 @@ public struct GatewayDecisionKey: Hashable, Sendable {
 }
 
 /// The reactor's running figures: plain values, no locks; copied into a ``GatewaySample`` now and then.
-private struct GatewayStatistics {
+struct GatewayStatistics {
     var decisions: [GatewayDecisionKey: UInt64] = [:]
     var outcomes = [UInt64](repeating: 0, count: Status.allCases.count)
     var latency = LatencyHistogram()
