@@ -69,7 +69,7 @@ extension AgentConnection {
                            connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger),
                 link: try makeLink())
             try ReactorDriver(maximumWait: AgentCore<CallWaiter, PublishWaiter>.maximumWait).run(&reactor, stopRequested: { false })
-            reactor.link.sendBestEffort(OutgoingMessage(.bye))
+            reactor.link.send(.bye, body: nil)
             finish(&reactor)
             reactor.link.close()
         } catch {
@@ -116,7 +116,7 @@ extension AgentConnection {
         while !effects.isEmpty {
             for effect in effects {
                 switch effect {
-                case .send(let message): reactor.link.sendBestEffort(message)
+                case .send(let header, let body): reactor.link.send(header, body: body)
                 case .finishCall(let waiter, let outcome): waiter.resume(returning: outcome)
                 case .finishPublish(let waiter, let result): waiter.resume(with: result.mapError { $0 as Error })
                 case .registered: inbox.withLock { $0.welcomeWaiter.take() }?.resume()

@@ -8,8 +8,10 @@ import ZeroMQ
 /// queue through which async callers hand it work. Async code never touches a socket or the core; it queues work
 /// and waits on continuations that the reactor resumes. Thread-safe.
 final class AgentConnection: Sendable {
-    typealias CallWaiter = CheckedContinuation<Outcome, Never>
-    typealias PublishWaiter = CheckedContinuation<Confirm, Error>
+    /// Unchecked continuations (no allocation each): the core ends every call and publish exactly once
+    /// (AgentCoreTests), and what never reaches it is resumed here, once.
+    typealias CallWaiter = UnsafeContinuation<Outcome, Never>
+    typealias PublishWaiter = UnsafeContinuation<Confirm, Error>
     typealias Work = Submission<CallWaiter, PublishWaiter>
 
     let configuration: AgentConfiguration
@@ -89,7 +91,7 @@ final class AgentConnection: Sendable {
     func call(_ request: Request, body: [UInt8]) async -> Outcome {
         let callbackID = request.callbackID
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+            await withUnsafeContinuation { (continuation: CallWaiter) in
                 // Checked under the queue's lock: a cancellation handler that ran first has set the flag, so its
                 // CANCEL never overtakes the REQUEST.
                 let refused = inbox.withLock { inbox -> Outcome? in
@@ -112,7 +114,7 @@ final class AgentConnection: Sendable {
 
     /// Sends one PUBLISH and waits for its CONFIRM (resending it after reconnects, same event id).
     func publish(_ publish: Publish, body: [UInt8], timeout: Duration) async throws -> Confirm {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Confirm, Error>) in
+        try await withUnsafeThrowingContinuation { (continuation: PublishWaiter) in
             let work = Work.publish(publish, body: body, waiter: continuation, timeoutMilliseconds: timeout.wholeMilliseconds)
             if !submit(work) { continuation.resume(throwing: ParleyError.notConnected) }
         }

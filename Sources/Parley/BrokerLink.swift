@@ -15,6 +15,7 @@ struct BrokerLink {
     /// Reused frames: headers are decoded where they lie; only bodies are copied out.
     private let headerFrame = Message()
     private let bodyFrame = Message()
+    private var encoded: [UInt8] = []
 
     init(context: Context, target: ConnectionTarget, curve: CurveKeys?, eventsHighWaterMark: Int32, wake: WakeSignal) throws {
         socket = try Socket(context, type: .dealer)
@@ -50,10 +51,13 @@ struct BrokerLink {
     }
 
     /// Sends without blocking; a message that does not fit the queue is dropped (the protocol's retries cover it).
-    func sendBestEffort(_ message: OutgoingMessage) {
+    /// The header is encoded into a buffer the link reuses.
+    mutating func send(_ header: Header, body: [UInt8]?) {
+        encoded.removeAll(keepingCapacity: true)
+        HeaderEncoder.encode(header, into: &encoded)
         do {
-            guard try socket.send(message.header, more: message.body != nil, dontWait: true) else { return }
-            if let body = message.body { try socket.send(body, dontWait: true) }
+            guard try socket.send(encoded, more: body != nil, dontWait: true) else { return }
+            if let body { try socket.send(body, dontWait: true) }
         } catch {
             // A closed context or socket: the reactor is stopping.
         }

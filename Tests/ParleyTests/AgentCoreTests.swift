@@ -30,7 +30,7 @@ struct AgentCoreTests {
     /// The headers the core asked to send.
     static func sent(_ effects: [Core.Effect]) -> [Header] {
         effects.compactMap { effect in
-            if case .send(let message) = effect { return try? HeaderDecoder.decode(message.header) }
+            if case .send(let header, _) = effect { return header }
             return nil
         }
     }

@@ -162,13 +162,13 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
     // MARK: - Helpers shared by the extensions
 
     mutating func send(_ header: Header, body: [UInt8]? = nil, now: UInt64) {
-        effects.append(.send(OutgoingMessage(header, body: body)))
+        effects.append(.send(header, body: body))
         lastSent = now
     }
 
     /// REPLAYs are not a sign of life to the broker: they leave the heartbeat schedule alone.
     mutating func send(_ replays: [Replay]) {
-        for replay in replays { effects.append(.send(OutgoingMessage(.replay(replay)))) }
+        for replay in replays { effects.append(.send(.replay(replay), body: nil)) }
     }
 
     mutating func sendHello(now: UInt64) {

@@ -3,8 +3,8 @@ import ParleyWire
 /// What the agent core asks its driver to do, in order. The core does no I/O; the driver (the reactor thread)
 /// sends, resumes waiters, starts and cancels handlers, and changes subscriptions on the events socket.
 enum AgentEffect<CallWaiter, PublishWaiter> {
-    /// Send this message to the server.
-    case send(OutgoingMessage)
+    /// Send this message to the server (the driver encodes the header into a buffer it reuses).
+    case send(Header, body: [UInt8]?)
     /// A call ended: give `Outcome` to its waiter.
     case finishCall(CallWaiter, Outcome)
     /// A publish ended: CONFIRMed, or failed.

@@ -36,6 +36,9 @@ public final class EventBus: Sendable {
     /// The time limit of handlers registered without their own.
     public let defaultTimeout: Duration
     private let state = Mutex(State())
+    /// Handlers registered for any event, kept beside the lock so that a bus without handlers answers
+    /// `handlerCount(for:)` without taking it (the SDK asks on every request).
+    private let registrations = Atomic<Int>(0)
 
     /// Makes an empty bus.
     /// - Parameter defaultTimeout: the time limit of handlers registered without their own; a non-positive
@@ -80,6 +83,7 @@ public final class EventBus: Sendable {
             let index = list.firstIndex { $0.priority < priority } ?? list.endIndex
             list.insert(registration, at: index)
             state.handlers[event] = list
+            registrations.add(1, ordering: .relaxed)
             return token
         }
     }
@@ -89,7 +93,9 @@ public final class EventBus: Sendable {
     public func off(_ token: HandlerToken) {
         state.withLock { state in
             guard var list = state.handlers[token.event] else { return }
+            let before = list.count
             list.removeAll { $0.token == token }
+            registrations.subtract(before - list.count, ordering: .relaxed)
             state.handlers[token.event] = list.isEmpty ? nil : list
         }
     }
@@ -114,7 +120,8 @@ public final class EventBus: Sendable {
 
     /// How many handlers are registered for `event`.
     public func handlerCount(for event: String) -> Int {
-        state.withLock { $0.handlers[event]?.count ?? 0 }
+        guard registrations.load(ordering: .relaxed) > 0 else { return 0 }
+        return state.withLock { $0.handlers[event]?.count ?? 0 }
     }
 
     /// Runs the handlers registered for `context.name` as a chain, and reports what happened.
@@ -200,6 +207,7 @@ public final class EventBus: Sendable {
                   let index = list.firstIndex(where: { $0.token == registration.token }) else { return false }
             if registration.once {
                 list.remove(at: index)
+                registrations.subtract(1, ordering: .relaxed)
                 state.handlers[event] = list.isEmpty ? nil : list
             }
             return true
