@@ -14,8 +14,10 @@ extension AgentConnection {
         var link: BrokerLink
         /// The handler task of each delivery the core serves.
         var handlers: [UInt64: Task<Void, Never>] = [:]
-        /// The work array swapped with the inbox's each turn, so neither allocates.
+        /// The work array swapped with the inbox's each turn, and the effects array swapped with the core's, so
+        /// that none of them allocates.
         var spare: [Work] = []
+        var effects: [Core.Effect] = []
         /// When a handler last held the reactor thread too long (monotonic milliseconds), to warn once a minute.
         var lastStallWarning: UInt64?
         /// When the current turn began, and whether a consumer is too far behind to read live events in it.
@@ -112,7 +114,9 @@ extension AgentConnection {
 
     /// Carries out the core's effects, and those they lead to (a reconnect registers again).
     private func perform(_ reactor: inout Reactor, now: UInt64) throws {
-        var effects = reactor.core.takeEffects()
+        var effects: [Core.Effect] = []
+        swap(&effects, &reactor.effects)  // moved out, so that it stays uniquely referenced
+        reactor.core.takeEffects(into: &effects)
         while !effects.isEmpty {
             for effect in effects {
                 switch effect {
@@ -133,8 +137,10 @@ extension AgentConnection {
                     reactor.core.linkReplaced(now: now)
                 }
             }
-            effects = reactor.core.takeEffects()
+            effects.removeAll(keepingCapacity: true)
+            reactor.core.takeEffects(into: &effects)
         }
+        swap(&effects, &reactor.effects)
     }
 
     /// Runs the handler for one delivery in its own task (started here, on the reactor thread, unless the

@@ -4,7 +4,7 @@ import ParleyWire
 /// One agent connection's side of the protocol, without I/O: registration, calls (held until registered,
 /// resent on WELCOME with the same callback id, expired at their deadline), publishes, deliveries to serve,
 /// subscriptions, heartbeats and silence. Owned by one thread; every input takes the monotonic time in
-/// milliseconds, and every output is an `AgentEffect` taken with `takeEffects()`.
+/// milliseconds, and every output is an `AgentEffect` taken with `takeEffects(into:)`.
 ///
 /// Generic over what waits for a call and for a publish, so tests can drive it with plain values.
 struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
@@ -89,8 +89,15 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
 
     /// The effects since the last call, in order.
     mutating func takeEffects() -> [Effect] {
-        defer { effects.removeAll(keepingCapacity: true) }
-        return effects
+        var taken: [Effect] = []
+        takeEffects(into: &taken)
+        return taken
+    }
+
+    /// Swaps the effects since the last call into `buffer`, which must be empty; the core keeps `buffer`'s storage
+    /// for the next ones, so a driver that empties and hands back the same two arrays never allocates.
+    mutating func takeEffects(into buffer: inout [Effect]) {
+        swap(&effects, &buffer)
     }
 
     /// Whether some consumer is too far behind for the driver to read more live events now.
