@@ -187,7 +187,9 @@ extension AgentConnection {
         }
         submitAll(&reactor, now: now)
         reactor.core.close()
-        for effect in reactor.core.takeEffects() {
+        var effects: [Core.Effect] = []
+        reactor.core.takeEffects(into: &effects)
+        for effect in effects {
             switch effect {
             case .finishCall(let waiter, let outcome): waiter.resume(returning: outcome)
             case .finishPublish(let waiter, let result): waiter.resume(with: result.mapError { $0 as Error })

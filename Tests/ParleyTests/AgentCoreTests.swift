@@ -362,6 +362,13 @@ struct AgentCoreTests {
 }
 
 extension AgentCore {
+    /// The effects since the last call, in order.
+    mutating func takeEffects() -> [Effect] {
+        var taken: [Effect] = []
+        takeEffects(into: &taken)
+        return taken
+    }
+
     /// Feeds an encoded header as the reactor does, from the bytes of a received frame.
     mutating func receive(header: [UInt8], body: [UInt8], now: UInt64) {
         header.withUnsafeBytes { receive(header: $0, body: body, now: now) }

@@ -87,13 +87,6 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
         sendHello(now: now)
     }
 
-    /// The effects since the last call, in order.
-    mutating func takeEffects() -> [Effect] {
-        var taken: [Effect] = []
-        takeEffects(into: &taken)
-        return taken
-    }
-
     /// Swaps the effects since the last call into `buffer`, which must be empty; the core keeps `buffer`'s storage
     /// for the next ones, so a driver that empties and hands back the same two arrays never allocates.
     mutating func takeEffects(into buffer: inout [Effect]) {
