@@ -6,7 +6,8 @@
 """
 
 from .aio import AsyncAgent, AsyncRequest, AsyncSubscription
-from .agent import DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, Agent, CurveKeys, Outcome, Request, TriggerReport
+from .agent import (DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, Agent, CoordinationReply, CurveKeys, Gather, Outcome,
+                    Request, TriggerReport)
 from .errors import Decline, Fail, ParleyError
 from .events import (DEADLINE_APPROACHING, ERROR, HELP_NEEDED, RESOURCE_LOW, STOP, TASK_COMPLETE, TASK_START,
                      DispatchReport, EventBus, EventContext, HandlerFailure, HandlerToken, Stop)
@@ -16,7 +17,7 @@ from .wire import Command, DecodeError, Kind, Status
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "AsyncAgent", "AsyncRequest", "AsyncSubscription", "CurveKeys", "Outcome", "Request", "TriggerReport", "DEFAULT_BROKER", "DEFAULT_EVENTS", "DEFAULT_GATEWAY",
+    "Agent", "AsyncAgent", "AsyncRequest", "AsyncSubscription", "CoordinationReply", "Gather", "CurveKeys", "Outcome", "Request", "TriggerReport", "DEFAULT_BROKER", "DEFAULT_EVENTS", "DEFAULT_GATEWAY",
     "ParleyError", "Decline", "Fail",
     "EventBus", "EventContext", "HandlerToken", "HandlerFailure", "DispatchReport", "Stop", "STOP",
     "TASK_START", "TASK_COMPLETE", "ERROR", "HELP_NEEDED", "RESOURCE_LOW", "DEADLINE_APPROACHING",

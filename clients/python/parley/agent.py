@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import zmq
 
@@ -72,6 +72,51 @@ class Outcome:
             return self.json
         except ValueError as error:
             raise ParleyError(Status.FAILED, f"the answer is not JSON: {error}", self.attempts) from None
+
+
+Gather = Union[str, int]
+"""How many answers ``coordinate`` waits for: ``"all"`` (every leg's outcome), ``"first"`` (the first OK
+answer) or an ``int`` n, a quorum (the first n OK answers, n clamped to 1…len(targets))."""
+
+
+@dataclass(frozen=True)
+class CoordinationReply:
+    """The outcome of one coordination leg: where it went, its ``Outcome``, and the decoded JSON answer
+    (``answered`` is True when the outcome is OK and its body decodes as JSON; ``answer`` is None otherwise)."""
+
+    target: str
+    outcome: Outcome
+    answered: bool
+    answer: Any = None
+
+
+def _gather_needed(gather: Gather, legs: int) -> int:
+    """How many OK answers ``gather`` needs out of ``legs``; ValueError for anything but "all", "first" or an int."""
+    if gather == "all" and isinstance(gather, str):
+        return legs
+    if gather == "first" and isinstance(gather, str):
+        return 1
+    if isinstance(gather, int) and not isinstance(gather, bool):
+        return max(1, min(gather, legs))
+    raise ValueError(f"gather must be 'all', 'first' or a quorum (an int), not {gather!r}")
+
+
+def _leg_reply(target: str, outcome: Outcome) -> CoordinationReply:
+    if outcome.status != Status.OK:
+        return CoordinationReply(target, outcome, False)
+    try:
+        return CoordinationReply(target, outcome, True, outcome.json)
+    except ValueError:
+        return CoordinationReply(target, outcome, False)
+
+
+def _on_broker(step: Callable[["_Link", "_Call"], None], call: "_Call") -> Callable[["_IO"], None]:
+    """An operation of the driver: ``step`` on the broker link for ``call``."""
+    return lambda io: step(io.broker, call)
+
+
+def _short_of_quorum(answered: int, needed: int) -> ParleyError:
+    return ParleyError(Status.FAILED, f"coordination got {answered} answer(s); {needed} needed")
 
 
 @dataclass(frozen=True)
@@ -925,6 +970,17 @@ class AgentCore:
             raise ValueError("timeout must be positive")
         return _Call(Kind.parse(kind), target, content_type, _encode_payload(payload), timeout, retries, on_progress)
 
+    def _prepare_legs(self, targets: Sequence[str], task: Any, gather: Gather, timeout: float,
+                      retries: int) -> Tuple[List[_Call], int]:
+        """One COORDINATE call per target (the same encoded task) and the number of OK answers needed."""
+        if isinstance(targets, str) or not targets:
+            raise ValueError("coordinate needs a non-empty sequence of targets")
+        needed = _gather_needed(gather, len(targets))
+        body = _encode_payload(task)
+        calls = [self._prepare_call(Kind.COORDINATE, target, body, timeout, retries, "application/json", None)
+                 for target in targets]
+        return calls, needed
+
     def _layer_target(self, to_layer: str, need: Optional[str]) -> str:
         """The gateway target ``layer:<to_layer>[/<need>]``; ValueError for bad names or a missing gateway key."""
         problem = wire.layer_problem(to_layer) or (wire.capability_problem(need) if need is not None else None)
@@ -1110,6 +1166,41 @@ class Agent(AgentCore):
     def request_clarification(self, target: str, question: Any, timeout: float = 30.0, retries: int = 3) -> Any:
         """Asks ``target`` to clarify ``question``; returns the decoded JSON answer or raises ``ParleyError``."""
         return self.request(Kind.CLARIFICATION, target, question, timeout=timeout, retries=retries).value()
+
+    def coordinate(self, targets: Sequence[str], task: Any, gather: Gather = "all", timeout: float = 30.0,
+                   retries: int = 3) -> List[CoordinationReply]:
+        """Sends ``task`` to every target at once (requests of kind ``coordinate``) and gathers the replies, in
+        the order they arrive: all of them (``gather="all"``), the first OK one (``"first"``) or the first n OK
+        ones (``gather=n``); the legs still running are then cancelled. Raises ``ParleyError(FAILED)`` when
+        ``"first"`` or a quorum cannot be reached. Returns by ``timeout`` plus the grace of ``request``."""
+        calls, needed = self._prepare_legs(targets, task, gather, timeout, retries)
+        self._ensure_thread()
+        pending: Dict["concurrent.futures.Future[Outcome]", _Call] = {}
+        for call in calls:
+            pending[call.future] = call
+            self._schedule(_on_broker(_Link.start_call, call))
+        replies: List[CoordinationReply] = []
+        answered = 0
+        limit = _now() + timeout + 10.0
+        try:
+            while pending and not (gather != "all" and answered >= needed):
+                done, _ = concurrent.futures.wait(list(pending), timeout=max(0.0, limit - _now()),
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                if not done:
+                    raise ParleyError(Status.TIMEOUT, f"coordinate: the agent's I/O thread did not answer within "
+                                                      f"{timeout + 10.0:.1f} s")
+                for call in [c for c in calls if c.future in done]:
+                    reply = _leg_reply(call.target, pending.pop(call.future).future.result())
+                    replies.append(reply)
+                    answered += reply.answered
+                    if gather != "all" and answered >= needed:
+                        break
+        finally:
+            for call in pending.values():
+                self._schedule(_on_broker(_Link.cancel, call))
+        if gather != "all" and answered < needed:
+            raise _short_of_quorum(answered, needed)
+        return replies
 
     # -- cross-layer calls ----------------------------------------------------------------------------------
 

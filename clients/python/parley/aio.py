@@ -18,15 +18,16 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Dict, Optional, Sequence, Set, TypeVar, cast
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, TypeVar, cast
 
 import zmq
 
 from . import events as ev
 from . import wire
-from .agent import (_IO, _POLL_CEILING, DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, AgentCore, CurveKeys,
-                    Outcome, RequestBase, TriggerReport, _connect_failed, _encode_payload, _failure_reply,
-                    _logged, _start_connect)
+from .agent import (_IO, _POLL_CEILING, DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, AgentCore,
+                    CoordinationReply, CurveKeys, Gather, Outcome, RequestBase, TriggerReport, _Call,
+                    _connect_failed, _encode_payload, _failure_reply, _leg_reply, _logged, _short_of_quorum,
+                    _start_connect)
 from .errors import ParleyError
 from .subscription import Notice, SubscriptionBase
 from .wire import Kind, Status
@@ -279,6 +280,9 @@ class AsyncAgent(AgentCore):
         of about two heartbeats. Cancelling the awaiting task sends CANCEL and ends the call CANCELLED."""
         call = self._prepare_call(kind, target, payload, timeout, retries, content_type, on_progress)
         self._bind()
+        return await self._outcome(call, via_gateway)
+
+    async def _outcome(self, call: _Call, via_gateway: bool) -> Outcome:
         self._schedule(lambda io: io.link(via_gateway).start_call(call))
         try:
             return await self._bridge(call.future)
@@ -293,6 +297,38 @@ class AsyncAgent(AgentCore):
     async def request_clarification(self, target: str, question: Any, timeout: float = 30.0, retries: int = 3) -> Any:
         """The decoded JSON answer of ``target`` to a clarification request, or ``ParleyError``."""
         return (await self.request(Kind.CLARIFICATION, target, question, timeout=timeout, retries=retries)).value()
+
+    async def coordinate(self, targets: Sequence[str], task: Any, gather: Gather = "all", timeout: float = 30.0,
+                         retries: int = 3) -> List[CoordinationReply]:
+        """Sends ``task`` to every target at once (requests of kind ``coordinate``) and gathers the replies in
+        the order they arrive: all of them (``gather="all"``), the first OK one (``"first"``) or the first n OK
+        ones (``gather=n``); the legs still running are then cancelled (CANCEL), as they are when the awaiting
+        task is cancelled. Raises ``ParleyError(FAILED)`` when ``"first"`` or the quorum cannot be reached."""
+        calls, needed = self._prepare_legs(targets, task, gather, timeout, retries)
+        self._bind()
+        legs: Dict["asyncio.Future[Outcome]", _Call] = {
+            asyncio.ensure_future(self._outcome(call, False)): call for call in calls}
+        order = {call.cid: index for index, call in enumerate(calls)}
+        pending: Set["asyncio.Future[Outcome]"] = set(legs)
+        replies: List[CoordinationReply] = []
+        answered = 0
+        try:
+            while pending and not (gather != "all" and answered >= needed):
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for leg in sorted(done, key=lambda leg: order[legs[leg].cid]):
+                    reply = _leg_reply(legs[leg].target, leg.result())
+                    replies.append(reply)
+                    answered += reply.answered
+                    if gather != "all" and answered >= needed:
+                        break
+        finally:
+            for leg in pending:
+                leg.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if gather != "all" and answered < needed:
+            raise _short_of_quorum(answered, needed)
+        return replies
 
     async def execute(self, to_layer: str, need: Optional[str], payload: Any, timeout: float = 30.0,
                       retries: int = 3, kind: "Kind | str" = Kind.CALL) -> Any:
