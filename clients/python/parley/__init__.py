@@ -5,6 +5,7 @@
 ...     agent.request_help("cap:math", {"question": "6*7?"})
 """
 
+from . import compat
 from .aio import AsyncAgent, AsyncRequest, AsyncSubscription
 from .agent import (DEFAULT_BROKER, DEFAULT_EVENTS, DEFAULT_GATEWAY, Agent, CoordinationReply, CurveKeys, Gather, Outcome,
                     Request, TriggerReport)
@@ -17,6 +18,7 @@ from .wire import Command, DecodeError, Kind, Status
 __version__ = "0.1.0"
 
 __all__ = [
+    "compat",
     "Agent", "AsyncAgent", "AsyncRequest", "AsyncSubscription", "CoordinationReply", "Gather", "CurveKeys", "Outcome", "Request", "TriggerReport", "DEFAULT_BROKER", "DEFAULT_EVENTS", "DEFAULT_GATEWAY",
     "ParleyError", "Decline", "Fail",
     "EventBus", "EventContext", "HandlerToken", "HandlerFailure", "DispatchReport", "Stop", "STOP",
