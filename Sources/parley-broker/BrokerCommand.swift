@@ -4,6 +4,7 @@ import Logging
 import ParleyBroker
 import ParleyOperations
 import ParleyPolicy
+import ParleyWire
 import ZeroMQ
 import ServiceLifecycle
 import Synchronization
@@ -23,7 +24,8 @@ struct BrokerCommand: AsyncParsableCommand {
             over the environment, which wins over the file, which wins over the defaults; --print-config shows the \
             result and where each value came from. SIGTERM or SIGINT drains and exits 0. deploy/broker.yaml documents \
             every setting; deploy/OPERATIONS.md is the operator's guide.
-            """
+            """,
+        version: ParleyVersion.current
     )
 
     @Option(help: "A YAML config file (default: $PARLEY_BROKER_CONFIG, else none).")

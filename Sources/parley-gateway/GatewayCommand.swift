@@ -4,6 +4,7 @@ import Logging
 import ParleyGateway
 import ParleyOperations
 import ParleyPolicy
+import ParleyWire
 import ZeroMQ
 import ServiceLifecycle
 import UnixSignals
@@ -22,7 +23,8 @@ struct GatewayCommand: AsyncParsableCommand {
             its leading dashes, e.g. `broker: tcp://broker:7410`) or in the environment (PARLEY_GATEWAY_BROKER=…). Flags win \
             over the environment, which wins over the file, which wins over the defaults; --print-config shows the \
             result and where each value came from. deploy/gateway.yaml documents every setting.
-            """
+            """,
+        version: ParleyVersion.current
     )
 
     @Option(help: "A YAML config file (default: $PARLEY_GATEWAY_CONFIG, else none).")

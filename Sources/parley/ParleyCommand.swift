@@ -1,4 +1,5 @@
 import ArgumentParser
+import ParleyWire
 
 /// `parley`: poke at a running Parley system.
 @main
@@ -6,6 +7,7 @@ struct ParleyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Send requests, run a demo agent, publish and tail events, and inspect a Parley broker.",
+        version: ParleyVersion.current,
         subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self, PublishCommand.self, TailCommand.self,
                       PolicyCommand.self, KeygenCommand.self, HealthCommand.self]
     )

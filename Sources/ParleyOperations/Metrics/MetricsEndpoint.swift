@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CoreMetrics
 import ParleyStatistics
+import ParleyWire
 import Prometheus
 import Synchronization
 
@@ -28,7 +29,7 @@ public final class MetricsEndpoint: Sendable {
     private let cpu: CoreMetrics.FloatingPointCounter
     private let lastCPU = LastValue()
 
-    /// Metrics for a process that started now; `program` labels `parley_build_info`.
+    /// Metrics for a process that started now; `program` and ``ParleyVersion/current`` label `parley_build_info`.
     public init(program: String) {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -38,7 +39,8 @@ public final class MetricsEndpoint: Sendable {
         clock_gettime(CLOCK_REALTIME, &now)
         startTime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
         CoreMetrics.Gauge(label: "process_start_time_seconds", factory: factory).record(startTime)
-        CoreMetrics.Gauge(label: "parley_build_info", dimensions: [("program", program)], factory: factory).record(1)
+        CoreMetrics.Gauge(label: "parley_build_info", dimensions: [("program", program), ("version", ParleyVersion.current)],
+                          factory: factory).record(1)
         residentMemory = CoreMetrics.Gauge(label: "process_resident_memory_bytes", factory: factory)
         virtualMemory = CoreMetrics.Gauge(label: "process_virtual_memory_bytes", factory: factory)
         openDescriptors = CoreMetrics.Gauge(label: "process_open_fds", factory: factory)
