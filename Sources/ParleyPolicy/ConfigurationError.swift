@@ -1,7 +1,7 @@
 /// A problem in a configuration file (a policy or a keys file), naming the file, the line and the problem.
 ///
 /// Its `description` is one line, `path:line: problem`, the form compilers use, so editors and terminals
-/// can jump to it. `line` is 1-based; it is 0 when no line applies (the file could not be read at all).
+/// can jump to it; `path: problem` when no line applies (the file could not be read at all).
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The file's path as given to `load(path:)`, or the `source` given to `parse(_:source:)`.
     public var file: String
@@ -17,6 +17,6 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible, Equa
         self.problem = problem
     }
 
-    /// `path:line: problem`.
-    public var description: String { "\(file):\(line): \(problem)" }
+    /// `path:line: problem`, or `path: problem` when `line` is 0.
+    public var description: String { line == 0 ? "\(file): \(problem)" : "\(file):\(line): \(problem)" }
 }

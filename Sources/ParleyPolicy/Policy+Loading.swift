@@ -113,7 +113,7 @@ extension Policy {
         let payloadText = try reader.text(payloadNode, "\(label): 'max_payload'")
         guard let maxPayload = ByteSize.parse(payloadText) else {
             throw reader.error(payloadNode.line, "\(label): bad max_payload '\(payloadText)'; "
-                               + "expected bytes as an integer or with a B, KiB, MiB or GiB suffix (65536, 64KiB, 1MiB)")
+                               + "expected bytes as an integer or with a B, KB, MB, GB, KiB, MiB or GiB suffix (65536, 64KB, 1MiB)")
         }
 
         var rate: Rate?

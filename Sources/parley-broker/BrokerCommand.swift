@@ -110,7 +110,7 @@ struct BrokerCommand: AsyncParsableCommand {
             do {
                 options.security = try CurveServerSecurity.load(secretKeyFile: secretKey, keysFile: keys)
             } catch {
-                StartupReport.refuse(program, "\(error)")
+                StartupReport.refuse(program, "\(configuration.locating(error))")
                 throw ExitCode(StartupReport.configurationExitStatus)
             }
             logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": "\(options.security!.keyRing.entries.count)"])

@@ -27,7 +27,7 @@ enum BrokerSettings {
         Setting("dedupe-window-ms", .integer(0...86_400_000), default: "300000", help: "How long a finished outcome is kept to answer retries."),
         Setting("dedupe-capacity", .integer(0...100_000_000), default: "100000",
                 help: "How many finished outcomes are kept at most for retries (0 turns de-duplication of finished requests off)."),
-        Setting("dedupe-max-bytes", .integer(0...1 << 40), default: "67108864",
+        Setting("dedupe-max-bytes", .bytes(0...(1 << 40)), default: "64MiB",
                 help: "Bytes of answers the outcome cache keeps at most, roughly (the oldest go first)."),
         Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
         Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",

@@ -107,7 +107,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 logger.warning("DEVELOPMENT MODE: no CURVE keys; callers' declared layers are TRUSTED; use only on loopback")
             }
         } catch {
-            StartupReport.refuse(program, "\(error)")
+            StartupReport.refuse(program, "\(configuration.locating(error))")
             throw ExitCode(StartupReport.configurationExitStatus)
         }
         logger.info("policy loaded", metadata: ["event": "policy_loaded", "policy": "\(policyPath)", "rules": "\(loadedPolicy.rules.count)"])

@@ -57,7 +57,7 @@ struct PolicyCommand: AsyncParsableCommand {
         @Option(help: "The request kind: help, clarification, coordinate or call.")
         var kind = "call"
 
-        @Option(help: "The payload size in bytes (an integer, or with a B, KiB, MiB or GiB suffix).")
+        @Option(help: "The payload size in bytes (an integer, or with a B, KB, MB, GB, KiB, MiB or GiB suffix).")
         var payload = "0"
 
         @Option(help: "The policy file.")

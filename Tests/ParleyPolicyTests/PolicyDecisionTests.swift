@@ -42,7 +42,7 @@ struct PolicyDecisionTests {
         #expect(decide("application", "domain", .call, bytes: 1000).verdict == .allow)
         let decision = decide("application", "domain", .call, bytes: 1001)
         #expect(decision == PolicyDecision(verdict: .deny, rule: "app-to-domain",
-                                           reason: "payload of 1001 bytes exceeds the limit of 1000 B on application → domain"))
+                                           reason: "payload of 1001 bytes exceeds the limit of 1 KB on application → domain"))
     }
 
     @Test("an allowed request names its rule and gives the rule's comment")

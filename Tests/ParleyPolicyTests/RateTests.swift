@@ -31,22 +31,24 @@ struct RateTests {
         #expect(Rate(printed) == rate)
     }
 
-    @Test("byte sizes parse as integers or with binary suffixes", arguments: [
+    @Test("byte sizes parse as integers, with decimal suffixes (powers of 1000) or binary ones (powers of 1024)", arguments: [
         ("0", 0), ("65536", 65_536), ("512B", 512), ("64KiB", 65_536), ("1MiB", 1_048_576), ("2 KiB", 2_048), ("1GiB", 1 << 30),
+        ("64KB", 64_000), ("1MB", 1_000_000), ("2 GB", 2_000_000_000),
     ])
     func byteSizes(text: String, bytes: Int) {
         #expect(ByteSize.parse(text) == bytes)
     }
 
-    @Test("ambiguous, negative or malformed byte sizes are nil", arguments: [
-        "", "KiB", "64KB", "1MB", "1 mib", "-1", "1.5MiB", "64  KiB", " 64", "64KiB ", "9999999999999999999", "9999999999999GiB",
+    @Test("negative or malformed byte sizes, and unknown units, are nil", arguments: [
+        "", "KiB", "MB", "64kb", "1Mb", "1 mib", "1TB", "-1", "1.5MiB", "64  KiB", " 64", "64KiB ", "9999999999999999999", "9999999999999GiB",
     ])
     func badByteSizes(text: String) {
         #expect(ByteSize.parse(text) == nil)
     }
 
-    @Test("byte sizes print exactly in the largest binary unit", arguments: [
-        (0, "0 B"), (1000, "1000 B"), (1024, "1 KiB"), (65_536, "64 KiB"), (1_048_576, "1 MiB"), (1_572_864, "1536 KiB"),
+    @Test("byte sizes print exactly in the largest unit that divides them, binary before decimal", arguments: [
+        (0, "0 B"), (1000, "1 KB"), (1500, "1500 B"), (1024, "1 KiB"), (65_536, "64 KiB"), (1_048_576, "1 MiB"),
+        (1_572_864, "1536 KiB"), (1_000_000, "1 MB"), (2_000_000_000, "2 GB"),
     ])
     func formatting(bytes: Int, text: String) {
         #expect(ByteSize.format(bytes) == text)

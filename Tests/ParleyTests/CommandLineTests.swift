@@ -45,21 +45,24 @@ extension BrokerIntegration {
     }
 }
 
-/// Runs a built executable to completion (stopped after `timeout`) and returns its exit status and stdout
-/// (with `standardError`, stdout and stderr together).
+/// Runs a built executable to completion (stopped after `timeout`) and returns its exit status, its stdout (with
+/// `standardError`, stdout and stderr together) and its stderr (empty with `standardError`).
 func runToExit(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60),
-               standardError: Bool = false) async throws -> (status: Int32, output: String) {
+               standardError: Bool = false) async throws -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = TestProcess.buildDirectory.appendingPathComponent(executable)
     process.arguments = arguments
     let pipe = Pipe()
+    let errorPipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = standardError ? pipe : FileHandle.nullDevice
+    process.standardError = standardError ? pipe : errorPipe
     try process.run()
     let deadline = ContinuousClock.now + timeout
     while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     if process.isRunning { process.terminate() }
     process.waitUntilExit()
+    try? errorPipe.fileHandleForWriting.close()
     let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (process.terminationStatus, output)
+    let errors = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (process.terminationStatus, output, errors)
 }

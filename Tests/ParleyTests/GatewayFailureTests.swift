@@ -130,7 +130,7 @@ extension BrokerIntegration {
                                                                  "--policy", try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
                                                                  "--audit-log", path])
             #expect(refused.status == 78)
-            #expect(refused.output.contains("cannot open the audit log \(path): No such file or directory"), "\(refused.output)")
+            #expect(refused.errors.contains("cannot open the audit log \(path): No such file or directory"), "\(refused.errors)")
         }
 
         @Test("SIGHUPs during start-up, from the first thing main does until the ready line, do not end the gateway")

@@ -127,8 +127,8 @@ extension BrokerIntegration {
             let broken = try folder.write("broken.yaml", policyYAML(domainToInfrastructureRule()).replacingOccurrences(of: "to: infrastructure", with: "to: infrastructur"))
             let refused = try await runToExit("parley-gateway", ["--endpoint", "tcp://127.0.0.1:*", "--broker", broker.endpoint, "--policy", broken])
             #expect(refused.status != 0)
-            #expect(refused.output.contains("broken.yaml:8:"), "\(refused.output)")
-            #expect(refused.output.contains("infrastructur"))
+            #expect(refused.errors.contains("broken.yaml:8:"), "\(refused.errors)")
+            #expect(refused.errors.contains("infrastructur"))
 
             let (secondBroker, gateway, infrastructure, domain) = try await system(folder)
             defer { gateway.stop(); secondBroker.stop() }

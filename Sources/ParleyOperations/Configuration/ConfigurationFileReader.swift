@@ -21,9 +21,10 @@ enum ConfigurationFileReader {
     /// Config files are a few kilobytes; anything larger is a mistake (a log file given by accident).
     static let maxBytes = 1 << 20
 
-    /// The entries of the file at `path`, in file order.
-    static func read(path: String) throws(ConfigurationProblem) -> [ConfigurationFileEntry] {
-        try parse(try readText(path: path), source: path)
+    /// The entries of the file at `path`, in file order; a file that cannot be read is reported at `namedBy`,
+    /// the flag or environment variable that gave its path.
+    static func read(path: String, namedBy: String) throws(ConfigurationProblem) -> [ConfigurationFileEntry] {
+        try parse(try readText(path: path, namedBy: namedBy), source: path)
     }
 
     /// The entries of `text`, reported as coming from `source`.
@@ -96,11 +97,12 @@ enum ConfigurationFileReader {
         return found
     }
 
-    /// The file's bytes as UTF-8 text; line 0 when it cannot be read, the line of the first bad byte otherwise.
-    private static func readText(path: String) throws(ConfigurationProblem) -> String {
-        func problem(_ words: String) -> ConfigurationProblem { ConfigurationProblem(location: "\(path):0", problem: words) }
+    /// The file's bytes as UTF-8 text; refused at `namedBy` when it cannot be read, at the line of the first bad
+    /// byte when it is not UTF-8.
+    private static func readText(path: String, namedBy: String) throws(ConfigurationProblem) -> String {
+        func problem(_ words: String) -> ConfigurationProblem { ConfigurationProblem(location: namedBy, problem: words) }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw problem("cannot read the config file: \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw problem("cannot read the config file \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 << 10)
@@ -108,11 +110,11 @@ enum ConfigurationFileReader {
             let count = chunk.withUnsafeMutableBytes { readBytes(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw problem("cannot read the config file: \(String(cString: strerror(errno)))")
+                throw problem("cannot read the config file \(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maxBytes { throw problem("the config file is larger than 1 MiB; is it the right file?") }
+            if bytes.count > maxBytes { throw problem("the config file \(path) is larger than 1 MiB; is it the right file?") }
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             var line = 1

@@ -46,7 +46,7 @@ public struct ConfigurationLoader: Sendable {
         }
         let file = configFile ?? environment[configEnvironmentName].flatMap { $0.isEmpty ? nil : $0 }
         if let file {
-            try apply(file: file, to: &values)
+            try apply(file: file, namedBy: configFile == nil ? "environment variable \(configEnvironmentName)" : "--config", to: &values)
         }
         try apply(environment: environment, to: &values)
         for (key, text) in flags.sorted(by: { $0.key < $1.key }) {
@@ -59,9 +59,10 @@ public struct ConfigurationLoader: Sendable {
 
     private func setting(_ key: String) -> Setting? { settings.first { $0.key == key } }
 
-    private func apply(file: String, to values: inout [String: EffectiveConfiguration.Value]) throws(ConfigurationProblem) {
+    private func apply(file: String, namedBy: String, to values: inout [String: EffectiveConfiguration.Value])
+        throws(ConfigurationProblem) {
         let folder = file.contains("/") ? String(file[...file.lastIndex(of: "/")!]) : ""
-        for entry in try ConfigurationFileReader.read(path: file) {
+        for entry in try ConfigurationFileReader.read(path: file, namedBy: namedBy) {
             let source = SettingSource.file(path: file, line: entry.line)
             guard let setting = setting(entry.key) else {
                 throw ConfigurationProblem(location: source.location, problem: "unknown setting '\(entry.key)'" + suggestion(for: entry.key))

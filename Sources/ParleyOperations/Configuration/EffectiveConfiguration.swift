@@ -1,3 +1,5 @@
+import ParleyPolicy
+
 /// The values a process runs with, each with where it came from. Every value has been checked against its
 /// setting's kind, so the typed accessors only convert.
 public struct EffectiveConfiguration: Sendable {
@@ -51,6 +53,14 @@ public struct EffectiveConfiguration: Sendable {
     /// A problem with the value of `key`, reported where the value came from (for checks across settings).
     public func problem(_ key: String, _ words: String) -> ConfigurationProblem {
         ConfigurationProblem(location: self[key].source.location, problem: words)
+    }
+
+    /// `error` reported where the setting naming its file was set (`gateway.yaml:3: policy: /etc/…: cannot read
+    /// the file: …`) when it has no line of its own because the file could not be read; otherwise `error` itself.
+    public func locating(_ error: any Error) -> any Error {
+        guard let error = error as? ConfigurationError, error.line == 0,
+              let setting = settings.first(where: { values[$0.key]?.text == error.file }) else { return error }
+        return problem(setting.key, "\(setting.key): \(error)")
     }
 
     /// The effective configuration as YAML that could be a config file again, each line commented with its source:

@@ -25,7 +25,7 @@ extension SettingKind {
             let compact = text.filter { $0 != "_" }
             guard let bytes = ByteSize.parse(compact), range.contains(Int64(bytes)) else {
                 return .failure(SettingKindMismatch("must be a byte count from \(ByteSize.format(Int(range.lowerBound))) to "
-                    + "\(ByteSize.format(Int(range.upperBound))) (a number, optionally with B, KiB, MiB or GiB), not '\(text)'"))
+                    + "\(ByteSize.format(Int(range.upperBound))) (a number, optionally with B, KB, MB, GB, KiB, MiB or GiB), not '\(text)'"))
             }
             return .success(String(bytes))
         case .choice(let words):
@@ -75,7 +75,7 @@ extension SettingKind {
         case .endpoint: "ZeroMQ endpoint"
         case .path: "file path"
         case .integer(let range): "whole number \(range.lowerBound)…\(range.upperBound)"
-        case .bytes: "bytes (B, KiB, MiB, GiB)"
+        case .bytes: "bytes (B, KB, MB, GB, KiB, MiB, GiB)"
         case .choice(let words): "one of \(words.joined(separator: ", "))"
         case .address: "IP address"
         case .boolean: "true or false"
