@@ -110,6 +110,7 @@ class _LoopIO(_IO):
         self.watched: Dict[zmq.Socket[Any], int] = {}
         self.timer: Optional[asyncio.TimerHandle] = None
         self.pumping = False
+        self.pump_scheduled = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -128,6 +129,19 @@ class _LoopIO(_IO):
 
     def run_op(self, op: Callable[[_IO], None]) -> None:
         super().run_op(op)
+        self.schedule_pump()
+
+    def schedule_pump(self) -> None:
+        """One pump after this loop iteration's operations, not one per operation: the loop runs it before it
+        waits again (a ready callback makes its poll return at once), so a send that took the descriptor's edge
+        is still followed by a read."""
+        if self.pump_scheduled or self.loop is None:
+            return
+        self.pump_scheduled = True
+        self.loop.call_soon(self.scheduled_pump)
+
+    def scheduled_pump(self) -> None:
+        self.pump_scheduled = False
         self.guarded(self.pump)
 
     def on_timer(self) -> None:
