@@ -14,12 +14,16 @@ struct KeygenCommand: AsyncParsableCommand {
         discussion: """
             Without --out, prints the public and secret keys (40 Z85 characters each). With --out PREFIX, \
             writes the secret key to PREFIX.key (mode 0600) and the public key to PREFIX.pub instead, one key \
-            and a newline per file; it never overwrites an existing file (exit 1).
+            and a newline per file; it never overwrites an existing file (exit 1), and it refuses to write into a \
+            git work tree (where `git add` would take the secret key) unless given --allow-in-repository.
             """
     )
 
     @Option(name: .customLong("out"), help: ArgumentHelp("Write PREFIX.key (secret) and PREFIX.pub (public).", valueName: "PREFIX"))
     var prefix: String?
+
+    @Flag(help: "Write the key files even inside a git work tree.")
+    var allowInRepository = false
 
     func validate() throws {
         if let prefix, prefix.isEmpty { throw ValidationError("--out needs a non-empty PREFIX.") }
@@ -41,6 +45,12 @@ struct KeygenCommand: AsyncParsableCommand {
 
         let secretPath = prefix + ".key"
         let publicPath = prefix + ".pub"
+        if !allowInRepository, let workTree = GitWorkTree.enclosing(secretPath) {
+            printError("parley keygen: \(secretPath) would be inside the git work tree \(workTree), where a secret key can be "
+                       + "committed by accident; write it outside (e.g. --out ~/.config/parley/NAME) "
+                       + "or pass --allow-in-repository.")
+            throw ExitCode.failure
+        }
         for path in [secretPath, publicPath] where fileExists(path) {
             printError("parley keygen: \(path) already exists; not overwriting it (choose another --out prefix).")
             throw ExitCode.failure

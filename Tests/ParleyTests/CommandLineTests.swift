@@ -36,6 +36,26 @@ extension BrokerIntegration {
             #expect(down.output.hasPrefix("unhealthy"))
         }
 
+        @Test("parley keygen refuses to write keys into a git work tree unless told to, and writes them elsewhere")
+        func keygenOutsideRepositories() async throws {
+            let folder = try TemporaryFolder()
+            try FileManager.default.createDirectory(atPath: folder.path + "/repo/.git/objects", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: folder.path + "/repo/deploy", withIntermediateDirectories: true)
+            let inside = folder.path + "/repo/deploy/broker"
+            let refused = try await runToExit("parley", ["keygen", "--out", inside])
+            #expect(refused.status == 1)
+            #expect(refused.errors.contains("inside the git work tree \(folder.path)/repo"), "\(refused.errors)")
+            #expect(!FileManager.default.fileExists(atPath: inside + ".key"))
+
+            let allowed = try await runToExit("parley", ["keygen", "--out", inside, "--allow-in-repository"])
+            #expect(allowed.status == 0, "\(allowed.errors)")
+            #expect(FileManager.default.fileExists(atPath: inside + ".key"))
+
+            let outside = try await runToExit("parley", ["keygen", "--out", folder.path + "/broker"])
+            #expect(outside.status == 0, "\(outside.errors)")
+            #expect(try String(contentsOfFile: folder.path + "/broker.pub", encoding: .utf8).count == 41)
+        }
+
         @Test("parley status fails when no broker answers")
         func statusWithoutBroker() async throws {
             let result = try await runToExit("parley", ["status", "--broker", "tcp://127.0.0.1:1", "--timeout-ms", "500"])

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 extension BrokerIntegration {
@@ -12,6 +13,15 @@ extension BrokerIntegration {
             #expect(settings.count > 10)
             let missing = settings.filter { !$0.contains("# file \(file):") }.map { $0.prefix { $0 != ":" } }
             #expect(missing.isEmpty, "\(file) misses \(missing)")
+        }
+
+        @Test("deploy/keys.example.yaml names its gateway with the gateway's default id")
+        func exampleGatewayID() async throws {
+            let printed = try await runToExit("parley-gateway", ["--print-config"])
+            let line = try #require(printed.output.split(separator: "\n").first { $0.hasPrefix("gateway-id: ") })
+            let id = line.dropFirst("gateway-id: ".count).prefix { $0 != " " }.filter { $0 != "\"" }
+            let example = try String(contentsOfFile: OperationsTests.deploy + "/keys.example.yaml", encoding: .utf8)
+            #expect(example.contains("  - id: \(id)\n    role: gateway\n"), "gateway-id \(id)")
         }
     }
 }
