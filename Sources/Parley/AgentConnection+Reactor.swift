@@ -62,22 +62,32 @@ extension AgentConnection {
     static var liveEventBatch: Int { 4_096 }
 
     func runReactor(connectTimeout: Duration?) {
+        let now = MonotonicClock.milliseconds()
+        let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities)
+        var core = Core(target: target, hello: hello, subscriptionBacklogLimit: configuration.subscriptionBacklogLimit,
+                        connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger)
+        let link: BrokerLink
         do {
-            let now = MonotonicClock.milliseconds()
-            let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities)
-            var reactor = Reactor(
-                connection: self,
-                core: Core(target: target, hello: hello, subscriptionBacklogLimit: configuration.subscriptionBacklogLimit,
-                           connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger),
-                link: try makeLink())
-            try ReactorDriver(maximumWait: AgentCore<CallWaiter, PublishWaiter>.maximumWait).run(&reactor, stopRequested: { false })
-            reactor.link.send(.bye, body: nil)
-            finish(&reactor)
-            reactor.link.close()
+            link = try makeLink()
         } catch {
-            logger.error("agent reactor failed", metadata: ["agent": "\(configuration.id)", "error": "\(error)"])
-            finish(nil)
+            logReactorFailure(error)
+            var noHandlers: [UInt64: Task<Void, Never>] = [:]
+            finish(&core, handlers: &noHandlers)
+            return
         }
+        var reactor = Reactor(connection: self, core: core, link: link)
+        do {
+            try ReactorDriver(maximumWait: Core.maximumWait).run(&reactor, stopRequested: { false })
+            reactor.link.send(.bye, body: nil)
+        } catch {
+            logReactorFailure(error)
+        }
+        finish(&reactor.core, handlers: &reactor.handlers)
+        reactor.link.close()
+    }
+
+    private func logReactorFailure(_ error: any Error) {
+        logger.error("agent reactor failed", metadata: ["agent": "\(configuration.id)", "error": "\(error)"])
     }
 
     private func makeLink() throws -> BrokerLink {
@@ -105,11 +115,15 @@ extension AgentConnection {
     }
 
     private func submitAll(_ reactor: inout Reactor, now: UInt64) {
-        for work in reactor.spare {
-            if case .reply(let deliveryID, _) = work { reactor.handlers[deliveryID] = nil }
-            reactor.core.submit(work, now: now)
-        }
+        Self.submit(reactor.spare, to: &reactor.core, handlers: &reactor.handlers, now: now)
         reactor.spare.removeAll(keepingCapacity: true)
+    }
+
+    private static func submit(_ work: [Work], to core: inout Core, handlers: inout [UInt64: Task<Void, Never>], now: UInt64) {
+        for work in work {
+            if case .reply(let deliveryID, _) = work { handlers[deliveryID] = nil }
+            core.submit(work, now: now)
+        }
     }
 
     /// Carries out the core's effects, and those they lead to (a reconnect registers again).
@@ -177,29 +191,32 @@ extension AgentConnection {
                                   "remedy": "await before long synchronous work, or set startsHandlersInline = false"])
     }
 
-    /// Stops for good: work queued until now is ended with the rest (calls UNAVAILABLE or the refusal, publishes
-    /// `notConnected`, subscriptions finished, handlers cancelled), then every `stop()` returns.
-    private func finish(_ reactor: inout Reactor) {
+    /// Stops for good, after a normal end or a failure (the link could not be made or remade): work queued until
+    /// now is ended with the rest (calls UNAVAILABLE or the refusal, publishes `notConnected`, subscriptions
+    /// finished, handlers cancelled), then every `stop()` returns.
+    private func finish(_ core: inout Core, handlers: inout [UInt64: Task<Void, Never>]) {
         let now = MonotonicClock.milliseconds()
+        var work: [Work] = []
         inbox.withLock { inbox in
             inbox.running = false
-            swap(&inbox.work, &reactor.spare)
+            inbox.refusal = core.refusal ?? inbox.refusal
+            swap(&inbox.work, &work)
         }
-        submitAll(&reactor, now: now)
-        reactor.core.close()
+        Self.submit(work, to: &core, handlers: &handlers, now: now)
+        core.close()
         var effects: [Core.Effect] = []
-        reactor.core.takeEffects(into: &effects)
+        core.takeEffects(into: &effects)
         for effect in effects {
             switch effect {
             case .finishCall(let waiter, let outcome): waiter.resume(returning: outcome)
             case .finishPublish(let waiter, let result): waiter.resume(with: result.mapError { $0 as Error })
-            case .revoke(let deliveryID): reactor.handlers.removeValue(forKey: deliveryID)?.cancel()
+            case .revoke(let deliveryID): handlers.removeValue(forKey: deliveryID)?.cancel()
             case .registrationFailed(let error): inbox.withLock { $0.welcomeWaiter.take() }?.resume(throwing: error)
             case .send, .registered, .serve, .subscribe, .reconnect: break
             }
         }
-        reactor.handlers.values.forEach { $0.cancel() }
-        finish(reactor.core.refusal)
+        handlers.values.forEach { $0.cancel() }
+        finish(core.refusal)
     }
 
     /// Marks the connection stopped and releases whoever waits for it.

@@ -232,6 +232,20 @@ extension BrokerIntegration {
             #expect(clock.now - stopped < .seconds(30), "reported at the end of the grace, not at the 60 s deadline")
             await orders.close(); await store.close()
         }
+
+        @Test("a gateway endpoint libzmq cannot connect to ends the cross-layer call UNAVAILABLE at once, and close returns")
+        func unusableGatewayEndpoint() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let orders = try await connectedAgent("orders", layer: "domain", broker: broker, gateway: "tcp://no-port-here")
+            let clock = ContinuousClock()
+            let started = clock.now
+            let outcome = try await orders.executeOutcome(
+                LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "x", timeout: .seconds(60), retries: 0))
+            #expect(outcome.status == .unavailable && outcome.attempts == 0, "\(outcome.status) attempts \(outcome.attempts): \(outcome.text)")
+            #expect(clock.now - started < .seconds(30), "ended when the link failed, not at the 60 s deadline")
+            await orders.close()
+        }
     }
 }
 
