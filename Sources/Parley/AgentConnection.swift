@@ -96,7 +96,7 @@ final class AgentConnection: Sendable {
                 // CANCEL never overtakes the REQUEST.
                 let refused = inbox.withLock { inbox -> Outcome? in
                     if Task.isCancelled {
-                        return Outcome(status: .cancelled, body: Array("cancelled by the requester".utf8), attempts: 0)
+                        return .cancelledLocally
                     }
                     guard inbox.running, !inbox.stopping else {
                         return inbox.refusal

@@ -9,6 +9,9 @@ public struct Outcome: Sendable {
 
     /// The body as UTF-8 text (for reasons and logs).
     public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// A call the requester cancelled before any server had it, or whose server no longer knows it.
+    static var cancelledLocally: Outcome { Outcome(status: .cancelled, body: Array("cancelled by the requester".utf8), attempts: 0) }
 }
 
 /// Errors the SDK throws.

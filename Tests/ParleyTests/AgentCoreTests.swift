@@ -189,6 +189,44 @@ struct AgentCoreTests {
         #expect(Self.sent(core.takeEffects()) == [.request(Self.request(Self.second)), .cancel(Self.second)])
     }
 
+    @Test("a call cancelled while the link is down, after its REQUEST went: REQUEST and CANCEL go after WELCOME, the server ends it")
+    func cancellationAcrossSessions() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 5_000), body: [], waiter: 1), now: 0)
+        core.submit(.call(Self.request(Self.second, timeout: 5_000), body: [], waiter: 2), now: 0)
+        _ = core.takeEffects()
+        core.tick(now: 301)  // silent: the link goes, the session with it
+        core.linkReplaced(now: 301)
+        #expect(!core.registered)
+        core.submit(.cancel(Self.first), now: 302)
+        var effects = core.takeEffects()
+        #expect(Self.finished(effects).isEmpty, "the server may be running it: not ended here")
+        #expect(!Self.sent(effects).contains(.cancel(Self.first)))
+        core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 400)
+        effects = core.takeEffects()
+        let sent = Self.sent(effects)
+        let request = sent.firstIndex(of: .request(Self.request(Self.first, timeout: 4_600)))
+        let cancel = sent.firstIndex(of: .cancel(Self.first))
+        #expect(request != nil && cancel != nil && request! < cancel!, "\(sent)")
+        #expect(!sent.contains(.cancel(Self.second)))
+        // A server that no longer knows the request refuses the CANCEL: nothing runs it, the cancellation holds.
+        let unknown = ErrorNotice(status: .badRequest, command: CommandCode.cancel.rawValue, callbackID: Self.first)
+        core.receive(header: HeaderEncoder.encode(.error(unknown)), body: Array("no request to cancel".utf8), now: 401)
+        let ended = Self.finished(core.takeEffects())
+        #expect(ended.count == 1 && ended.first?.0 == 1 && ended.first?.1.status == .cancelled)
+    }
+
+    @Test("a call resent after its deadline passed goes with 1 ms left, not a wrapped-around timeout")
+    func resendPastDeadline() {
+        var core = Self.core()
+        core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 0)
+        core.submit(.call(Self.request(Self.first, timeout: 1_000), body: [], waiter: 1), now: 0)
+        _ = core.takeEffects()
+        core.receive(header: Self.welcome(heartbeat: 100), body: [], now: 1_050)  // a new session within the grace
+        #expect(Self.sent(core.takeEffects()) == [.request(Self.request(Self.first, timeout: 1))])
+    }
+
     @Test("serving: a delivery runs once, progress and the reply go while it is live, nothing after REVOKE")
     func servingWithProgress() {
         var core = Self.core()

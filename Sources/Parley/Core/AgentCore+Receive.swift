@@ -89,10 +89,13 @@ extension AgentCore {
         heartbeatMilliseconds = UInt64(max(welcome.heartbeatMilliseconds, 10))
         liveness = UInt64(max(welcome.liveness, 1))
         // Resend every open call and unconfirmed event with the same ids: the server de-duplicates.
-        for call in calls.values {
+        // A cancelled call goes again too, then its CANCEL: a server that lost it would otherwise never end it.
+        for (callbackID, call) in calls {
             var request = call.request
-            request.timeoutMilliseconds = UInt32(clamping: max(call.brokerDeadline &- now, 1))
+            request.timeoutMilliseconds = UInt32(clamping: call.brokerDeadline > now ? call.brokerDeadline - now : 1)
             send(.request(request), body: call.body, now: now)
+            if call.cancelling { send(.cancel(callbackID), now: now) }
+            calls[callbackID]?.sent = true
         }
         for pending in publishes.values { send(.publish(pending.publish), body: pending.body, now: now) }
     }
@@ -116,7 +119,10 @@ extension AgentCore {
             return
         }
         if let call = calls.removeValue(forKey: notice.callbackID) {
-            effects.append(.finishCall(call.waiter, Outcome(status: notice.status, body: Array(reason.utf8), attempts: 0)))
+            // A CANCEL the server no longer has a request for: nothing there runs it, so the cancellation holds.
+            let cancelled = call.cancelling && notice.command == CommandCode.cancel.rawValue
+            effects.append(.finishCall(call.waiter, cancelled ? .cancelledLocally
+                                                              : Outcome(status: notice.status, body: Array(reason.utf8), attempts: 0)))
         } else if let pending = publishes.removeValue(forKey: notice.callbackID) {
             effects.append(.finishPublish(pending.waiter, .failure(.outcome(notice.status, reason: reason))))
         }

@@ -19,6 +19,10 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
         var brokerDeadline: UInt64
         /// When its timer is due: the broker's deadline, then the grace after it.
         var timerAt: UInt64
+        /// Whether its REQUEST went to a server in some session: from then on only that server can end it.
+        var sent = false
+        /// Whether the application cancelled it: CANCEL follows the REQUEST in every later session too.
+        var cancelling = false
     }
 
     /// A PUBLISH waiting for its CONFIRM.
@@ -104,17 +108,22 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
             if let previous = calls[request.callbackID] {
                 effects.append(.finishCall(previous.waiter, Outcome(status: .badRequest, body: Array("the callback id is in use by an open call".utf8), attempts: 0)))
             }
-            calls[request.callbackID] = Call(request: request, body: body, waiter: waiter, brokerDeadline: deadline, timerAt: deadline)
+            calls[request.callbackID] = Call(request: request, body: body, waiter: waiter, brokerDeadline: deadline, timerAt: deadline,
+                                             sent: registered)
             schedule(.call(request.callbackID), at: deadline)
             if registered { send(.request(request), body: body, now: now) }
         case .cancel(let callbackID):
-            guard calls[callbackID] != nil else { return }
-            if registered {
-                send(.cancel(callbackID), now: now)
-            } else if let call = calls.removeValue(forKey: callbackID) {
-                // Never sent in this session: nothing runs it, so it ends here.
-                effects.append(.finishCall(call.waiter, Outcome(status: .cancelled, body: Array("cancelled by the requester".utf8), attempts: 0)))
+            guard var call = calls[callbackID] else { return }
+            if !call.sent {
+                // Never sent: nothing runs it, so it ends here.
+                calls[callbackID] = nil
+                effects.append(.finishCall(call.waiter, .cancelledLocally))
+                return
             }
+            // The server may be running it (from this session or an earlier one): its RESULT ends the call.
+            call.cancelling = true
+            calls[callbackID] = call
+            if registered { send(.cancel(callbackID), now: now) }
         case .publish(let publish, let body, let waiter, let timeout):
             let deadline = now + timeout
             publishes[publish.eventID] = PendingPublish(publish: publish, body: body, waiter: waiter, deadline: deadline)

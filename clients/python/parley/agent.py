@@ -260,6 +260,9 @@ class _Link:
         self.registered_once = False
         self.calls: Dict[bytes, _Call] = {}
         self.publishes: Dict[bytes, _Publish] = {}
+        # Calls cancelled while the session was down after their REQUEST went: REQUEST and CANCEL go again
+        # after the next WELCOME (PROTOCOL.md section 11, rule 13), their RESULT is ignored.
+        self.cancelled_while_away: List[_Call] = []
         self.waiters: List["concurrent.futures.Future[None]"] = []
         self.status_waiters: Deque["concurrent.futures.Future[Any]"] = collections.deque()
         self.undecodable = 0
@@ -350,6 +353,10 @@ class _Link:
         for call in list(self.calls.values()):  # resend every unfinished request: same callback ids
             if call.next_send is None:
                 self.send_call(call)
+        for call in self.cancelled_while_away:
+            self.send_call(call)
+            self.send([wire.encode(Command.CANCEL, callback_id=call.cid)])
+        self.cancelled_while_away.clear()
         for publish in list(self.publishes.values()):
             self.send(publish.frames)
         if self.name == "broker":
@@ -393,12 +400,14 @@ class _Link:
         call.sent = True
 
     def cancel(self, call: _Call) -> None:
-        """The caller gave up: CANCEL to the broker (or gateway) if it may have the request; the call ends
-        CANCELLED here at once (the RESULT CANCELLED that follows is a duplicate and ignored)."""
+        """The caller gave up: CANCEL to the broker (or gateway) if it may have the request, now or after the
+        next WELCOME; the call ends CANCELLED here at once (the RESULT that follows is ignored)."""
         if call.cid not in self.calls:
             return
         if call.sent and self.state == "ready":
             self.send([wire.encode(Command.CANCEL, callback_id=call.cid)])
+        elif call.sent:
+            self.cancelled_while_away.append(call)
         self.finish(call, Outcome(Status.CANCELLED, b"cancelled by the caller", 0))
 
     def finish(self, call: _Call, outcome: Outcome) -> None:
