@@ -56,4 +56,26 @@ struct NoticeChannelTests {
         consumer.cancel()
         #expect(await consumer.value == 1)
     }
+
+    @Test("two tasks taking from one channel: each notice reaches one of them, and both end after finish")
+    func twoConsumers() async {
+        let channel = NoticeChannel()
+        let subscription = EventSubscription(channel: channel, onCancel: {})
+        let consumers = (0..<2).map { _ in
+            Task {
+                var seen: [UInt64] = []
+                for await notice in subscription { seen += Self.sequences([notice]) }
+                return seen
+            }
+        }
+        try? await Task.sleep(for: .milliseconds(50))  // both wait
+        for sequence in 1...1_000 {
+            channel.send(Self.notice(UInt64(sequence)))
+            if sequence % 100 == 0 { await Task.yield() }
+        }
+        channel.finish()
+        var all: [UInt64] = []
+        for consumer in consumers { all += await consumer.value }
+        #expect(all.sorted() == Array(1...1_000))
+    }
 }

@@ -2,12 +2,28 @@ import Synchronization
 
 /// The queue between the reactor thread and one subscription's consumer. The reactor appends notices without
 /// waiting; the consumer takes everything queued at once, swapping arrays (no allocation once both have grown),
-/// and suspends only when nothing is queued. Thread-safe.
+/// and suspends only when nothing is queued. Thread-safe; more than one task may take from it (each notice goes to
+/// one of them).
 final class NoticeChannel: Sendable {
     private struct State {
         var queued: [EventNotice] = []
         var waiter: UnsafeContinuation<Void, Never>?
+        /// Consumers waiting besides `waiter` (rare: a subscription iterated by several tasks).
+        var otherWaiters: [UnsafeContinuation<Void, Never>] = []
         var finished = false
+
+        /// Takes every waiting consumer out, to be resumed outside the lock.
+        mutating func takeWaiters() -> (UnsafeContinuation<Void, Never>?, [UnsafeContinuation<Void, Never>]) {
+            defer { waiter = nil }
+            guard !otherWaiters.isEmpty else { return (waiter, []) }
+            defer { otherWaiters = [] }
+            return (waiter, otherWaiters)
+        }
+    }
+
+    private static func resume(_ waiters: (UnsafeContinuation<Void, Never>?, [UnsafeContinuation<Void, Never>])) {
+        waiters.0?.resume()
+        for waiter in waiters.1 { waiter.resume() }
     }
 
     private let state = Mutex(State())
@@ -16,23 +32,21 @@ final class NoticeChannel: Sendable {
 
     /// Queues `notice`, waking the consumer if it waits. Dropped once the channel is finished.
     func send(_ notice: EventNotice) {
-        let (queued, waiter) = state.withLock { state -> (Bool, UnsafeContinuation<Void, Never>?) in
-            guard !state.finished else { return (false, nil) }
+        let (queued, waiters) = state.withLock { state -> (Bool, (UnsafeContinuation<Void, Never>?, [UnsafeContinuation<Void, Never>])) in
+            guard !state.finished else { return (false, (nil, [])) }
             state.queued.append(notice)
-            defer { state.waiter = nil }
-            return (true, state.waiter)
+            return (true, state.takeWaiters())
         }
         if queued { backlog.add(1, ordering: .relaxed) }
-        waiter?.resume()
+        Self.resume(waiters)
     }
 
-    /// Ends the sequence once the consumer has taken what is queued.
+    /// Ends the sequence once the consumers have taken what is queued.
     func finish() {
-        state.withLock { state -> UnsafeContinuation<Void, Never>? in
+        Self.resume(state.withLock { state in
             state.finished = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }?.resume()
+            return state.takeWaiters()
+        })
     }
 
     /// Replaces `batch` with every queued notice, waiting while none are queued. False when the channel is finished
@@ -58,16 +72,14 @@ final class NoticeChannel: Sendable {
                 await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                     let ready = state.withLock { state -> Bool in
                         if !state.queued.isEmpty || state.finished || Task.isCancelled { return true }
-                        state.waiter = continuation
+                        if state.waiter == nil { state.waiter = continuation } else { state.otherWaiters.append(continuation) }
                         return false
                     }
                     if ready { continuation.resume() }
                 }
             } onCancel: {
-                state.withLock { state -> UnsafeContinuation<Void, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }?.resume()
+                // Wakes every consumer: the cancelled one returns, the others look again and wait again.
+                Self.resume(state.withLock { $0.takeWaiters() })
             }
         }
     }
