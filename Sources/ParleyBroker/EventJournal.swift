@@ -12,7 +12,9 @@ import ZeroMQ
 /// EVENT header bytes (as on the wire, with the sequence and timestamp) then the body. Kind 2 is a topic's
 /// latest sequence (kept when compaction drops all its events, so sequences are never reused). Records are
 /// written before the CONFIRMs of a reactor turn go out (group commit), and synced to disk at that point
-/// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up.
+/// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up. It is compacted at
+/// start-up and, while the broker runs, whenever it outgrows twice what is retained plus `compactionSlack`
+/// (`JournalCompaction`).
 final class EventJournal {
     private var descriptor: Int32
     private let path: String
@@ -29,6 +31,19 @@ final class EventJournal {
     private var promised = 0
     private static let reserveAhead: off_t = 8 << 20
     private var encoded: [UInt8] = []
+    /// The compaction in progress, if any.
+    private var compaction: JournalCompaction?
+    /// The size below which no compaction is tried: raised past a failed one, so that it is not retried at once.
+    private var nextCompactionSize: off_t = 0
+    /// How far the file may grow past twice the retained bytes before it is compacted while the broker runs.
+    static let compactionSlack: off_t = 64 << 20
+
+    /// What a compaction while running did, for the log.
+    enum CompactionEvent {
+        case started(size: off_t)
+        case finished(before: off_t, after: off_t)
+        case failed(String)
+    }
 
     /// Opens (or creates) the journal in `directory`, after taking the directory's lock: a second broker on
     /// the same directory is refused rather than compacting a journal another one is writing.
@@ -48,6 +63,7 @@ final class EventJournal {
             throw JournalError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         fileEnd = lseek(descriptor, 0, SEEK_END)
+        unlink(path + ".compacting")  // left by a compaction a crash interrupted
     }
 
     deinit {
@@ -57,21 +73,12 @@ final class EventJournal {
 
     /// Queues an event for the next `commit`.
     func append(_ header: EventHeader, body: Message?) {
-        encoded.removeAll(keepingCapacity: true)
-        HeaderEncoder.encode(.event(header), into: &encoded)
-        let bodyCount = body?.count ?? 0
-        appendRecordHeader(kind: 1, length: 1 + 4 + encoded.count + bodyCount)
-        put(UInt32(encoded.count))
-        buffer.append(contentsOf: encoded)
-        body?.withUnsafeBytes { buffer.append(contentsOf: $0) }
+        JournalFile.appendEvent(header, body: body, to: &buffer, scratch: &encoded)
     }
 
     /// Queues a topic's latest sequence for the next `commit`.
     func appendLatest(_ topic: Topic, _ latest: UInt64) {
-        let name = Array(topic.description.utf8)
-        appendRecordHeader(kind: 2, length: 1 + 8 + name.count)
-        put(latest)
-        buffer.append(contentsOf: name)
+        JournalFile.appendLatest(topic, latest, to: &buffer)
     }
 
     /// Whether `bytes` more can be queued with disk space reserved for them: reserves 8 MiB ahead when it can,
@@ -112,6 +119,46 @@ final class EventJournal {
         guard !buffer.isEmpty else { return }
         try writeQueued()
         if sync, fdatasync(descriptor) != 0 { throw JournalError("cannot sync \(path): \(String(cString: strerror(errno)))") }
+        compaction?.committed(upTo: fileEnd)
+    }
+
+    /// Starts a compaction in the background when the file holds more than twice `retainedBytes` plus
+    /// `compactionSlack` and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
+    func compactIfDue(retainedBytes: Int, floors: () -> [Topic: UInt64]) -> CompactionEvent? {
+        guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + Self.compactionSlack else { return nil }
+        do {
+            compaction = try JournalCompaction(path: path, floors: floors(), end: fileEnd)
+            return .started(size: fileEnd)
+        } catch {
+            nextCompactionSize = fileEnd + Self.compactionSlack
+            return .failed("\(error)")
+        }
+    }
+
+    /// Once the compaction's thread is done (call with nothing queued): appends what was committed since it
+    /// copied, syncs and renames the new file over the old one, and writes to it from then on. On failure the
+    /// old file stays in use and the next try waits until the file has grown by `compactionSlack`.
+    func finishCompaction() -> CompactionEvent? {
+        guard let compaction, compaction.currentStage != .copying else { return nil }
+        self.compaction = nil
+        do {
+            guard compaction.currentStage == .copied else { throw JournalError(compaction.failureReason) }
+            try JournalFile.copy(compaction.copiedEnd..<fileEnd, of: descriptor, to: compaction.descriptor, path: path)
+            guard fdatasync(compaction.descriptor) == 0, rename(compaction.temporaryPath, path) == 0 else {
+                throw JournalError("cannot replace \(path): \(JournalFile.lastError)")
+            }
+        } catch {
+            close(compaction.descriptor)
+            unlink(compaction.temporaryPath)
+            nextCompactionSize = fileEnd + Self.compactionSlack
+            return .failed("\(error)")
+        }
+        let before = fileEnd
+        close(descriptor)
+        descriptor = compaction.descriptor
+        fileEnd = lseek(descriptor, 0, SEEK_END)
+        reservedEnd = reservedEnd.map { _ in 0 }
+        return .finished(before: before, after: fileEnd)
     }
 
     /// Within `rewrite`: writes what was queued once it passes a chunk, so that compaction holds one chunk
@@ -155,32 +202,13 @@ final class EventJournal {
     }
 
     private func writeQueued() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw JournalError("cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            offset += written
-            fileEnd += off_t(written)
+        do {
+            try buffer.withUnsafeBytes { try JournalFile.write($0, to: descriptor, path: path) }
+        } catch {
+            fileEnd = lseek(descriptor, 0, SEEK_END)  // part of it may have been written
+            throw error
         }
+        fileEnd += off_t(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
-
-    private func appendRecordHeader(kind: UInt8, length: Int) {
-        put(UInt32(length))
-        buffer.append(kind)
-    }
-
-    private func put<T: FixedWidthInteger>(_ value: T) {
-        var big = value.bigEndian
-        withUnsafeBytes(of: &big) { buffer.append(contentsOf: $0) }
-    }
-}
-
-/// The journal could not be read or written.
-struct JournalError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

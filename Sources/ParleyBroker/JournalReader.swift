@@ -14,14 +14,24 @@ struct JournalReader {
     private var start = 0
     private var end = 0
     private var fileOffset: off_t = 0
+    /// Where reading stops: the file's end, or an earlier offset (the part a compaction copies).
+    private let limit: off_t
+    /// Where the last record read begins in the window (its length field).
+    private var recordStart = 0
     /// Where the last complete record read ends: the journal's valid length so far.
     private(set) var validEnd: off_t = 0
     private static let chunk = 1 << 20
 
-    init(descriptor: Int32, path: String) {
+    init(descriptor: Int32, path: String, limit: off_t = .max) {
         self.descriptor = descriptor
         self.path = path
+        self.limit = limit
         window = [UInt8](repeating: 0, count: Self.chunk)
+    }
+
+    /// The bytes of the record `next()` returned last, as in the file (valid until `next()` is called again).
+    func withLastRecord<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try window.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[recordStart..<start])) }
     }
 
     /// The next complete record, or nil at the end of the file or at a torn or unreadable record (ignored:
@@ -30,6 +40,7 @@ struct JournalReader {
         guard try fill(4) else { return nil }
         let length = Int(integer(start, UInt32.self))
         guard length >= 1, try fill(4 + length) else { return nil }
+        recordStart = start
         let record = start + 4
         start = record + length
         let kind = window[record]
@@ -66,7 +77,9 @@ struct JournalReader {
         }
         if window.count < count { window.append(contentsOf: repeatElement(0, count: count - window.count)) }
         while end < count {
-            let got = window.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + end, $0.count - end, fileOffset) }
+            guard fileOffset < limit else { return false }
+            let wanted = Int(min(off_t(window.count - end), limit - fileOffset))
+            let got = window.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + end, wanted, fileOffset) }
             if got < 0, errno == EINTR { continue }
             guard got >= 0 else { throw JournalError("cannot read \(path): \(String(cString: strerror(errno)))") }
             guard got > 0 else { return false }

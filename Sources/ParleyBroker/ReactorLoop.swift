@@ -44,6 +44,7 @@ struct ReactorLoop {
     mutating func runTimers(now: UInt64) throws {
         guard now >= core.nextWakeup else { return }
         core.tick(now: now)
+        compactJournal()
         try flush()
     }
 
@@ -167,6 +168,7 @@ struct ReactorLoop {
         if let journal, !core.journal.isEmpty {
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
             try journal.commit()
+            compactJournal()
         }
         for entry in core.publications.entries { publish(entry) }
         for entry in core.outbox.entries { send(entry) }
@@ -176,6 +178,26 @@ struct ReactorLoop {
         for peer in unreachable { core.peerUnreachable(peer, now: now) }
         unreachable.removeAll(keepingCapacity: true)
         try flush()
+    }
+
+    /// Finishes a compaction of the journal whose copy is done, and starts one when the journal has outgrown
+    /// what is retained. Called with nothing queued in the journal.
+    private func compactJournal() {
+        guard let journal else { return }
+        if let event = journal.finishCompaction() { log(event) }
+        if let event = journal.compactIfDue(retainedBytes: core.retainedEventBytes, floors: { core.journalFloors() }) { log(event) }
+    }
+
+    private func log(_ event: EventJournal.CompactionEvent) {
+        switch event {
+        case .started(let size):
+            logger.info("event journal compaction started", metadata: ["event": "journal_compaction_started", "bytes": "\(size)",
+                                                                      "retained_bytes": "\(core.retainedEventBytes)"])
+        case .finished(let before, let after):
+            logger.info("event journal compacted", metadata: ["event": "journal_compacted", "bytes_before": "\(before)", "bytes_after": "\(after)"])
+        case .failed(let reason):
+            logger.warning("event journal not compacted", metadata: ["event": "journal_not_compacted", "error": "\(reason)"])
+        }
     }
 
     /// XPUB never blocks: at a subscriber's high-water mark its copy is dropped (it recovers by REPLAY).

@@ -106,6 +106,19 @@ extension BrokerCore {
         topics.update(topic) { log, _ in log.restoreLatest(latest) }
     }
 
+    /// Each topic's floor, for compacting the journal while running: the sequence before its oldest retained event
+    /// (its latest when none is retained). A journal keeping the events above the floors, after a latest record
+    /// of each floor, loads back to the same state.
+    public func journalFloors() -> [Topic: UInt64] {
+        var floors: [Topic: UInt64] = [:]
+        floors.reserveCapacity(topics.count)
+        for (topic, log) in topics.logs { floors[topic] = log.oldestRetained - 1 }
+        return floors
+    }
+
+    /// Payload bytes retained over all topics.
+    public var retainedEventBytes: Int { topics.bytes }
+
     /// Every topic's latest sequence and retained events, for compacting the journal.
     public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) throws -> Void) rethrows {
         for (topic, log) in topics.logs {

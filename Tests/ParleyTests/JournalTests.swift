@@ -90,6 +90,89 @@ extension BrokerIntegration {
             try broker.checkPeakMemory(under: retainedMegabytes + 64, "start-up on a \(Self.journaledEvents) MB journal retaining \(retainedMegabytes) MB")
         }
 
+        @Test("while running, the journal is compacted: 200 MB of events retaining 8 stay under 2 × retained + 64 MiB on disk and load back")
+        func compactsWhileRunning() async throws {
+            let folder = try TemporaryFolder()
+            let journalPath = folder.path + "/events.journal"
+            let first = try await BrokerProcess(["--data-dir", folder.path] + Self.retention, captureStandardError: true)
+            let publisher = try await connectedAgent("game", broker: first)
+            let body = [UInt8](repeating: 0x2A, count: 1_000_000)
+            let published: UInt64 = 200
+            for _ in 1...published { _ = try await publisher.publish("on_tick", data: body, contentType: "application/octet-stream") }
+            let retainedBytes = Int(Self.retainedEvents) * 1_000_000
+            let bound = 2 * retainedBytes + 64 << 20
+            try await waitUntil("the journal is compacted to under \(bound) bytes") {
+                let size = try FileManager.default.attributesOfItem(atPath: journalPath)[.size] as! Int
+                return size <= bound
+            }
+            let logs = first.child.stdoutLines + first.child.stderrLines
+            #expect(logs.contains { $0.contains("journal_compacted") }, "no compaction logged: \(logs.suffix(5))")
+            #expect(!FileManager.default.fileExists(atPath: journalPath + ".compacting"))
+            await publisher.close()
+            _ = first.child.stop()
+
+            // The compacted journal loads back: the retained events, a GAP before them, and the sequence goes on.
+            let second = try await BrokerProcess(["--data-dir", folder.path] + Self.retention)
+            defer { second.stop() }
+            let raw = try RawAgent(endpoint: second.endpoint)
+            defer { raw.close() }
+            try await raw.send(.replay(Replay(selector: .topic(Self.topic), from: 1)))
+            let replies = try await raw.next(count: Int(Self.retainedEvents) + 2, timeout: .seconds(30))
+            let firstKept = published - Self.retainedEvents + 1
+            #expect(replies.first?.header == .gap(Gap(topic: Self.topic, from: 1, to: firstKept - 1)))
+            #expect(replies.dropFirst().dropLast().map { reply -> UInt64 in
+                guard case .event(let event) = reply.header else { return 0 }
+                return reply.body == body ? event.sequence : 0
+            } == Array(firstKept...published))
+            let again = try await connectedAgent("game", broker: second)
+            #expect(try await again.publish("on_tick", data: [1], contentType: "application/octet-stream").sequence == published + 1)
+            await again.close()
+        }
+
+        @Test("kill -9 while the journal is being compacted: the retained confirmed events load back in order, no sequence is reused")
+        func killDuringCompaction() async throws {
+            let folder = try TemporaryFolder()
+            let first = try await BrokerProcess(["--data-dir", folder.path] + Self.retention, captureStandardError: true)
+            let publisher = try await connectedAgent("game", broker: first)
+            let body = [UInt8](repeating: 0x2A, count: 1_000_000)
+            let confirmed = Task {
+                var last: UInt64 = 0
+                for _ in 0..<2_000 {
+                    guard let receipt = try? await publisher.publish("on_tick", data: body, contentType: "application/octet-stream") else { break }
+                    last = receipt.sequence
+                }
+                return last
+            }
+            try await waitUntil("a compaction has started") {
+                (first.child.stdoutLines + first.child.stderrLines).contains { $0.contains("journal_compaction_started") }
+            }
+            first.child.stop(signal: SIGKILL)
+            await publisher.close()
+            let lastConfirmed = await confirmed.value
+
+            let second = try await BrokerProcess(["--data-dir", folder.path] + Self.retention)
+            defer { second.stop() }
+            let raw = try RawAgent(endpoint: second.endpoint)
+            defer { raw.close() }
+            try await raw.send(.replay(Replay(selector: .topic(Self.topic), from: 1)))
+            var sequences: [UInt64] = []
+            while true {
+                guard let reply = try await raw.next(count: 1, timeout: .seconds(30)).first else { throw TestFailure("the replay did not end") }
+                if case .event(let event) = reply.header {
+                    #expect(reply.body == body)
+                    sequences.append(event.sequence)
+                }
+                if case .replayEnd = reply.header { break }
+            }
+            guard let newest = sequences.last else { throw TestFailure("no event came back; \(lastConfirmed) were confirmed") }
+            #expect(newest >= lastConfirmed, "the newest confirmed event \(lastConfirmed) is missing; the journal ends at \(newest)")
+            #expect(sequences == Array((newest - UInt64(sequences.count) + 1)...newest), "retained events in order, no holes")
+            #expect(UInt64(sequences.count) == min(Self.retainedEvents, newest))
+            let again = try await connectedAgent("game", broker: second)
+            #expect(try await again.publish("on_tick", data: [1], contentType: "application/octet-stream").sequence == newest + 1)
+            await again.close()
+        }
+
         @Test("a second broker on the same data directory is refused, and names why")
         func oneBrokerPerDirectory() async throws {
             let folder = try TemporaryFolder()
