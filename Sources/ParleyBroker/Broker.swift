@@ -31,7 +31,8 @@ public final class Broker: Sendable {
     /// Reads the journal back into `core` record by record (sequences continue, retained events come back,
     /// event ids stay de-duplicated), then compacts it to what is still retained.
     private func openJournal(_ directory: String, into core: inout BrokerCore<Message>) throws -> EventJournal {
-        let journal = try EventJournal(directory: directory, sync: options.syncJournal)
+        let journal = try EventJournal(directory: directory, sync: options.syncJournal,
+                                         compactionSlack: options.journalSlackBytes)
         var reader = journal.records()
         var records = 0
         let now = MonotonicClock.milliseconds()

@@ -13,7 +13,7 @@ import ZeroMQ
 /// latest sequence (kept when compaction drops all its events, so sequences are never reused). Records are
 /// written before the CONFIRMs of a reactor turn go out (group commit), and synced to disk at that point
 /// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up. It is compacted at
-/// start-up and, while the broker runs, whenever it outgrows twice what is retained plus `compactionSlack`
+/// start-up and, while the broker runs, whenever it outgrows twice what is retained plus a slack
 /// (`JournalCompaction`).
 final class EventJournal {
     private var descriptor: Int32
@@ -36,7 +36,7 @@ final class EventJournal {
     /// The size below which no compaction is tried: raised past a failed one, so that it is not retried at once.
     private var nextCompactionSize: off_t = 0
     /// How far the file may grow past twice the retained bytes before it is compacted while the broker runs.
-    static let compactionSlack: off_t = 64 << 20
+    private let compactionSlack: off_t
 
     /// What a compaction while running did, for the log.
     enum CompactionEvent {
@@ -47,9 +47,10 @@ final class EventJournal {
 
     /// Opens (or creates) the journal in `directory`, after taking the directory's lock: a second broker on
     /// the same directory is refused rather than compacting a journal another one is writing.
-    init(directory: String, sync: Bool) throws {
+    init(directory: String, sync: Bool, compactionSlack: Int) throws {
         path = directory + "/events.journal"
         self.sync = sync
+        self.compactionSlack = off_t(compactionSlack)
         lock = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard lock >= 0 else { throw JournalError("cannot open \(directory)/lock: \(String(cString: strerror(errno)))") }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
@@ -123,21 +124,21 @@ final class EventJournal {
     }
 
     /// Starts a compaction in the background when the file holds more than twice `retainedBytes` plus
-    /// `compactionSlack` and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
+    /// the slack and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
     func compactIfDue(retainedBytes: Int, floors: () -> [Topic: UInt64]) -> CompactionEvent? {
-        guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + Self.compactionSlack else { return nil }
+        guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + compactionSlack else { return nil }
         do {
             compaction = try JournalCompaction(path: path, floors: floors(), end: fileEnd)
             return .started(size: fileEnd)
         } catch {
-            nextCompactionSize = fileEnd + Self.compactionSlack
+            nextCompactionSize = fileEnd + compactionSlack
             return .failed("\(error)")
         }
     }
 
     /// Once the compaction's thread is done (call with nothing queued): appends what was committed since it
     /// copied, syncs and renames the new file over the old one, and writes to it from then on. On failure the
-    /// old file stays in use and the next try waits until the file has grown by `compactionSlack`.
+    /// old file stays in use and the next try waits until the file has grown by the slack.
     func finishCompaction() -> CompactionEvent? {
         guard let compaction, compaction.currentStage != .copying else { return nil }
         self.compaction = nil
@@ -150,7 +151,7 @@ final class EventJournal {
         } catch {
             close(compaction.descriptor)
             unlink(compaction.temporaryPath)
-            nextCompactionSize = fileEnd + Self.compactionSlack
+            nextCompactionSize = fileEnd + compactionSlack
             return .failed("\(error)")
         }
         let before = fileEnd

@@ -61,6 +61,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("retention-ms"), help: .init(BrokerSettings.loader.help("retention-ms"))) var retention: String?
     @Option(name: .customLong("data-dir"), help: .init(BrokerSettings.loader.help("data-dir"))) var dataDir: String?
     @Flag(name: .customLong("journal-sync"), inversion: .prefixedNo, help: .init(BrokerSettings.loader.help("journal-sync"))) var journalSync: Bool?
+    @Option(name: .customLong("journal-slack-bytes"), help: .init(BrokerSettings.loader.help("journal-slack-bytes"))) var journalSlack: String?
     @Option(name: .customLong("shutdown-grace-ms"), help: .init(BrokerSettings.loader.help("shutdown-grace-ms"))) var shutdownGrace: String?
     @Option(name: .customLong("log-level"), help: .init(BrokerSettings.loader.help("log-level"))) var logLevel: String?
     @Option(name: .customLong("log-format"), help: .init(BrokerSettings.loader.help("log-format"))) var logFormat: String?
@@ -78,7 +79,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
             ("max-topics-per-agent", maxTopicsPerAgent), ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
             ("retention-ms", retention),
-            ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("shutdown-grace-ms", shutdownGrace),
+            ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("journal-slack-bytes", journalSlack), ("shutdown-grace-ms", shutdownGrace),
             ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),
             ("metrics-address", metricsAddress), ("sample-ms", sample),
         ]

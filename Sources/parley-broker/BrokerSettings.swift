@@ -53,6 +53,8 @@ enum BrokerSettings {
                 help: "Directory for the event journal: confirmed events and topic sequences survive restarts. Unset: events in memory only."),
         Setting("journal-sync", .boolean, default: "true",
                 help: "Sync each group of journal writes to disk before confirming its events (survives power loss, costs latency)."),
+        Setting("journal-slack-bytes", .bytes((64 << 10)...(1 << 40)), default: "64MiB",
+                help: "How far the journal may grow past twice the retained payload bytes before it is compacted while running."),
         Setting("shutdown-grace-ms", .integer(0...3_600_000), default: "5000",
                 help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end UNAVAILABLE."),
         Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
@@ -94,6 +96,7 @@ enum BrokerSettings {
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
         options.dataDirectory = configuration.text("data-dir")
         options.syncJournal = configuration.boolean("journal-sync")
+        options.journalSlackBytes = configuration.integer("journal-slack-bytes")
         options.core.maxTopicsPerAgent = configuration.integer("max-topics-per-agent")
         options.core.retentionCount = configuration.integer("retention-count")
         options.core.retentionBytes = configuration.integer("retention-bytes")
