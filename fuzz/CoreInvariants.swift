@@ -404,6 +404,10 @@ struct Checker {
             }
         }
         require(core.pending.count <= configuration.maxPending, "\(core.pending.count) pending > maxPending")
+        for (handle, record) in core.agents.all {
+            require(record.inFlight <= configuration.maxDeliveriesPerAgent,
+                    "\(name(handle, in: core)) serves \(record.inFlight), over maxDeliveriesPerAgent \(configuration.maxDeliveriesPerAgent)")
+        }
         // Every request no agent serves is parked, once, and nothing else is; ended entries linger in the lists, but
         // never more of them than live ones (+1 per list): they stay proportional to the requests actually waiting.
         let unserved = Set(occupied.filter { core.pending[$0].servingAgent == nil })
@@ -411,6 +415,14 @@ struct Checker {
                 "the waiting lists park \(core.waiting.count) requests, \(unserved.count) are unserved")
         require(core.waiting.storedEntries <= 2 * core.waiting.count + core.waiting.listCount,
                 "the waiting lists hold \(core.waiting.storedEntries) entries for \(core.waiting.count) waiting")
+        // Work-conserving: nothing waits while a live agent that may serve it has room.
+        let roomy = core.agents.all.filter { $0.record.isAlive && !$0.record.isGateway && $0.record.inFlight < configuration.maxDeliveriesPerAgent }
+        for slot in unserved {
+            let request = core.pending[slot]
+            for (handle, record) in roomy where mayServe(record, request) {
+                require(false, "request \(request.key) waits while \(name(handle, in: core)) may serve it and serves \(record.inFlight)")
+            }
+        }
         require(byRequester.values.allSatisfy { $0.count <= configuration.maxPendingPerRequester && $0.bytes <= configuration.maxPendingBytesPerRequester },
                 "a requester is over maxPendingPerRequester or maxPendingBytesPerRequester")
         require(core.pendingBytes == totalBytes && totalBytes <= configuration.maxPendingBytes,
@@ -677,4 +689,13 @@ extension Outbound where Payload == FuzzPayload {
 private struct EventKey: Hashable {
     let publisher: String
     let eventID: CallbackID
+}
+
+/// Whether `agent` may be given `request` (the routing rules of docs/PROTOCOL.md §6.5, written out again).
+private func mayServe(_ agent: AgentRecord, _ request: PendingRequest<FuzzPayload>) -> Bool {
+    switch request.target {
+    case .agent(let id): agent.id == id
+    case .capability(let name): agent.capabilities.contains(name) && (request.caller != nil || agent.layer == request.requesterLayer)
+    case .layer(let layer, let capability): agent.layer == layer && (capability.map(agent.capabilities.contains) ?? true)
+    }
 }

@@ -102,6 +102,7 @@ struct ScriptConfiguration {
         let tight = first & 0x20 != 0
         c.maxPendingPerRequester = tight ? 3 : 16
         c.maxPending = tight ? 5 : 48
+        c.maxDeliveriesPerAgent = tight ? 1 : 4  // agents fill up: requests wait for room and requesters take turns
         c.awayRetentionMilliseconds = [3_000, 600][Int((second >> 4) & 1)]
         c.retentionCount = tight ? 3 : 20
         c.retentionBytes = tight ? 4_000 : 1 << 20

@@ -15,7 +15,8 @@ public struct BrokerOptions: Sendable {
     /// Whether each group of journal writes is synced to disk before its events are confirmed (survives a
     /// power cut, not only a crash); off, a confirmed event survives a killed broker but not a lost machine.
     public var syncJournal = true
-    /// How far the journal may grow past twice the retained payload bytes before it is compacted while running.
+    /// How far the journal may grow past twice what the retained events cost (payload + 256 bytes each) before it
+    /// is compacted while running.
     public var journalSlackBytes = 64 << 20
     /// CURVE on both endpoints (only keys in the ring may connect); nil in development mode.
     public var security: CurveServerSecurity?

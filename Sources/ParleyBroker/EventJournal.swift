@@ -123,8 +123,8 @@ final class EventJournal {
         compaction?.committed(upTo: fileEnd)
     }
 
-    /// Starts a compaction in the background when the file holds more than twice `retainedBytes` plus
-    /// the slack and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
+    /// Starts a compaction in the background when the file holds more than twice `retainedBytes` (the retained
+    /// events' footprint) plus the slack and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
     func compactIfDue(retainedBytes: Int, floors: () -> [Topic: UInt64]) -> CompactionEvent? {
         guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + compactionSlack else { return nil }
         do {

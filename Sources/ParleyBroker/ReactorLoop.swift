@@ -185,14 +185,14 @@ struct ReactorLoop {
     private func compactJournal() {
         guard let journal else { return }
         if let event = journal.finishCompaction() { log(event) }
-        if let event = journal.compactIfDue(retainedBytes: core.retainedEventBytes, floors: { core.journalFloors() }) { log(event) }
+        if let event = journal.compactIfDue(retainedBytes: core.retainedEventFootprint, floors: { core.journalFloors() }) { log(event) }
     }
 
     private func log(_ event: EventJournal.CompactionEvent) {
         switch event {
         case .started(let size):
             logger.info("event journal compaction started", metadata: ["event": "journal_compaction_started", "bytes": "\(size)",
-                                                                      "retained_bytes": "\(core.retainedEventBytes)"])
+                                                                      "retained_footprint": "\(core.retainedEventFootprint)"])
         case .finished(let before, let after):
             logger.info("event journal compacted", metadata: ["event": "journal_compacted", "bytes_before": "\(before)", "bytes_after": "\(after)"])
         case .failed(let reason):

@@ -14,6 +14,9 @@ public struct BrokerConfiguration: Sendable {
     public var dedupeMaxBytes: Int = 64 << 20
     /// Pending requests one requester may have before further ones get OVERLOADED.
     public var maxPendingPerRequester: Int = 10_000
+    /// Requests delivered to one agent and not answered yet, at most; further ones wait in the broker, where the
+    /// requesters take turns (so one requester's backlog does not queue ahead of everyone else's in the agent).
+    public var maxDeliveriesPerAgent: Int = 256
     /// Pending requests in the whole broker before further ones get OVERLOADED.
     public var maxPending: Int = 200_000
     /// Payload bytes of one requester's pending requests before further ones get OVERLOADED.

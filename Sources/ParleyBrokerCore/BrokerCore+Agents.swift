@@ -103,7 +103,7 @@ extension BrokerCore {
                                     liveness: UInt8(clamping: configuration.liveness),
                                     maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes))))
         requeueDeliveries(of: handle, now: now)
-        dispatchWaiting(for: record, now: now)
+        serveWaiting(handle, now: now)
     }
 
     /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests

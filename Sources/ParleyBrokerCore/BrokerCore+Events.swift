@@ -116,8 +116,9 @@ extension BrokerCore {
         return floors
     }
 
-    /// Payload bytes retained over all topics.
-    public var retainedEventBytes: Int { topics.bytes }
+    /// What the retained events cost, as counted against `retentionTotalBytes`: payload bytes plus 256 per event,
+    /// more than an event's journal record adds to its payload, so a compacted journal is always below twice it.
+    public var retainedEventFootprint: Int { topics.footprint }
 
     /// Every topic's latest sequence and retained events, for compacting the journal.
     public func forEachTopic(_ body: (Topic, UInt64, [(header: EventHeader, body: Payload?)]) throws -> Void) rethrows {

@@ -76,15 +76,22 @@ extension BrokerCore {
                reason: "no request with callback id \(callbackID) to cancel")
     }
 
-    /// Delivers the request to a capable live agent, or parks it until one registers.
+    /// Delivers the request to a capable live agent, or parks it until one registers or has room.
     mutating func dispatch(_ slot: Int32, now: UInt64) {
         guard pending[slot].servingAgent == nil else { return }
         guard pending[slot].deadline > now else {
             return finish(slot, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agent = chooseAgent(for: pending[slot]) else {
-            return waiting.park(slot, waitingFor: .init(pending[slot].target))
+        guard let agent = chooseAgent(for: pending[slot]), agents[current: agent].inFlight < configuration.maxDeliveriesPerAgent else {
+            let request = pending[slot]
+            let layer = if case .capability = request.target, request.caller == nil { request.requesterLayer } else { String?.none }
+            return waiting.park(slot, waitingFor: .init(request.target, capabilityLayer: layer), requester: request.budgetOwner)
         }
+        deliver(slot, to: agent, now: now)
+    }
+
+    /// Delivers the request in `slot` to `agent`.
+    private mutating func deliver(_ slot: Int32, to agent: AgentHandle, now: UInt64) {
         let deliveryID = pending.nextDeliveryID(for: slot)
         let attempts = pending[slot].attempts == .max ? .max : pending[slot].attempts + 1
         pending[slot].attempts = attempts
@@ -103,13 +110,26 @@ extension BrokerCore {
         }
     }
 
-    /// Tries again the parked requests `agent` may serve: those for its id, its layer and its capabilities.
-    mutating func dispatchWaiting(for agent: AgentRecord, now: UInt64) {
-        guard !waiting.isEmpty, !agent.isGateway else { return }
-        var reasons: [WaitingRequests<Int32>.Reason] = [.agent(agent.id), .layer(agent.layer)]
-        for capability in agent.capabilities { reasons.append(.capability(capability)) }
-        for reason in reasons {
-            for slot in waiting.take(reason) { dispatch(slot, now: now) }
+    /// Delivers parked requests `agent` may serve (those for its id, its layer and its capabilities) while it has
+    /// room: one per reason in turn, each reason's requesters in turn.
+    mutating func serveWaiting(_ agent: AgentHandle, now: UInt64) {
+        guard !waiting.isEmpty, agents.isAlive(agent), !agents[current: agent].isGateway else { return }
+        let record = agents[current: agent]
+        let reasons = WaitingRequests<Int32>.Reason.servedBy(id: record.id, layer: record.layer, capabilities: record.capabilities)
+        var index = 0
+        var emptyInARow = 0
+        while emptyInARow < reasons.count, agents[current: agent].inFlight < configuration.maxDeliveriesPerAgent {
+            if let slot = waiting.takeNext(reasons[index]) {
+                emptyInARow = 0
+                if pending[slot].deadline > now {
+                    deliver(slot, to: agent, now: now)
+                } else {
+                    finish(slot, status: .timeout, body: .text("no agent was available before the deadline"))
+                }
+            } else {
+                emptyInARow += 1
+            }
+            index = (index + 1) % reasons.count
         }
     }
 
@@ -147,6 +167,8 @@ extension BrokerCore {
                                                        fingerprint: request.fingerprint), now: latestNow, bytes: bytes)
         }
         sendResult(request.key, requester: request.requester, status: status, attempts: request.attempts, body: body)
+        // The agent that served it has room for one more.
+        if let agent = request.servingAgent, !waiting.isEmpty { serveWaiting(agent, now: latestNow) }
     }
 
     private mutating func sendResult(_ key: RequestKey, requester: AgentHandle, status: Status, attempts: UInt8,

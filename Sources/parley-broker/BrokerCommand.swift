@@ -47,6 +47,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("dedupe-window-ms"), help: .init(BrokerSettings.loader.help("dedupe-window-ms"))) var dedupeWindow: String?
     @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.loader.help("dedupe-capacity"))) var dedupeCapacity: String?
     @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.loader.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
+    @Option(name: .customLong("max-deliveries-per-agent"), help: .init(BrokerSettings.loader.help("max-deliveries-per-agent"))) var maxDeliveriesPerAgent: String?
     @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.loader.help("max-pending"))) var maxPending: String?
     @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.loader.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
     @Option(name: .customLong("max-pending-bytes"), help: .init(BrokerSettings.loader.help("max-pending-bytes"))) var maxPendingBytes: String?
@@ -74,7 +75,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
             ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-away-agents", maxAwayAgents), ("max-deadline-ms", maxDeadline),
-            ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-pending", maxPending),
+            ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-deliveries-per-agent", maxDeliveriesPerAgent), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
             ("max-topics-per-agent", maxTopicsPerAgent), ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),

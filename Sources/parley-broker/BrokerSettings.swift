@@ -29,6 +29,8 @@ enum BrokerSettings {
                 help: "How many finished outcomes are kept at most for retries (0 turns de-duplication of finished requests off)."),
         Setting("dedupe-max-bytes", .bytes(0...(1 << 40)), default: "64MiB",
                 help: "Bytes of answers the outcome cache keeps at most, roughly (the oldest go first)."),
+        Setting("max-deliveries-per-agent", .integer(1...1_000_000), default: "256",
+                help: "Requests delivered to one agent and not answered, at most; further ones wait in the broker, requesters taking turns."),
         Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
         Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",
                 help: "Pending requests per requesting agent (a forwarded call's: its caller's) before new ones get OVERLOADED."),
@@ -54,7 +56,7 @@ enum BrokerSettings {
         Setting("journal-sync", .boolean, default: "true",
                 help: "Sync each group of journal writes to disk before confirming its events (survives power loss, costs latency)."),
         Setting("journal-slack-bytes", .bytes((64 << 10)...(1 << 40)), default: "64MiB",
-                help: "How far the journal may grow past twice the retained payload bytes before it is compacted while running."),
+                help: "How far the journal may grow past twice what the retained events cost (payload + 256 bytes each) before it is compacted while running."),
         Setting("shutdown-grace-ms", .integer(0...3_600_000), default: "5000",
                 help: "On SIGTERM/SIGINT, how long pending requests may still finish (new ones get UNAVAILABLE); the rest then end UNAVAILABLE."),
         Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
@@ -110,6 +112,7 @@ enum BrokerSettings {
         options.core.dedupeCapacity = configuration.integer("dedupe-capacity")
         options.core.dedupeMaxBytes = configuration.integer("dedupe-max-bytes")
         options.core.maxPending = configuration.integer("max-pending")
+        options.core.maxDeliveriesPerAgent = configuration.integer("max-deliveries-per-agent")
         options.core.maxPendingPerRequester = configuration.integer("max-pending-per-agent")
         options.core.maxPendingBytes = configuration.integer("max-pending-bytes")
         options.core.maxPendingBytesPerRequester = configuration.integer("max-pending-bytes-per-agent")

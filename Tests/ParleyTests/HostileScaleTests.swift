@@ -121,6 +121,34 @@ extension BrokerIntegration {
             #expect(status.pending == parked, "the parked requests still wait for their agent")
         }
 
+        @Test("a greedy requester with 20,000 requests in flight next to a polite one: the polite one is answered within 2 s every time")
+        func greedyRequesterBesidePoliteOne() async throws {
+            let broker = try await BrokerProcess(["--max-pending-per-agent", "100000"])
+            defer { broker.stop() }
+            let worker = try await SerialWorker(broker: broker, capability: "work")
+            defer { worker.stop() }
+            let greedy = try RawAgent(endpoint: broker.endpoint)
+            defer { greedy.close() }
+            #expect(try await greedy.register(id: "greedy", layer: "domain")?.code == .welcome)
+            let backlog = 20_000
+            try await greedy.send(all: (0..<backlog).map { _ in
+                [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .help, timeoutMilliseconds: 120_000,
+                                                       target: .capability("work"), contentType: ""))), [1]]
+            })
+            try await waitUntil("the greedy backlog is in the broker") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending >= 5_000
+            }
+            let polite = try await connectedAgent("polite", broker: broker)
+            for round in 0..<20 {
+                let outcome = await polite.send(.help, to: .capability("work"), body: Array("round \(round)".utf8), timeout: .seconds(2))
+                #expect(outcome.status == .ok, "round \(round) behind the greedy backlog: \(outcome.status) \(outcome.text)")
+            }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.agents.first { $0.id == "worker" }?.inFlight ?? 0 <= 256, "the worker is never given more than its room")
+            #expect(status.pending > 2_000, "the greedy backlog was still there while the polite requester was served")
+            await polite.close()
+        }
+
         /// Registers `id` from a connection that then closes, and waits until the broker counts it away.
         private func makeAwayAgent(_ id: String, broker: BrokerProcess) async throws {
             let away = try RawAgent(endpoint: broker.endpoint)
@@ -145,5 +173,34 @@ extension BrokerIntegration {
             try await flood.value
             await asker.close(); await echo.close()
         }
+    }
+}
+
+/// An agent that serves one request at a time, 1 ms each (a single-threaded worker): requests delivered to it queue
+/// in its connection in the order the broker delivered them.
+final class SerialWorker: Sendable {
+    private let agent: RawAgent
+    private let loop: Task<Void, Never>
+
+    init(broker: BrokerProcess, capability: String) async throws {
+        let agent = try RawAgent(endpoint: broker.endpoint)
+        guard try await agent.register(id: "worker", layer: "domain", capabilities: [capability])?.code == .welcome else {
+            throw TestFailure("the worker was not welcomed")
+        }
+        self.agent = agent
+        loop = Task {
+            while !Task.isCancelled {
+                guard let (header, body) = try? await agent.next(timeout: .milliseconds(500)) else { continue }
+                guard case .deliver(let deliver) = header else { continue }
+                try? await Task.sleep(for: .milliseconds(1))
+                try? await agent.send(.reply(Reply(deliveryID: deliver.deliveryID, status: .ok)), body: body)
+            }
+            agent.close()  // here, not from another thread while a call uses the socket
+        }
+    }
+
+    /// Ends the worker within half a second.
+    func stop() {
+        loop.cancel()
     }
 }

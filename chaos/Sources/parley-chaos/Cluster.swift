@@ -67,8 +67,6 @@ final class Cluster {
                 "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
                 "--data-dir", "\(settings.workDirectory)/data",
                 "--retention-count", "\(settings.retentionCount)",
-                // Small, so that the journal is compacted every few seconds and kills land during compactions too.
-                "--journal-slack-bytes", "64KiB",
             ], logPath: logPath)
             if let line = process.waitForLine(prefix: "parley-broker ready on ", timeout: 20) {
                 let words = line.split(separator: " ").map(String.init)
