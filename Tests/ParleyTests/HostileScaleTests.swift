@@ -149,6 +149,37 @@ extension BrokerIntegration {
             await polite.close()
         }
 
+        @Test("a greedy cross-layer caller with 10,000 calls in flight next to a polite one: the polite one is answered within 2 s every time")
+        func greedyCrossLayerCaller() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+                                                   auditLog: folder.path + "/audit.jsonl")
+            defer { gateway.stop() }
+            let worker = try await SerialWorker(broker: broker, layer: "infrastructure", capability: "persistence")
+            defer { worker.stop() }
+            let greedy = try await RawAgent.caller(gateway)
+            defer { greedy.close() }
+            try await greedy.send(all: (0..<10_000).map { _ in
+                [HeaderEncoder.encode(.request(Request(callbackID: .random(), kind: .call, timeoutMilliseconds: 120_000,
+                                                       target: .layer("infrastructure", capability: "persistence"),
+                                                       contentType: "application/json"))), Array("{}".utf8)]
+            })
+            try await waitUntil("the greedy calls are in the broker") {
+                try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending >= 2_000
+            }
+            let polite = try await connectedAgent("polite", layer: "domain", broker: broker, gateway: gateway.endpoint)
+            for round in 0..<20 {
+                let outcome = try await polite.executeOutcome(LayerCallback(toLayer: "infrastructure", need: "persistence", payload: "round \(round)",
+                                                                            timeout: .seconds(2), retries: 0))
+                #expect(outcome.status == .ok, "round \(round) behind the greedy caller: \(outcome.status) \(outcome.text)")
+            }
+            #expect(try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending > 500,
+                    "the greedy calls were still waiting while the polite caller was served")
+            await polite.close()
+        }
+
         /// Registers `id` from a connection that then closes, and waits until the broker counts it away.
         private func makeAwayAgent(_ id: String, broker: BrokerProcess) async throws {
             let away = try RawAgent(endpoint: broker.endpoint)
@@ -182,9 +213,9 @@ final class SerialWorker: Sendable {
     private let agent: RawAgent
     private let loop: Task<Void, Never>
 
-    init(broker: BrokerProcess, capability: String) async throws {
+    init(broker: BrokerProcess, layer: String = "domain", capability: String) async throws {
         let agent = try RawAgent(endpoint: broker.endpoint)
-        guard try await agent.register(id: "worker", layer: "domain", capabilities: [capability])?.code == .welcome else {
+        guard try await agent.register(id: "worker", layer: layer, capabilities: [capability])?.code == .welcome else {
             throw TestFailure("the worker was not welcomed")
         }
         self.agent = agent
