@@ -101,6 +101,7 @@ public final class Broker: Sendable {
         try events.setSendHighWaterMark(options.eventsHighWaterMark)
         // Subscriptions are short (1 + topic prefix); a huge one would bloat the subscription trie.
         try events.setMaxMessageSize(4_096)
+        try events.setXPubManual(true)  // the broker applies subscriptions itself: it checks who may read what
         try options.security?.apply(to: events)
         try events.setLinger(milliseconds: 1_000)
         try events.setTCPKeepalive()

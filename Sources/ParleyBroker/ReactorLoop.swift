@@ -27,6 +27,9 @@ struct ReactorLoop {
     private static let statusBurst: UInt64 = 20
     /// True while the data directory has no room for the journal: publishes are refused, requests go on.
     private(set) var journalFull = false
+    /// Subscriptions refused because they covered events their identity may not read, and when one was last logged.
+    private(set) var refusedSubscriptions: UInt64 = 0
+    private var lastRefusalLog: UInt64 = 0
     /// Room reserved per event besides its body: a record's length, kind and EVENT header (whose two strings
     /// have at most 255 bytes each) stay under 1 KiB.
     private static let recordOverhead = 1_024
@@ -85,7 +88,7 @@ struct ReactorLoop {
             core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
                         reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
         case .success(let header):
-            core.handle(header, body: body, from: peer, identity: isRegistration(header) ? headerFrame.property("User-Id") : nil, now: now)
+            core.handle(header, body: body, from: peer, identity: needsIdentity(header) ? headerFrame.property("User-Id") : nil, now: now)
         case .failure(let error):
             refuse(command: command, peer: peer, reason: error.description)
         }
@@ -112,10 +115,11 @@ struct ReactorLoop {
         return room
     }
 
-    /// Only registrations need the connection's authenticated identity: a routing id stays bound to its connection.
-    private func isRegistration(_ header: Header) -> Bool {
+    /// Only registrations and replays need the connection's authenticated identity (a routing id stays bound to its
+    /// connection; a replay needs none, but what it may read depends on it).
+    private func needsIdentity(_ header: Header) -> Bool {
         switch header {
-        case .hello, .gatewayHello: true
+        case .hello, .gatewayHello, .replay: true
         default: false
         }
     }
@@ -154,11 +158,33 @@ struct ReactorLoop {
     /// Reads subscription messages from the events socket (byte 1 or 0, then the prefix) and logs them.
     mutating func drainSubscriptions() throws {
         while try events.receive(into: discardFrame, dontWait: true) {
-            let (subscribe, prefix) = discardFrame.withUnsafeBytes { bytes in
-                (bytes.first == 1, String(decoding: bytes.dropFirst(), as: UTF8.self))
-            }
-            logger.debug(subscribe ? "subscription" : "unsubscription", metadata: ["prefix": "\(prefix)"])
+            applySubscription(discardFrame)
         }
+    }
+
+    /// The events socket leaves subscriptions to the broker (ZMQ_XPUB_MANUAL): applies one (un)subscription message
+    /// to the subscriber it came from (the socket's last receive), unless it covers an agent whose events the
+    /// subscriber's identity may not read. A refused subscription delivers nothing; refusals are logged at most
+    /// once per 10 s, with their count.
+    private mutating func applySubscription(_ message: Message) {
+        let problem: String? = message.withUnsafeBytes { bytes in
+            guard let kind = bytes.first, kind <= 1 else { return nil }
+            let prefix = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
+            if kind == 0 {
+                try? events.unsubscribe(Array(prefix))
+                return nil
+            }
+            if let problem = core.subscriptionProblem(prefix, identity: message.property("User-Id")) { return problem }
+            try? events.subscribe(Array(prefix))
+            return nil
+        }
+        guard let problem else { return }
+        refusedSubscriptions += 1
+        let now = MonotonicClock.milliseconds()
+        guard now &- lastRefusalLog >= 10_000 else { return }
+        logger.warning("subscription refused", metadata: ["event": "subscription_refused", "reason": "\(problem)",
+                                                          "refused_so_far": "\(refusedSubscriptions)"])
+        lastRefusalLog = now
     }
 
     /// Writes new events to the journal (group commit), then sends the core's publications, then its

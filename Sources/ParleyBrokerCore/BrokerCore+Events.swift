@@ -45,8 +45,17 @@ extension BrokerCore {
     }
 
     /// REPLAY: the retained events of one topic (or of all of one agent's topics) from a sequence on,
-    /// a GAP for the part retention no longer holds, then REPLAY_END.
-    mutating func replay(_ replay: Replay, to peer: PeerID) {
+    /// a GAP for the part retention no longer holds, then REPLAY_END. With CURVE, only of an agent whose events
+    /// `identity` may read (its keys entry's `readers`).
+    mutating func replay(_ replay: Replay, to peer: PeerID, identity: String?) {
+        let publisher = switch replay.selector {
+        case .topic(let topic): topic.agent
+        case .agent(let agent): agent
+        }
+        if let keyRing, !keyRing.mayRead(publisher, reader: identity) {
+            return refuse(status: .unauthorized, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
+                          reason: "\(identity.map { "identity '\($0)'" } ?? "an unauthenticated connection") may not read the events of '\(publisher)'")
+        }
         var budget = configuration.maxReplayBatch
         var sent: UInt32 = 0
         switch replay.selector {
@@ -104,6 +113,13 @@ extension BrokerCore {
     /// Takes back a topic's latest sequence from the journal (its events may all have left retention).
     public mutating func restoreLatest(_ topic: Topic, _ latest: UInt64) {
         topics.update(topic) { log, _ in log.restoreLatest(latest) }
+    }
+
+    /// Why a subscription to the topic-frame prefix `prefix` from `identity` (its CURVE `User-Id`) is refused, or nil
+    /// when the events socket may take it: with CURVE, it may not cover an agent whose events the identity may not read.
+    public func subscriptionProblem(_ prefix: UnsafeRawBufferPointer, identity: String?) -> String? {
+        guard let keyRing, let publisher = keyRing.forbiddenPublisher(inSubscription: prefix, reader: identity) else { return nil }
+        return "\(identity.map { "identity '\($0)'" } ?? "an unauthenticated connection") may not read the events of '\(publisher)'"
     }
 
     /// Each topic's floor, for compacting the journal while running: the sequence before its oldest retained event

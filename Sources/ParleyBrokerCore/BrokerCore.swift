@@ -107,7 +107,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
         if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
-        if case .replay(let replay) = header { return self.replay(replay, to: peer) }  // read-only: no registration needed
+        if case .replay(let replay) = header { return self.replay(replay, to: peer, identity: identity) }  // read-only: no registration needed
         guard let agent = agents.handle(of: peer) else {
             return refuseUnregistered(header, peer: peer)
         }

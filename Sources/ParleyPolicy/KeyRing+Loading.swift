@@ -2,7 +2,7 @@ import ParleyWire
 
 extension KeyRing {
     /// The keys an entry may have.
-    static let entryKeys = ["id", "role", "layer", "capabilities", "observer", "public"]
+    static let entryKeys = ["id", "role", "layer", "capabilities", "observer", "readers", "public"]
 
     /// Reads and validates the keys file at `path`.
     ///
@@ -17,7 +17,8 @@ extension KeyRing {
     /// Refused, naming the line: YAML syntax errors; a top level other than a mapping with `keys`; entries that
     /// are not mappings or have unknown keys; a missing or invalid `id` or `public`; a `role` other than `agent`
     /// or `gateway`; an agent without a valid `layer`; a gateway with a layer or capabilities; `capabilities` that
-    /// is not a list of valid capability names; `observer` other than true or false; a public key or id used twice.
+    /// is not a list of valid capability names; `observer` other than true or false; a public key or id used twice;
+    /// `readers` on a gateway, or naming an id the file does not list.
     public static func parse(_ text: String, source: String) throws(ConfigurationError) -> KeyRing {
         let reader = ConfigurationReader(source: source)
         let composed: ConfigurationNode?
@@ -42,6 +43,11 @@ extension KeyRing {
                 throw reader.error(entry.line, "duplicate id '\(entry.id)' (also at line \(earlier.line))")
             }
             entries.append(entry)
+        }
+        for entry in entries {
+            for name in entry.readers ?? [] where !entries.contains(where: { $0.id == name }) {
+                throw reader.error(entry.line, "key entry '\(entry.id)': reader '\(name)' is not an id of this keys file")
+            }
         }
         return KeyRing(entries: entries, source: source)
     }
@@ -79,6 +85,7 @@ extension KeyRing {
 
         var layer: String?
         var capabilities: [String]?
+        var readers: [String]?
         switch role {
         case .agent:
             let layerNode = try fields.required("layer")
@@ -88,12 +95,18 @@ extension KeyRing {
             if let listNode = fields.optional("capabilities") {
                 capabilities = try parseCapabilities(listNode, label: label, reader)
             }
+            if let listNode = fields.optional("readers") {
+                readers = try parseReaders(listNode, label: label, reader)
+            }
         case .gateway:
             if let layerNode = fields.optional("layer") {
                 throw reader.error(layerNode.line, "\(label): a gateway has no layer; remove 'layer' or make it role: agent")
             }
             if let listNode = fields.optional("capabilities") {
                 throw reader.error(listNode.line, "\(label): a gateway offers no capabilities; remove 'capabilities'")
+            }
+            if let listNode = fields.optional("readers") {
+                throw reader.error(listNode.line, "\(label): a gateway publishes no events; remove 'readers'")
             }
         }
 
@@ -109,7 +122,19 @@ extension KeyRing {
         let keyNode = try fields.required("public")
         let key = try reader.text(keyNode, "\(label): 'public'")
         if let problem = Z85.keyProblem(key) { throw reader.error(keyNode.line, "\(label): \(problem)") }
-        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, observer: observer, line: node.line)
+        return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, observer: observer,
+                        readers: readers, line: node.line)
+    }
+
+    private static func parseReaders(_ node: ConfigurationNode, label: String,
+                                     _ reader: ConfigurationReader) throws(ConfigurationError) -> [String] {
+        var readers: [String] = []
+        for item in try reader.list(node, "\(label): 'readers'", example: "[orders-service, web-ui]") {
+            let id = try reader.text(item, "\(label): a reader")
+            if let problem = Names.agentProblem(id) { throw reader.error(item.line, "\(label): \(problem)") }
+            if !readers.contains(id) { readers.append(id) }
+        }
+        return readers
     }
 
     private static func parseCapabilities(_ node: ConfigurationNode, label: String,

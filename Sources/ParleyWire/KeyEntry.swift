@@ -21,17 +21,21 @@ public struct KeyEntry: Sendable, Hashable {
     public var capabilities: [String]?
     /// Whether this identity sees the broker's full STATUS (every agent, layer and capability) with CURVE on.
     public var observer: Bool
+    /// Who may read this agent's events (subscribe to or replay its topics) besides itself, or nil when every
+    /// identity may.
+    public var readers: [String]?
     /// The 1-based line where the entry starts in its file (0 for an entry built in code).
     public var line: Int
 
     /// Makes an entry; nothing is validated (``KeyRing/parse(_:source:)`` validates files).
     public init(publicKey: String, id: String, layer: String?, role: KeyRole, capabilities: [String]? = nil, observer: Bool = false,
-                line: Int = 0) {
+                readers: [String]? = nil, line: Int = 0) {
         self.publicKey = publicKey
         self.id = id
         self.layer = layer
         self.role = role
         self.capabilities = capabilities
+        self.readers = readers
         self.observer = observer
         self.line = line
     }

@@ -14,6 +14,8 @@ public struct KeyRing: Sendable {
     private var byID: [String: Int] = [:]
     /// Every capability some entry lists, with the ids of the entries listing it.
     private var reservations: [String: Set<String>] = [:]
+    /// The agents whose events only some identities may read: their topic frames' prefix and those identities.
+    private var restrictedPublishers: [(id: String, prefix: [UInt8], readers: Set<String>)] = []
 
     /// Makes a key ring from entries; nothing is validated. When keys or ids repeat, lookups find the first.
     public init(entries: [KeyEntry], source: String = "<code>") {
@@ -44,14 +46,38 @@ public struct KeyRing: Sendable {
         return "capability '\(capability)' is reserved to \(holders.sorted().joined(separator: ", ")) by the keys file"
     }
 
+    /// Whether `reader` (an authenticated identity; nil when the connection has none) may read the events of
+    /// `publisher`: its own, or any of an agent whose entry lists no readers, or one listing it.
+    public func mayRead(_ publisher: String, reader: String?) -> Bool {
+        guard let position = byID[publisher], let readers = entries[position].readers else { return true }
+        guard let reader else { return false }
+        return reader == publisher || readers.contains(reader)
+    }
+
+    /// The agent whose events a subscription to the topic-frame prefix `prefix` would let `reader` read against
+    /// its keys entry, or nil when it may take the subscription. A prefix that covers several agents (such as
+    /// `callback.` or `callback.a`) is refused whole when it covers one that `reader` may not read.
+    public func forbiddenPublisher(inSubscription prefix: UnsafeRawBufferPointer, reader: String?) -> String? {
+        for publisher in restrictedPublishers where publisher.id != reader && !(reader.map(publisher.readers.contains) ?? false) {
+            let shorter = min(prefix.count, publisher.prefix.count)
+            if prefix.prefix(shorter).elementsEqual(publisher.prefix.prefix(shorter)) { return publisher.id }
+        }
+        return nil
+    }
+
     private mutating func index() {
         byPublicKey = [:]
         byID = [:]
         reservations = [:]
+        restrictedPublishers = []
         for (position, entry) in entries.enumerated().reversed() {
             byPublicKey[entry.publicKey] = position
             byID[entry.id] = position
             for capability in entry.capabilities ?? [] { reservations[capability, default: []].insert(entry.id) }
+        }
+        for entry in entries where byID[entry.id].map({ entries[$0].publicKey == entry.publicKey }) == true {
+            guard let readers = entry.readers else { continue }
+            restrictedPublishers.append((entry.id, Array("callback.\(entry.id).".utf8), Set(readers)))
         }
     }
 }

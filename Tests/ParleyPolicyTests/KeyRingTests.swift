@@ -71,6 +71,39 @@ struct KeyRingTests {
                 == "agent 'nothing' may not offer capability 'search' (its keys entry lists none)")
     }
 
+    @Test("an agent's events are read by itself and its readers; a subscription covering it is refused to the others")
+    func readAuthorization() throws {
+        let ring = try KeyRing.parse("""
+            keys:
+              - id: pricing
+                layer: domain
+                readers: [orders, orders]
+                public: "\(Fixtures.keys[0])"
+              - id: orders
+                layer: domain
+                public: "\(Fixtures.keys[1])"
+              - id: spy
+                layer: domain
+                public: "\(Fixtures.keys[2])"
+
+            """, source: "keys.yaml")
+        #expect(ring.entry(forID: "pricing")?.readers == ["orders"])
+        #expect(ring.mayRead("pricing", reader: "orders") && ring.mayRead("pricing", reader: "pricing"))
+        #expect(!ring.mayRead("pricing", reader: "spy") && !ring.mayRead("pricing", reader: nil))
+        #expect(ring.mayRead("orders", reader: "spy") && ring.mayRead("orders", reader: nil) && ring.mayRead("unknown", reader: nil))
+        func forbidden(_ prefix: String, _ reader: String?) -> String? {
+            Array(prefix.utf8).withUnsafeBytes { ring.forbiddenPublisher(inSubscription: $0, reader: reader) }
+        }
+        for prefix in ["callback.pricing.", "callback.pricing.quote.", "callback.pri", "callback.", "", "c"] {
+            #expect(forbidden(prefix, "spy") == "pricing", "'\(prefix)' covers pricing")
+            #expect(forbidden(prefix, "orders") == nil && forbidden(prefix, "pricing") == nil)
+        }
+        for prefix in ["callback.orders.", "callback.pricingx.", "callback.pricing-old.quote.", "callback.o"] {
+            #expect(forbidden(prefix, "spy") == nil, "'\(prefix)' does not cover pricing")
+        }
+        #expect(forbidden("callback.orders.", nil) == nil && forbidden("callback.", nil) == "pricing")
+    }
+
     @Test("lookups follow changes to the entries")
     func mutation() throws {
         var ring = try KeyRing.parse(Self.valid, source: "keys.yaml")
@@ -141,7 +174,7 @@ struct KeyRingTests {
         .init(name: "keys not a list", text: "keys:\n  id: a\n", line: 2,
               problem: "'keys' must be a list such as [] or a list of {id, layer, public} mappings, not a mapping"),
         .init(name: "unknown entry key", text: "keys:\n  - id: a\n    layer: domain\n    secret: 'x'\n    public: '\(Fixtures.keys[0])'\n",
-              line: 4, problem: "unknown key 'secret' in key entry 'a' (expected: id, role, layer, capabilities, observer, public)"),
+              line: 4, problem: "unknown key 'secret' in key entry 'a' (expected: id, role, layer, capabilities, observer, readers, public)"),
         .init(name: "missing id", text: "keys:\n  - layer: domain\n    public: '\(Fixtures.keys[0])'\n", line: 2,
               problem: "key entry #1 is missing 'id'"),
         .init(name: "invalid agent id", text: "keys:\n  - id: db.agent\n    layer: domain\n    public: '\(Fixtures.keys[0])'\n", line: 2,
@@ -160,6 +193,12 @@ struct KeyRingTests {
               line: 4, problem: "key entry 'a': capability 'bad cap' contains ' '; allowed: A-Z a-z 0-9 _ - ."),
         .init(name: "observer not a boolean", text: "keys:\n  - id: a\n    layer: domain\n    observer: yes\n    public: '\(Fixtures.keys[0])'\n",
               line: 4, problem: "key entry 'a': 'observer' must be true or false, not 'yes'"),
+        .init(name: "gateway with readers", text: "keys:\n  - id: g\n    role: gateway\n    readers: [a]\n    public: '\(Fixtures.keys[0])'\n",
+              line: 4, problem: "key entry 'g': a gateway publishes no events; remove 'readers'"),
+        .init(name: "invalid reader", text: "keys:\n  - id: a\n    layer: domain\n    readers: [b.c]\n    public: '\(Fixtures.keys[0])'\n",
+              line: 4, problem: "key entry 'a': agent id 'b.c' contains '.'; allowed: A-Z a-z 0-9 _ -"),
+        .init(name: "reader not in the file", text: "keys:\n  - id: a\n    layer: domain\n    readers: [b]\n    public: '\(Fixtures.keys[0])'\n",
+              line: 2, problem: "key entry 'a': reader 'b' is not an id of this keys file"),
         .init(name: "unknown role", text: "keys:\n  - id: a\n    role: admin\n    layer: domain\n    public: '\(Fixtures.keys[0])'\n",
               line: 3, problem: "key entry 'a': unknown role 'admin' (expected agent or gateway)"),
         .init(name: "missing public key", text: "keys:\n  - id: a\n    layer: domain\n", line: 2, problem: "key entry 'a' is missing 'public'"),

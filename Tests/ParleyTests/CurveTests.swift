@@ -22,9 +22,9 @@ extension BrokerIntegration {
             let gatewayKey: String
 
             /// `capabilities` gives an agent's `capabilities` list in the keys files, by agent id; `observers` are
-            /// marked `observer: true`.
+            /// marked `observer: true`; `readers` gives an agent's `readers` list, by agent id.
             init(agents: [(id: String, layer: String, key: KeyPair)], capabilities: [String: [String]] = [:],
-                 observers: Set<String> = []) async throws {
+                 observers: Set<String> = [], readers: [String: [String]] = [:]) async throws {
                 folder = try TemporaryFolder()
                 let brokerPair = try KeyPair()
                 let gatewayPair = try KeyPair()
@@ -36,6 +36,7 @@ extension BrokerIntegration {
                     "  - id: \(agent.id)\n    layer: \(agent.layer)\n    public: \"\(agent.key.publicKey)\"\n"
                         + (capabilities[agent.id].map { "    capabilities: [\($0.joined(separator: ", "))]\n" } ?? "")
                         + (observers.contains(agent.id) ? "    observer: true\n" : "")
+                        + (readers[agent.id].map { "    readers: [\($0.joined(separator: ", "))]\n" } ?? "")
                 }.joined()
                 let brokerKeys = try folder.write("broker-keys.yaml", "keys:\n" + agentEntries
                                                   + "  - id: gateway\n    role: gateway\n    public: \"\(gatewayPair.publicKey)\"\n")
@@ -140,6 +141,14 @@ extension BrokerIntegration {
 
         /// STATUS over a CURVE DEALER authenticated with `pair`, on its own thread.
         private func curveStatus(_ system: SecureSystem, _ pair: KeyPair) async throws -> BrokerSnapshot {
+            let frames = try await curveExchange(system, pair, .status)
+            guard frames.count == 2 else { throw TestFailure("no STATUS_REPLY") }
+            return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(frames[1]))
+        }
+
+        /// Sends `header` from a CURVE DEALER authenticated with `pair` and returns the first answer's frames, on its
+        /// own thread.
+        private func curveExchange(_ system: SecureSystem, _ pair: KeyPair, _ header: Header) async throws -> [[UInt8]] {
             try await withCheckedThrowingContinuation { continuation in
                 Thread.detachNewThread {
                     continuation.resume(with: Result {
@@ -151,11 +160,57 @@ extension BrokerIntegration {
                         try socket.setCurveServerKey(system.brokerKey)
                         try socket.setReceiveTimeout(milliseconds: 5_000)
                         try socket.connect(system.broker.endpoint)
-                        _ = try socket.send(HeaderEncoder.encode(.status))
-                        guard let frames = try socket.receiveMultipart(), frames.count == 2 else { throw TestFailure("no STATUS_REPLY") }
-                        return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(frames[1].bytes))
+                        _ = try socket.send(HeaderEncoder.encode(header))
+                        guard let frames = try socket.receiveMultipart() else { throw TestFailure("no answer to \(header)") }
+                        return frames.map(\.bytes)
                     })
                 }
+            }
+        }
+
+        @Test("with CURVE, events of an agent whose keys entry lists readers reach only them: others' subscriptions and REPLAYs are refused")
+        func readersOnly() async throws {
+            let pricingKey = try KeyPair(), ordersKey = try KeyPair(), spyKey = try KeyPair(), newsKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("pricing", "domain", pricingKey), ("orders", "domain", ordersKey),
+                                                         ("spy", "domain", spyKey), ("news", "domain", newsKey)],
+                                                readers: ["pricing": ["orders"]])
+            defer { system.stop() }
+            let pricing = try await connectedAgent("pricing", broker: system.broker, curve: system.keys(pricingKey))
+            let news = try await connectedAgent("news", broker: system.broker, curve: system.keys(newsKey))
+            let orders = try await connectedAgent("orders", broker: system.broker, curve: system.keys(ordersKey))
+            let spy = try await connectedAgent("spy", broker: system.broker, curve: system.keys(spyKey))
+            let received = [
+                collect(try orders.subscribe(to: "pricing")), collect(try spy.subscribe(to: "pricing")),
+                collect(try spy.subscribe(to: "news")), collect(try spy.subscribe([.topic(Topic(agent: "pricing", event: "quote")!)])),
+            ]
+            try await Task.sleep(for: .milliseconds(500))  // subscriptions travel to the broker
+            for index in 0..<5 {
+                _ = try await pricing.publish("quote", ["price": index])
+                _ = try await news.publish("headline", ["n": index])
+            }
+            try await Task.sleep(for: .seconds(2))
+            for task in received { task.cancel() }
+            var seen: [Int] = []
+            for task in received { seen.append(await task.value) }
+            #expect(seen == [5, 0, 5, 0], "orders ← pricing, spy ← pricing, spy ← news, spy ← pricing's topic: \(seen)")
+
+            let replay = try await curveExchange(system, spyKey, .replay(Replay(selector: .agent("pricing"), from: 1)))
+            #expect(try HeaderDecoder.decode(replay[0]) == .error(ErrorNotice(status: .unauthorized, command: CommandCode.replay.rawValue)))
+            #expect(String(decoding: replay.count > 1 ? replay[1] : [], as: UTF8.self) == "identity 'spy' may not read the events of 'pricing'")
+            let allowed = try await curveExchange(system, ordersKey, .replay(Replay(selector: .agent("pricing"), from: 1)))
+            guard case .event(let first) = try HeaderDecoder.decode(allowed[0]) else { throw TestFailure("orders' REPLAY: \(allowed)") }
+            #expect(first.sequence == 1)
+            let own = try await curveExchange(system, pricingKey, .replay(Replay(selector: .topic(Topic(agent: "pricing", event: "quote")!), from: 5)))
+            guard case .event = try HeaderDecoder.decode(own[0]) else { throw TestFailure("pricing's own REPLAY: \(own)") }
+            await spy.close(); await orders.close(); await news.close(); await pricing.close()
+        }
+
+        /// Counts the events a subscription delivers until its task is cancelled.
+        private func collect(_ subscription: EventSubscription) -> Task<Int, Never> {
+            Task {
+                var count = 0
+                for await notice in subscription { if case .event = notice { count += 1 } }
+                return count
             }
         }
 
