@@ -19,12 +19,19 @@ struct ReactorLoop {
     private var unreachable: [PeerID] = []
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
     private(set) var droppedAtHighWaterMark: UInt64 = 0
-    /// STATUS replies each asker may still get now: a bucket of `statusBurst`, refilled at `statusBurst` per
-    /// second, so that a peer asking over and over (and never reading) cannot pile up large replies in the
-    /// broker. A STATUS over the limit gets a small ERROR OVERLOADED instead. With CURVE the bucket is the
-    /// authenticated identity's, so more connections with one key do not get more.
-    private var statusTokens: [StatusAsker: (tokens: UInt64, at: UInt64)] = [:]
-    private static let statusBurst: UInt64 = 20
+    /// STATUS replies each asker may still get now: a bucket of 20, refilled at 20 per second, so that a peer asking
+    /// over and over (and never reading) cannot pile up large replies in the broker. A STATUS over the limit gets a
+    /// small ERROR OVERLOADED instead. With CURVE the bucket is the authenticated identity's, so more connections
+    /// with one key do not get more.
+    private var statusTokens = AskerBuckets(rate: 20, burst: 20)
+    /// Events each asker, and all of them together, may still have replayed now (a REPLAY needs one token of each,
+    /// then costs the events it sent): one full batch (10,000 events) a second per asker, five for all; over it a
+    /// REPLAY gets ERROR OVERLOADED (issue 12: a flood of REPLAYs, each answering a full batch, stalled the broker).
+    private var replayTokens = AskerBuckets(rate: 10_000, burst: 10_000)
+    private var allReplayTokens = TokenBucket(rate: 50_000, burst: 20_000, now: MonotonicClock.milliseconds())
+    /// The last large STATUS report (over 64 KiB: thousands of agents, tens of milliseconds to make) of each view,
+    /// with or without the agent list, and when it was made: STATUS asked within a second of it gets the same one.
+    private var largeStatusReports: [Bool: (at: UInt64, report: [UInt8])] = [:]
     /// True while the data directory has no room for the journal: publishes are refused, requests go on.
     private(set) var journalFull = false
     /// Subscriptions refused because they covered events their identity may not read, and when one was last logged.
@@ -87,6 +94,21 @@ struct ReactorLoop {
         case .success(.publish(let publish)) where core.isRegistered(peer) && !journalHasRoom(for: body):
             core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
                         reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
+        case .success(.replay(let replay)):
+            let identity = headerFrame.property("User-Id")
+            let asker = Asker(identity: identity, peer: peer)
+            guard replayTokens.take(asker, now: now) else {
+                return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
+                                   reason: "REPLAY: more than \(replayTokens.rate) events a second asked by this \(identity == nil ? "connection" : "identity"); ask again later")
+            }
+            guard allReplayTokens.take(now: now) else {
+                return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
+                                   reason: "REPLAY: the broker replays at most \(allReplayTokens.rate) events a second in all; ask again later")
+            }
+            let before = core.counters.eventsReplayed
+            core.handle(.replay(replay), body: body, from: peer, identity: identity, now: now)
+            replayTokens.charge(asker, core.counters.eventsReplayed - before)
+            allReplayTokens.charge(core.counters.eventsReplayed - before)
         case .success(let header):
             core.handle(header, body: body, from: peer, identity: needsIdentity(header) ? headerFrame.property("User-Id") : nil, now: now)
         case .failure(let error):
@@ -115,11 +137,11 @@ struct ReactorLoop {
         return room
     }
 
-    /// Only registrations and replays need the connection's authenticated identity (a routing id stays bound to its
-    /// connection; a replay needs none, but what it may read depends on it).
+    /// Only registrations need the connection's authenticated identity here (a routing id stays bound to its
+    /// connection); REPLAY, whose reading rights depend on it, takes it above.
     private func needsIdentity(_ header: Header) -> Bool {
         switch header {
-        case .hello, .gatewayHello, .replay: true
+        case .hello, .gatewayHello: true
         default: false
         }
     }
@@ -132,20 +154,19 @@ struct ReactorLoop {
 
     private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
         let identity = headerFrame.property("User-Id")
-        let asker = identity.map(StatusAsker.identity) ?? .connection(peer)
-        var bucket = statusTokens[asker] ?? (Self.statusBurst, now)
-        bucket.tokens = min(Self.statusBurst, bucket.tokens + (now &- bucket.at) * Self.statusBurst / 1_000)
-        bucket.at = now
-        if statusTokens.count >= 10_000 { statusTokens.removeAll(keepingCapacity: true) }
-        guard bucket.tokens > 0 else {
-            statusTokens[asker] = bucket
+        guard statusTokens.take(Asker(identity: identity, peer: peer), now: now) else {
             core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
-                        reason: "STATUS asked more than \(Self.statusBurst) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
+                        reason: "STATUS asked more than \(statusTokens.rate) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
             return
         }
-        bucket.tokens -= 1
-        statusTokens[asker] = bucket
-        let report = StatusReport.json(core.snapshot(includingAgents: core.mayListAgents(identity: identity)))
+        let full = core.mayListAgents(identity: identity)
+        let report: [UInt8]
+        if let cached = largeStatusReports[full], now &- cached.at < 1_000 {
+            report = cached.report
+        } else {
+            report = StatusReport.json(core.snapshot(includingAgents: full))
+            if report.count > 64 << 10 { largeStatusReports[full] = (now, report) }
+        }
         encoded.removeAll(keepingCapacity: true)
         HeaderEncoder.encode(.statusReply, into: &encoded)
         do {

@@ -69,6 +69,7 @@ extension BrokerCore {
         case .agent(let agent):
             for topic in topics.topics(of: agent) {
                 sent += replayTopic(topic, replay, to: peer, budget: &budget)
+                if budget < 0 { break }  // the batch is full: REPLAY_END says truncated
             }
         }
         send(peer, .replayEnd(ReplayEnd(selector: replay.selector, events: sent, truncated: budget < 0)))

@@ -14,7 +14,14 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// Every topic's log (changed only through ``update(_:_:)`` and the evictions, which keep the totals).
     private(set) var logs: [Topic: TopicLog<Payload>] = [:]
     /// Every agent's topics: an agent selector's REPLAY looks only at that agent's topics.
-    private var topicsByAgent: [String: Set<Topic>] = [:]
+    private var topicsByAgent: [String: AgentTopics] = [:]
+
+    /// One agent's topics, ordered by event name up to `sortedCount`; topics opened since are appended and put in
+    /// order by the next read (an adaptive sort: about one pass for a sorted array with a short tail).
+    private struct AgentTopics {
+        var topics: [Topic] = []
+        var sortedCount = 0
+    }
     /// Payload bytes and events retained over all topics.
     private(set) var bytes = 0
     private(set) var events = 0
@@ -34,11 +41,19 @@ struct RetainedTopics<Payload: BrokerPayload> {
     subscript(topic: Topic) -> TopicLog<Payload>? { logs[topic] }
 
     /// How many topics one agent has opened.
-    func count(of agent: String) -> Int { topicsByAgent[agent]?.count ?? 0 }
+    func count(of agent: String) -> Int { topicsByAgent[agent]?.topics.count ?? 0 }
 
-    /// One agent's topics, ordered by event name.
-    func topics(of agent: String) -> [Topic] {
-        (topicsByAgent[agent] ?? []).sorted { $0.event < $1.event }
+    /// One agent's topics, ordered by event name: sorted once after topics were opened, not per call (issue 12: a
+    /// REPLAY flood on an agent with 99,000 topics sorted them all for every REPLAY).
+    mutating func topics(of agent: String) -> [Topic] {
+        guard var entry = topicsByAgent[agent] else { return [] }
+        if entry.sortedCount < entry.topics.count {
+            topicsByAgent[agent] = nil  // uniquely referenced while sorting
+            entry.topics.sort { $0.event < $1.event }
+            entry.sortedCount = entry.topics.count
+            topicsByAgent[agent] = entry
+        }
+        return entry.topics
     }
 
     /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
@@ -49,7 +64,7 @@ struct RetainedTopics<Payload: BrokerPayload> {
             index = existing
         } else {
             logs[topic] = TopicLog(topic: topic)
-            topicsByAgent[topic.agent, default: []].insert(topic)
+            topicsByAgent[topic.agent, default: AgentTopics()].topics.append(topic)
             index = logs.index(forKey: topic)!
         }
         let before = logs.values[index].size
