@@ -24,11 +24,12 @@ struct PublishCommand: AsyncParsableCommand {
         guard let parsed = Topic(topic) else {
             throw ValidationError(Topic.problem(topic) ?? "--topic must be callback.<agent>.<event>")
         }
+        let payload = try validatedJSON(json, option: "--json")
         let agent = try Agent(AgentConfiguration(id: parsed.agent, layer: layer, brokerEndpoint: connection.broker,
                                                  eventsEndpoint: connection.events))
         try await agent.connect()
         defer { Task { await agent.close() } }
-        let receipt = try await agent.publish(parsed.event, data: Array(json.utf8))
+        let receipt = try await agent.publish(parsed.event, data: payload)
         print("published \(receipt.topic) #\(receipt.sequence)")
         await agent.close()
     }

@@ -29,6 +29,16 @@ struct RequestCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "Deadline in milliseconds.")
     var timeoutMilliseconds = 30_000
 
+    @Option(help: "text, or json: {\"status\", \"attempts\", \"reply\"} on one line (the reply as text).")
+    var output = OutputFormat.text
+
+    /// The outcome as `--output json` prints it.
+    private struct PrintedOutcome: Encodable {
+        let status: String
+        let attempts: Int
+        let reply: String
+    }
+
     func run() async throws {
         guard let target = Target(to) else { throw ValidationError("--to must be agent:<id> or cap:<name>, not '\(to)'") }
         let requestKind: RequestKind
@@ -37,13 +47,18 @@ struct RequestCommand: AsyncParsableCommand {
         case "clarification": requestKind = .clarification
         default: throw ValidationError("--kind must be help or clarification")
         }
+        let payload = try validatedJSON(json, option: "--json")
         let agentID = id ?? "cli-\(CallbackID.random().description.prefix(8))"
         let agent = try Agent(AgentConfiguration(id: agentID, layer: layer, brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
         try await agent.connect()
-        let outcome = await agent.send(requestKind, to: target, body: Array(json.utf8), timeout: .milliseconds(timeoutMilliseconds))
+        let outcome = await agent.send(requestKind, to: target, body: payload, timeout: .milliseconds(timeoutMilliseconds))
         await agent.close()
-        print("\(outcome.status) (attempts: \(outcome.attempts))")
-        print(outcome.text)
+        if output == .json {
+            try printJSON(PrintedOutcome(status: "\(outcome.status)", attempts: outcome.attempts, reply: outcome.text))
+        } else {
+            print("\(outcome.status) (attempts: \(outcome.attempts))")
+            print(outcome.text)
+        }
         if outcome.status != .ok { throw ExitCode.failure }
     }
 }

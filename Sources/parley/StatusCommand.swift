@@ -14,6 +14,9 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(name: .customLong("timeout-ms"), help: "How long to wait for the broker.")
     var timeoutMilliseconds = 3_000
 
+    @Option(help: "text, or json: the broker's STATUS object on one line (its fields: docs/PROTOCOL.md §6.12).")
+    var output = OutputFormat.text
+
     func run() async throws {
         let snapshot: BrokerSnapshot
         do {
@@ -22,6 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("broker at \(connection.broker): \(error)")
             throw ExitCode.failure
         }
+        if output == .json { return try printJSON(snapshot) }
         print("broker at \(connection.broker)")
         print("agents: \(snapshot.agents.count)")
         for agent in snapshot.agents {

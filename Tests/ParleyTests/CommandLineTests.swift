@@ -1,4 +1,5 @@
 import Foundation
+import ParleyWire
 import Testing
 
 extension BrokerIntegration {
@@ -56,6 +57,32 @@ extension BrokerIntegration {
             #expect(try String(contentsOfFile: folder.path + "/broker.pub", encoding: .utf8).count == 41)
         }
 
+        @Test("PARLEY_BROKER sets the endpoint; --output json prints one JSON object for status and request; a --json that is not JSON is refused")
+        func environmentAndJSON() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let server = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "echo", "--cap", "echo"],
+                                               readyPrefix: "agent echo serving")
+            defer { server.stop() }
+            let environment = ["PARLEY_BROKER": broker.endpoint, "PARLEY_EVENTS": broker.eventsEndpoint]
+            let request = try await runToExit("parley", ["request", "--to", "cap:echo", "--json", #"{"q":1}"#, "--output", "json"],
+                                              environment: environment)
+            #expect(request.status == 0, "\(request.output) \(request.errors)")
+            let outcome = try JSONSerialization.jsonObject(with: Data(request.output.utf8)) as? [String: Any]
+            #expect(outcome?["status"] as? String == "OK" && outcome?["attempts"] as? Int == 1 && outcome?["reply"] as? String == #"{"q":1}"#)
+            let status = try await runToExit("parley", ["status", "--output", "json"], environment: environment)
+            #expect(status.status == 0, "\(status.output) \(status.errors)")
+            let snapshot = try JSONDecoder().decode(BrokerSnapshot.self, from: Data(status.output.utf8))
+            #expect(snapshot.agents.contains { $0.id == "echo" } && snapshot.outcomes["OK"] == 1)
+            for command in [["request", "--to", "cap:echo"], ["publish", "--topic", "callback.cli.on_test"]] {
+                let refused = try await runToExit("parley", command + ["--json", "notjson"], environment: environment)
+                #expect(refused.status == 64, "\(command[0]): \(refused.status)")
+                #expect(refused.errors.contains("--json is not valid JSON: notjson"), "\(refused.errors)")
+            }
+            let published = try await runToExit("parley", ["publish", "--topic", "callback.cli.on_test", "--json", "[1, 2]"], environment: environment)
+            #expect(published.status == 0 && published.output.contains("published callback.cli.on_test #1"), "\(published.output) \(published.errors)")
+        }
+
         @Test("parley status fails when no broker answers")
         func statusWithoutBroker() async throws {
             let result = try await runToExit("parley", ["status", "--broker", "tcp://127.0.0.1:1", "--timeout-ms", "500"])
@@ -68,10 +95,11 @@ extension BrokerIntegration {
 /// Runs a built executable to completion (stopped after `timeout`) and returns its exit status, its stdout (with
 /// `standardError`, stdout and stderr together) and its stderr (empty with `standardError`).
 func runToExit(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60),
-               standardError: Bool = false) async throws -> (status: Int32, output: String, errors: String) {
+               standardError: Bool = false, environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = TestProcess.buildDirectory.appendingPathComponent(executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let pipe = Pipe()
     let errorPipe = Pipe()
     process.standardOutput = pipe
