@@ -23,5 +23,24 @@ extension BrokerIntegration {
             let example = try String(contentsOfFile: OperationsTests.deploy + "/keys.example.yaml", encoding: .utf8)
             #expect(example.contains("  - id: \(id)\n    role: gateway\n"), "gateway-id \(id)")
         }
+
+        @Test("deploy/Dockerfile builds with the Swift the tests run with, and checks the broker's health with parley health")
+        func dockerfile() async throws {
+            let dockerfile = try String(contentsOfFile: OperationsTests.deploy + "/Dockerfile", encoding: .utf8)
+            let image = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("ARG SWIFT_IMAGE=swift:") })
+            let imageVersion = image.dropFirst("ARG SWIFT_IMAGE=swift:".count).prefix { $0 != "-" }
+            let swift = Process()
+            swift.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            swift.arguments = ["swift", "--version"]
+            let pipe = Pipe()
+            swift.standardOutput = pipe
+            swift.standardError = pipe
+            try swift.run()
+            swift.waitUntilExit()
+            let version = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(version.contains("Swift version \(imageVersion) ") || version.contains("Swift version \(imageVersion)-"),
+                    "the image's Swift \(imageVersion), the tests': \(version.prefix(80))")
+            #expect(dockerfile.contains(#"CMD ["parley", "health", "--broker", "tcp://127.0.0.1:7410""#), "a HEALTHCHECK using parley health")
+        }
     }
 }
