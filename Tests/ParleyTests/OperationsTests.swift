@@ -75,6 +75,12 @@ extension BrokerIntegration {
                     && now.value("parley_gateway_callers") == 1
             }
             for url in [brokerURL, gatewayURL] {
+                // Every metric has its HELP line, right before its TYPE line.
+                let lines = try await scrape(url + "/metrics").body.split(separator: "\n")
+                for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
+                    let name = line.dropFirst(7).prefix { $0 != " " }
+                    #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) "), "\(url): no HELP for \(name)")
+                }
                 let health = try await scrape(url + "/health")
                 #expect(health.status == 200, "\(url): \(health.body)")
                 #expect(health.body.contains(#""status":"ok""#))

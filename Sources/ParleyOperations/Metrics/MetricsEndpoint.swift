@@ -65,10 +65,11 @@ public final class MetricsEndpoint: Sendable {
         if increase > 0 { cpu.increment(by: increase) }
     }
 
-    /// The Prometheus text exposition of every metric, process figures refreshed first.
+    /// The Prometheus text exposition of every metric, with its HELP line, process figures refreshed first.
     public func exposition() -> HTTPResponse {
         refreshProcessStatistics()
-        return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+        return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                            body: MetricHelp.adding(to: registry.emitToBuffer()))
     }
 }
 
