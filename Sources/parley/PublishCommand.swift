@@ -27,6 +27,7 @@ struct PublishCommand: AsyncParsableCommand {
         let payload = try validatedJSON(json, option: "--json")
         let agent = try Agent(AgentConfiguration(id: parsed.agent, layer: layer, brokerEndpoint: connection.broker,
                                                  eventsEndpoint: connection.events))
+        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
         try await agent.connect()
         defer { Task { await agent.close() } }
         let receipt = try await agent.publish(parsed.event, data: payload)

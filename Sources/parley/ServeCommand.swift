@@ -36,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
             if delay > .zero { try await Task.sleep(for: delay) }
             return .answer(bytes: request.body)
         }
+        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
         try await agent.connect()
         print("agent \(id) serving in layer \(layer) with capabilities [\(capabilities.joined(separator: ", "))]")
         fflush(nil)

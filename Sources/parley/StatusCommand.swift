@@ -18,6 +18,7 @@ struct StatusCommand: AsyncParsableCommand {
     var output = OutputFormat.text
 
     func run() async throws {
+        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
         let snapshot: BrokerSnapshot
         do {
             snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, timeout: .milliseconds(timeoutMilliseconds))

@@ -27,6 +27,7 @@ struct TailCommand: AsyncParsableCommand {
         }
         let agent = try Agent(AgentConfiguration(id: "tail-\(CallbackID.random().description.prefix(8))", layer: "observer",
                                                  brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
+        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
         try await agent.connect()
         let subscription = agent.subscribe([selector], from: from.map(SubscriptionStart.sequence) ?? .now)
         print("tailing \(selector) (Ctrl-C stops)")

@@ -83,11 +83,16 @@ extension BrokerIntegration {
             #expect(published.status == 0 && published.output.contains("published callback.cli.on_test #1"), "\(published.output) \(published.errors)")
         }
 
-        @Test("parley status fails when no broker answers")
+        @Test("with nothing listening at the endpoint, status and request say so at once instead of waiting")
         func statusWithoutBroker() async throws {
-            let result = try await runToExit("parley", ["status", "--broker", "tcp://127.0.0.1:1", "--timeout-ms", "500"])
-            #expect(result.status != 0)
-            #expect(result.output.contains("no answer"))
+            let clock = ContinuousClock()
+            for command in [["status"], ["request", "--to", "cap:echo"]] {
+                let started = clock.now
+                let result = try await runToExit("parley", command + ["--broker", "tcp://127.0.0.1:1"])
+                #expect(result.status == 1)
+                #expect(result.output.contains("nothing listens at tcp://127.0.0.1:1 (connection refused)"), "\(result.output)")
+                #expect(clock.now - started < .seconds(5), "\(command[0]) waited for a connect timeout")
+            }
         }
     }
 }

@@ -9,7 +9,11 @@ extension AgentCore {
         }
         if now &- lastHeard > heartbeatMilliseconds * liveness, now &- lastHello > heartbeatMilliseconds * liveness {
             // The server went silent: start over on fresh sockets and register again.
-            logger.info("\(target.name) silent; reconnecting", metadata: ["agent": "\(hello.agentID)"])
+            if welcomes == 0 {
+                logger.info("no answer from the \(target.name) at \(target.endpoint) yet; trying again", metadata: ["agent": "\(hello.agentID)"])
+            } else {
+                logger.info("\(target.name) silent; reconnecting", metadata: ["agent": "\(hello.agentID)"])
+            }
             setRegistered(false)
             table.replaysLost()
             effects.append(.reconnect)
