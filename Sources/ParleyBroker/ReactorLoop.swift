@@ -25,10 +25,10 @@ struct ReactorLoop {
     /// with one key do not get more.
     private var statusTokens = AskerBuckets(rate: 20, burst: 20)
     /// Events each asker, and all of them together, may still have replayed now (a REPLAY needs one token of each,
-    /// then costs the events it sent): one full batch (10,000 events) a second per asker, five for all; over it a
+    /// then costs the events it sent): one full batch (10,000 events) a second per asker, four for all (one at a time); over it a
     /// REPLAY gets ERROR OVERLOADED (issue 12: a flood of REPLAYs, each answering a full batch, stalled the broker).
     private var replayTokens = AskerBuckets(rate: 10_000, burst: 10_000)
-    private var allReplayTokens = TokenBucket(rate: 50_000, burst: 20_000, now: MonotonicClock.milliseconds())
+    private var allReplayTokens = TokenBucket(rate: 40_000, burst: 10_000, now: MonotonicClock.milliseconds())
     /// The last large STATUS report (over 64 KiB: thousands of agents, tens of milliseconds to make) of each view,
     /// with or without the agent list, and when it was made: STATUS asked within a second of it gets the same one.
     private var largeStatusReports: [Bool: (at: UInt64, report: [UInt8])] = [:]
