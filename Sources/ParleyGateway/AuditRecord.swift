@@ -25,6 +25,8 @@ public struct AuditRecord: Sendable, Equatable {
         json.openObject()
         json.key(fixed: "time")
         json.integer(time)
+        json.key(fixed: "at")
+        json.timestamp(millisecondsSinceEpoch: time)
         json.key(fixed: "caller")
         json.string(caller)
         json.key(fixed: "from_layer")

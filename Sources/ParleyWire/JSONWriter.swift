@@ -142,6 +142,56 @@ public struct JSONWriter: ~Copyable {
         integer(UInt64(value.magnitude))
     }
 
+    /// A time as an RFC 3339 string in UTC with milliseconds, e.g. `"2025-11-26T04:00:00.123Z"`: the one time
+    /// format of the logs and the audit trail. `milliseconds` counts from the Unix epoch.
+    public mutating func timestamp(millisecondsSinceEpoch milliseconds: UInt64) {
+        let (year, month, day) = Self.civilDate(daysSinceEpoch: Int64(milliseconds / 86_400_000))
+        let inDay = milliseconds % 86_400_000
+        startValue()
+        reserve(26)
+        append(UInt8(ascii: "\""))
+        digits(UInt64(year), width: 4)
+        append(UInt8(ascii: "-"))
+        digits(UInt64(month), width: 2)
+        append(UInt8(ascii: "-"))
+        digits(UInt64(day), width: 2)
+        append(UInt8(ascii: "T"))
+        digits(inDay / 3_600_000, width: 2)
+        append(UInt8(ascii: ":"))
+        digits(inDay / 60_000 % 60, width: 2)
+        append(UInt8(ascii: ":"))
+        digits(inDay / 1_000 % 60, width: 2)
+        append(UInt8(ascii: "."))
+        digits(inDay % 1_000, width: 3)
+        append(UInt8(ascii: "Z"))
+        append(UInt8(ascii: "\""))
+        separate = true
+    }
+
+    /// `value`'s last `width` decimal digits, zero-padded.
+    private mutating func digits(_ value: UInt64, width: Int) {
+        reserve(width)
+        var rest = value
+        for position in stride(from: count + width - 1, through: count, by: -1) {
+            storage[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        count += width
+    }
+
+    /// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
+    static func civilDate(daysSinceEpoch days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
     /// `true` or `false`.
     public mutating func bool(_ value: Bool) {
         startValue()

@@ -72,4 +72,17 @@ struct JSONWriterTests {
         json.integer(5)
         #expect(json.bytes == Array("5".utf8))
     }
+
+    @Test("times are RFC 3339 in UTC with milliseconds, leap days and century years included",
+          arguments: [(UInt64(0), "1970-01-01T00:00:00.000Z"), (1_764_129_700_000, "2025-11-26T04:01:40.000Z"),
+                      (1_709_164_800_123, "2024-02-29T00:00:00.123Z"), (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+                      (4_102_444_799_999, "2099-12-31T23:59:59.999Z")])
+    func timestamps(_ milliseconds: UInt64, _ expected: String) {
+        var json = JSONWriter()
+        json.openArray()
+        json.timestamp(millisecondsSinceEpoch: milliseconds)
+        json.integer(1)
+        json.closeArray()
+        #expect(String(decoding: json.bytes, as: UTF8.self) == "[\"\(expected)\",1]")
+    }
 }

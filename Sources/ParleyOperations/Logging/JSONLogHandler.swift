@@ -34,7 +34,7 @@ public struct JSONLogHandler: LogHandler {
         var json = JSONWriter(capacity: 256)
         json.openObject()
         json.key(fixed: "time")
-        json.string(Self.timestamp())
+        json.timestamp(millisecondsSinceEpoch: Self.nowMilliseconds())
         json.key(fixed: "level")
         json.string(event.level.rawValue)
         json.key(fixed: "logger")
@@ -70,18 +70,11 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// Now as `2025-11-26T04:00:00.123Z`.
-    static func timestamp() -> String {
+    /// Now, in milliseconds since the Unix epoch.
+    static func nowMilliseconds() -> UInt64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
-        var seconds = spec.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = Int(spec.tv_nsec / 1_000_000)
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+        return UInt64(spec.tv_sec) * 1_000 + UInt64(spec.tv_nsec / 1_000_000)
     }
 }
 
