@@ -31,6 +31,7 @@ from parley.wire import Command, Kind, Status  # noqa: E402
 
 TOPICS = 99_000  # the broker holds 100,000 topics in all
 AGENTS = 5_000
+MEMBERS = []  # the status flood's registered agents
 
 
 def free_port() -> int:
@@ -147,11 +148,15 @@ def prepare(name: str, context: zmq.Context, endpoint: str) -> None:
                 publisher.recv_multipart()  # CONFIRM
         print(f"  {TOPICS:,} topics published")
     elif name == "status-flood":
-        registrar = dealer(context, endpoint)
-        for index in range(AGENTS):
-            registrar.send(hello(f"member-{index}", ["work"], instance=index + 1))
-        for _ in range(AGENTS):
-            registrar.recv_multipart()  # WELCOME
+        # One connection per agent: a second HELLO on a connection replaces its registration.
+        members_context = zmq.Context()
+        members_context.set(zmq.MAX_SOCKETS, AGENTS + 100)  # before its first socket
+        members = [dealer(members_context, endpoint) for _ in range(AGENTS)]
+        for index, member in enumerate(members):
+            member.send(hello(f"member-{index}", ["work"]))
+        for member in members:
+            member.recv_multipart()  # WELCOME
+        MEMBERS.extend(members)  # kept open while the flood runs
         print(f"  {AGENTS:,} agents registered")
 
 

@@ -21,13 +21,16 @@ public final class Context: @unchecked Sendable {
     /// alive (8 KiB for a 100-byte event). Without it (`ZMQ_ZERO_COPY_RECV` = 0), each message over 33 bytes
     /// gets an allocation of its own size, one copy inside libzmq: for processes that keep messages.
     ///
+    /// `maxSockets` (`ZMQ_MAX_SOCKETS`) is how many sockets the context may hold; creating one more fails with EMFILE.
+    ///
     /// - Throws: ``ZMQError`` if the context can't be created or `ioThreads` is invalid.
-    public init(ioThreads: Int32 = 1, zeroCopyReceive: Bool = true) throws {
+    public init(ioThreads: Int32 = 1, zeroCopyReceive: Bool = true, maxSockets: Int32 = 1_023) throws {
         guard let handle = zmq_ctx_new() else {
             throw ZMQError.last
         }
         let zeroCopyReceiveOption: Int32 = 10  // ZMQ_ZERO_COPY_RECV: honoured by libzmq 4.3, declared only in its draft API
         if zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads) != 0
+            || zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, maxSockets) != 0
             || zmq_ctx_set(handle, zeroCopyReceiveOption, zeroCopyReceive ? 1 : 0) != 0 {
             let error = ZMQError.last
             zmq_ctx_term(handle)

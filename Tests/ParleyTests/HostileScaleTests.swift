@@ -2,6 +2,7 @@ import Foundation
 import Parley
 import ParleyWire
 import Testing
+import ZeroMQ
 
 extension BrokerIntegration {
     /// Hostile load whose cost grew with what the broker holds (issue 12, finding 3): the work per message must not
@@ -194,6 +195,28 @@ extension BrokerIntegration {
             await polite.close()
         }
 
+        @Test("a STATUS flood from 20 connections with 5,000 agents registered does not stall the broker")
+        func statusFloodWithManyAgents() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "30"])
+            defer { broker.stop() }
+            let agents = 5_000
+            let members = try await ManyAgents(count: agents, broker: broker)
+            defer { members.close() }
+            #expect(members.welcomed == agents)
+            let askers = try (0..<20).map { _ in try RawAgent(endpoint: broker.endpoint) }
+            defer { askers.forEach { $0.close() } }
+            try await expectServedDuring("the STATUS flood", broker: broker) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for asker in askers {
+                        group.addTask { try await asker.send(all: (0..<200).map { _ in [HeaderEncoder.encode(.status)] }) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.agents.count >= agents, "the report lists every agent: \(status.agents.count)")
+        }
+
         /// Registers `id` from a connection that then closes, and waits until the broker counts it away.
         private func makeAwayAgent(_ id: String, broker: BrokerProcess) async throws {
             let away = try RawAgent(endpoint: broker.endpoint)
@@ -247,5 +270,47 @@ final class SerialWorker: Sendable {
     /// Ends the worker within half a second.
     func stop() {
         loop.cancel()
+    }
+}
+
+/// `count` agents registered from connections of their own (one registration per connection), sharing one libzmq
+/// context; every socket call runs on a thread of its own, off the cooperative pool.
+final class ManyAgents: @unchecked Sendable {
+    private let context: Context
+    private let sockets: [Socket]
+    /// How many got their WELCOME.
+    let welcomed: Int
+
+    init(count: Int, broker: BrokerProcess) async throws {
+        let context = try Context(maxSockets: Int32(count) + 16)
+        let endpoint = broker.endpoint
+        let (sockets, welcomed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([Socket], Int), Error>) in
+            Thread.detachNewThread {
+                continuation.resume(with: Result {
+                    let sockets = try (0..<count).map { index -> Socket in
+                        let socket = try Socket(context, type: .dealer)
+                        try socket.setLinger(milliseconds: 0)
+                        try socket.setReceiveTimeout(milliseconds: 30_000)
+                        try socket.connect(endpoint)
+                        _ = try socket.send(HeaderEncoder.encode(.hello(Hello(instance: 1, agentID: "member-\(index)", layer: "domain",
+                                                                              capabilities: ["work"]))))
+                        return socket
+                    }
+                    let welcomed = try sockets.filter { socket in
+                        guard let frames = try socket.receiveMultipart() else { return false }
+                        return (try? HeaderDecoder.decode(frames[0].bytes)) == .welcome(Welcome(heartbeatMilliseconds: 1_000, liveness: 30,
+                                                                                                 maxBodyBytes: 1 << 20))
+                    }.count
+                    return (sockets, welcomed)
+                })
+            }
+        }
+        self.context = context
+        self.sockets = sockets
+        self.welcomed = welcomed
+    }
+
+    func close() {
+        sockets.forEach { $0.close() }
     }
 }
