@@ -94,48 +94,38 @@ def prober(endpoint: str, results) -> None:
         time.sleep(0.002)
 
 
-def attack(name: str, context: zmq.Context, endpoint: str, seconds: float) -> None:
+def flood(context: zmq.Context, endpoint: str, seconds: float, connections: int, burst: int, message, what: str) -> None:
+    """Sends from `connections` sockets, `burst` messages each per millisecond, never reading; `message(n)` makes the
+    n-th message."""
+    socks = [dealer(context, endpoint) for _ in range(connections)]
     deadline = time.monotonic() + seconds
-    if name == "hello-flood":
-        sock = dealer(context, endpoint)
-        index = 0
-        while time.monotonic() < deadline:
-            for _ in range(100):
-                sock.send(hello(f"flood-{index}", instance=index + 1))
-                index += 1
-            time.sleep(0.001)
+    sent = 0
+    while time.monotonic() < deadline:
+        for sock in socks:
+            for _ in range(burst):
+                sock.send(message(sent))
+                sent += 1
+        time.sleep(0.001)
+    for sock in socks:
         sock.close()
-        print(f"  {index:,} HELLOs sent")
+    print(f"  {sent:,} {what} sent")
+
+
+def attack(name: str, context: zmq.Context, endpoint: str, seconds: float) -> None:
+    if name == "hello-flood":
+        flood(context, endpoint, seconds, 1, 100, lambda n: hello(f"flood-{n}", instance=n + 1), "HELLOs")
     elif name == "replay-flood":
-        socks = [dealer(context, endpoint) for _ in range(10)]
         replay = wire.encode(Command.REPLAY, selector="callback.topics.", from_=1, to=0)
-        sent = 0
-        while time.monotonic() < deadline:
-            for sock in socks:
-                sock.send(replay)
-                sent += 1
-            time.sleep(0.001)
-        for sock in socks:
-            sock.close()
-        print(f"  {sent:,} REPLAYs sent")
+        flood(context, endpoint, seconds, 10, 1, lambda _: replay, "REPLAYs")
     elif name == "status-flood":
-        socks = [dealer(context, endpoint) for _ in range(20)]
         status = wire.encode(Command.STATUS)
-        sent = 0
-        while time.monotonic() < deadline:
-            for sock in socks:
-                sock.send(status)
-                sent += 1
-            time.sleep(0.001)
-        for sock in socks:
-            sock.close()
-        print(f"  {sent:,} STATUS requests sent")
+        flood(context, endpoint, seconds, 20, 1, lambda _: status, "STATUS requests")
     else:
         time.sleep(seconds)
 
 
 def prepare(name: str, context: zmq.Context, endpoint: str) -> None:
-    if name in ("replay-flood", "topics-quiet"):
+    if name == "replay-flood":
         publisher = dealer(context, endpoint)
         publisher.send(hello("topics"))
         publisher.recv_multipart()

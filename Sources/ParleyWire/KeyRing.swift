@@ -75,9 +75,9 @@ public struct KeyRing: Sendable {
             byID[entry.id] = position
             for capability in entry.capabilities ?? [] { reservations[capability, default: []].insert(entry.id) }
         }
-        for entry in entries where byID[entry.id].map({ entries[$0].publicKey == entry.publicKey }) == true {
-            guard let readers = entry.readers else { continue }
-            restrictedPublishers.append((entry.id, Array("callback.\(entry.id).".utf8), Set(readers)))
+        for (id, position) in byID {
+            guard let readers = entries[position].readers else { continue }
+            restrictedPublishers.append((id, Array("callback.\(id).".utf8), Set(readers)))
         }
     }
 }

@@ -50,8 +50,7 @@ extension BrokerIntegration {
 
             // The gateway started beside the broker finds the token by itself and registers.
             let folder = try TemporaryFolder()
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl")
+            let gateway = try await GatewayProcess(broker: broker, in: folder)
             defer { gateway.stop() }
             try await waitUntil("the gateway registered") {
                 let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))

@@ -25,8 +25,7 @@ extension BrokerIntegration {
         private func callInFlight(_ folder: TemporaryFolder, _ id: CallbackID, brokerArguments: [String] = [],
                                   gatewayArguments: [String] = []) async throws -> (BrokerProcess, GatewayProcess, Agent, RawAgent) {
             let broker = try await BrokerProcess(brokerArguments)
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl", arguments: gatewayArguments, captureStandardError: true)
+            let gateway = try await GatewayProcess(broker: broker, in: folder, arguments: gatewayArguments, captureStandardError: true)
             let store = try await connectedAgent("store", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { _ in
                 try folder.write("started", "")
                 try await Task.sleep(for: .seconds(120))
@@ -138,8 +137,7 @@ extension BrokerIntegration {
             let folder = try TemporaryFolder()
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl") { pid in
+            let gateway = try await GatewayProcess(broker: broker, in: folder) { pid in
                 // Dynamic loading comes before main and cannot be protected: wait until main has run its first
                 // statement (SIGPIPE ignored: bit 12), then hang up a few times at once, while the gateway is still starting.
                 let deadline = ContinuousClock.now + .seconds(20)
@@ -211,8 +209,7 @@ extension BrokerIntegration {
             let folder = try TemporaryFolder()
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl", arguments: ["--shutdown-grace-ms", "300"])
+            let gateway = try await GatewayProcess(broker: broker, in: folder, arguments: ["--shutdown-grace-ms", "300"])
             defer { gateway.stop() }
             let store = try await connectedAgent("store", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { _ in
                 try folder.write("started", "")

@@ -8,8 +8,7 @@ extension BrokerIntegration {
     @Suite("Gateway refusals")
     struct GatewayRefusalTests {
         private func gateway(_ folder: TemporaryFolder, _ broker: BrokerProcess) async throws -> GatewayProcess {
-            try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                     auditLog: folder.path + "/audit.jsonl")
+            try await GatewayProcess(broker: broker, in: folder)
         }
 
         /// Runs `body` with a caller at a fresh gateway, first unregistered, then after its HELLO.

@@ -70,8 +70,7 @@ extension BrokerIntegration {
             let folder = try TemporaryFolder()
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl")
+            let gateway = try await GatewayProcess(broker: broker, in: folder)
             defer { gateway.stop() }
             let thinker = try await connectedAgent("slow-db", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { request in
                 for _ in 0..<4 {

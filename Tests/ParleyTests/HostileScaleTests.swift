@@ -169,8 +169,7 @@ extension BrokerIntegration {
             let folder = try TemporaryFolder()
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl")
+            let gateway = try await GatewayProcess(broker: broker, in: folder)
             defer { gateway.stop() }
             let worker = try await SerialWorker(broker: broker, layer: "infrastructure", capability: "persistence")
             defer { worker.stop() }

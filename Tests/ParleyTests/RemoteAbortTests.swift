@@ -40,8 +40,7 @@ extension BrokerIntegration {
             let folder = try TemporaryFolder()
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: folder.path + "/audit.jsonl", environment: Self.noBacktrace)
+            let gateway = try await GatewayProcess(broker: broker, in: folder, environment: Self.noBacktrace)
             defer { gateway.stop() }
             try await survive(rounds: Self.rounds, endpoint: gateway.endpoint, process: gateway.child)
         }

@@ -148,6 +148,14 @@ final class GatewayProcess: Sendable {
         self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
     }
 
+    /// A gateway whose policy (in `folder`) lets the domain call infrastructure, auditing to `folder`/audit.jsonl.
+    convenience init(broker: BrokerProcess, in folder: TemporaryFolder, arguments: [String] = [], environment: [String: String] = [:],
+                     captureStandardError: Bool = false, launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
+        try await self.init(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+                            auditLog: folder.path + "/audit.jsonl", arguments: arguments, environment: environment,
+                            captureStandardError: captureStandardError, launched: launched)
+    }
+
     /// SIGKILL waits for the process to be gone (so its port is free for a restart); SIGTERM does not wait.
     func stop(signal: Int32 = SIGTERM) {
         if signal == SIGTERM { child.terminate() } else { child.stop(signal: signal) }
