@@ -24,4 +24,8 @@ static inline int parley_reserve_space(int fd, long long offset, long long lengt
 /// a stock libzmq, which a peer resetting a stopped connection can abort.
 extern int parley_zmq_io_error_guard(void) __attribute__((weak));
 static inline int parley_zmq_has_io_error_guard(void) { return parley_zmq_io_error_guard != 0; }
+/// Defined only by the deps/libzmq/build.sh builds (queue-budgets.patch): byte budgets per connection queue and the
+/// XPUB subscription limit per connection.
+extern int parley_zmq_queue_budgets(void) __attribute__((weak));
+static inline int parley_zmq_has_queue_budgets(void) { return parley_zmq_queue_budgets != 0; }
 #endif

@@ -68,10 +68,14 @@ public enum ZeroMQ {
     /// connection while its input is stopped aborts the whole process (libzmq 4.3.4 asserts `!_io_error`).
     public static var hasIOErrorGuard: Bool { parley_zmq_has_io_error_guard() != 0 }
 
-    /// The start-up warning a server logs when it links a libzmq without the io-error guard, or nil when it has it.
+    /// Whether the linked libzmq carries Parley's queue budgets (deps/libzmq): ``Socket/setQueueByteBudget(_:)`` and
+    /// ``Socket/setMaxSubscriptionsPerConnection(_:)`` work only then.
+    public static var hasQueueBudgets: Bool { parley_zmq_has_queue_budgets() != 0 }
+
+    /// The start-up warning a server logs when it links a libzmq without Parley's patches, or nil when it has them.
     public static var unguardedWarning: String? {
-        hasIOErrorGuard ? nil
-            : "libzmq \(version.major).\(version.minor).\(version.patch) WITHOUT Parley's io-error guard: a hostile peer "
-            + "can abort this process; build with `make` (deps/libzmq/build.sh links the patched libzmq)"
+        hasIOErrorGuard && hasQueueBudgets ? nil
+            : "libzmq \(version.major).\(version.minor).\(version.patch) WITHOUT Parley's patches: a hostile peer "
+            + "can abort this process or fill its memory; build with `make` (deps/libzmq/build.sh links the patched libzmq)"
     }
 }

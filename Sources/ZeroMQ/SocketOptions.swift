@@ -81,6 +81,27 @@ extension Socket {
         try setOption(ZMQ_RCVHWM, n)
     }
 
+    /// Bytes each connection's queue may hold, each way, besides the message count of the high-water marks
+    /// (0 = no byte limit). A part weighs its size plus the 64-byte slot it takes; at the budget the queue is full,
+    /// as at the high-water mark. Set it before bind or connect.
+    ///
+    /// - Throws: ``ZMQError/invalidArgument`` when the linked libzmq lacks Parley's queue-budgets patch (deps/libzmq).
+    public func setQueueByteBudget(_ bytes: Int64) throws {
+        try setOption(Self.parleyQueueBytes, int64: bytes)
+    }
+
+    /// Subscriptions an XPUB accepts from one connection; one more closes that connection, and its subscriptions
+    /// go with it (0 = no limit). Unsubscribing gives room back.
+    ///
+    /// - Throws: ``ZMQError/invalidArgument`` when the linked libzmq lacks Parley's queue-budgets patch (deps/libzmq).
+    public func setMaxSubscriptionsPerConnection(_ n: Int32) throws {
+        try setOption(Self.parleyMaxSubscriptions, n)
+    }
+
+    /// The option numbers deps/libzmq/queue-budgets.patch adds (not in zmq.h).
+    private static let parleyQueueBytes: Int32 = 20_641
+    private static let parleyMaxSubscriptions: Int32 = 20_642
+
     /// How long pending outgoing messages are kept after ``close()`` (`ZMQ_LINGER`; -1 = forever, 0 = drop at once).
     public func setLinger(milliseconds: Int32) throws {
         try setOption(ZMQ_LINGER, milliseconds)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the libzmq Parley links: Debian's libzmq 4.3.4 source package (the version Debian ships), Debian's own
 # patches, then ours (io-error-guard.patch: a peer that resets a connection while its input is stopped can no longer
-# abort the process, see deploy/OPERATIONS.md "libzmq"). The result is a static library with CURVE (libsodium) in
+# abort the process; queue-budgets.patch: a byte budget per connection queue besides the message count, a limit on the
+# subscriptions an XPUB takes from one connection, and no freed pipe left among XPUB_MANUAL's pending subscriptions;
+# see deploy/OPERATIONS.md "libzmq"). The result is a static library with CURVE (libsodium) in
 #
 #   <repo>/.deps/libzmq/{include,lib}   and   <repo>/.deps/libzmq/lib/pkgconfig/libzmq.pc
 #
 # which the Makefile puts first on PKG_CONFIG_PATH, so SwiftPM links it instead of the system's libzmq.
-# Idempotent: does nothing when the installed build matches this script and the patch. Installs what it needs
+# Idempotent: does nothing when the installed build matches this script and the patches. Installs what it needs
 # (curl, cmake, g++, libsodium-dev, pkg-config) with apt-get when missing. Takes about a minute on two cores.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,7 +21,7 @@ orig_sha256="0ff5a531c9ffaf0dfdc7dc78d13d1383088f454896d252934c429b2554d10559"
 debian="zeromq3_4.3.4-6.debian.tar.xz"
 debian_sha256="fbb0dcb4ffbf483d416d9af722db74ad4edd7004625ce10381e8cd3a71b6cd58"
 
-stamp="$(cat "${BASH_SOURCE[0]}" "$here/io-error-guard.patch" | sha256sum | cut -c1-16)"
+stamp="$(cat "${BASH_SOURCE[0]}" "$here/io-error-guard.patch" "$here/queue-budgets.patch" | sha256sum | cut -c1-16)"
 if [ -f "$prefix/lib/libzmq.a" ] && [ "$(cat "$prefix/.stamp" 2>/dev/null)" = "$stamp" ]; then
     exit 0
 fi
@@ -57,6 +59,7 @@ grep -v '^#' debian/patches/series | while read -r name; do
     [ -n "$name" ] && patch -p1 -s < "debian/patches/$name"
 done
 patch -p1 -s < "$here/io-error-guard.patch"
+patch -p1 -s < "$here/queue-budgets.patch"
 
 mkdir build && cd build
 cmake .. -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
