@@ -382,6 +382,8 @@ struct Checker {
             require(list.count == serves.count && Set(list) == serves,
                     "\(id)'s served list holds slots \(list), it serves \(serves.sorted())")
             require(record.inFlight == serves.count, "\(id) counts \(record.inFlight) in flight, serves \(serves.count)")
+            let servedBytes = serves.reduce(0) { $0 + (core.pending[$1].payload?.byteCount ?? 0) }
+            require(record.inFlightBytes == servedBytes, "\(id) counts \(record.inFlightBytes) bytes in flight, serves \(servedBytes)")
             require(core.served(by: handle) == list, "served(by:) of \(id) is \(core.served(by: handle)), its list \(list)")
             if record.isAlive {
                 require(core.agents.byPeer[record.peer] == handle && core.agents.handle(of: record.peer) == handle,
@@ -407,6 +409,8 @@ struct Checker {
         for (handle, record) in core.agents.all {
             require(record.inFlight <= configuration.maxDeliveriesPerAgent,
                     "\(name(handle, in: core)) serves \(record.inFlight), over maxDeliveriesPerAgent \(configuration.maxDeliveriesPerAgent)")
+            require(record.inFlightBytes < configuration.maxDeliveryBytesPerAgent + configuration.maxBodyBytes,
+                    "\(name(handle, in: core)) serves \(record.inFlightBytes) bytes, over maxDeliveryBytesPerAgent and one body")
         }
         // Every request no agent serves is parked, once, and nothing else is; ended entries linger in the lists, but
         // never more of them than live ones (+1 per list): they stay proportional to the requests actually waiting.
@@ -416,7 +420,7 @@ struct Checker {
         require(core.waiting.storedEntries <= 2 * core.waiting.count + core.waiting.listCount,
                 "the waiting lists hold \(core.waiting.storedEntries) entries for \(core.waiting.count) waiting")
         // Work-conserving: nothing waits while a live agent that may serve it has room.
-        let roomy = core.agents.all.filter { $0.record.isAlive && !$0.record.isGateway && $0.record.inFlight < configuration.maxDeliveriesPerAgent }
+        let roomy = core.agents.all.filter { $0.record.isAlive && !$0.record.isGateway && core.hasRoom($0.handle) }
         for slot in unserved {
             let request = core.pending[slot]
             for (handle, record) in roomy where mayServe(record, request) {
@@ -627,8 +631,17 @@ struct Checker {
         }
         let total = events.values.map(\.count).reduce(0, +)
         require(Int(end.events) == total, "REPLAY_END counts \(end.events) events, \(total) were sent")
-        require(total <= configuration.maxReplayBatch && (!end.truncated || total == configuration.maxReplayBatch),
-                "REPLAY sent \(total) events, truncated \(end.truncated), batch \(configuration.maxReplayBatch)")
+        // Bytes as the batch limit counts them (payload + 256 per event); all events but the last fit under the limit.
+        let eventBytes: [Int] = outbox.dropLast().compactMap { message in
+            guard case .event = message.header else { return nil }
+            if case .payload(let payload) = message.body { return payload.byteCount + 256 }
+            return 256
+        }
+        let bytes = eventBytes.reduce(0, +)
+        let full = total == configuration.maxReplayBatch || bytes >= configuration.maxReplayBatchBytes
+        require(total <= configuration.maxReplayBatch && bytes - (eventBytes.last ?? 0) < configuration.maxReplayBatchBytes
+                && (!end.truncated || full),
+                "REPLAY sent \(total) events of \(bytes) bytes, truncated \(end.truncated), batch \(configuration.maxReplayBatch) events, \(configuration.maxReplayBatchBytes) bytes")
         require(core.counters.eventsReplayed - before.counters.eventsReplayed == UInt64(total), "eventsReplayed is off")
         require(core.counters.gapsReported - before.counters.gapsReported == UInt64(gaps.count), "gapsReported is off")
         let covered = before.topics.logs.keys.filter { replay.selector.matches($0) }

@@ -103,6 +103,7 @@ struct ScriptConfiguration {
         c.maxPendingPerRequester = tight ? 3 : 16
         c.maxPending = tight ? 5 : 48
         c.maxDeliveriesPerAgent = tight ? 1 : 4  // agents fill up: requests wait for room and requesters take turns
+        c.maxDeliveryBytesPerAgent = tight ? 2 : 4_000  // and by bytes: two 1-byte bodies, or one of 3,000 and a few small
         c.awayRetentionMilliseconds = [3_000, 600][Int((second >> 4) & 1)]
         c.retentionCount = tight ? 3 : 20
         c.retentionBytes = tight ? 4_000 : 1 << 20
@@ -111,6 +112,7 @@ struct ScriptConfiguration {
         c.maxTopics = tight ? 2 : 16
         c.eventDedupeCapacity = tight ? 2 : 32
         c.maxReplayBatch = tight ? 2 : 16
+        c.maxReplayBatchBytes = tight ? 600 : 4_000  // a 3,000-byte event fills a batch (the one that crosses is still sent)
         c.beaconRounds = 2
         c.gatewayToken = second & 0x20 != 0 ? "tok" : nil
         c.journaling = second & 0x40 != 0

@@ -22,8 +22,9 @@ struct AgentRecord {
     /// The first of the requests delivered to it and not yet answered (a pending slot; -1: none), linked through
     /// the requests themselves: what moves elsewhere when it goes, without a scan of every pending request.
     var firstServed: Int32 = -1
-    /// How many requests it is serving.
+    /// How many requests it is serving, and their payload bytes.
     var inFlight = 0
+    var inFlightBytes = 0
     /// A gateway: it may FORWARD cross-layer requests; it serves none itself.
     var isGateway = false
 }

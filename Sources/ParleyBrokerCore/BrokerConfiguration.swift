@@ -17,6 +17,9 @@ public struct BrokerConfiguration: Sendable {
     /// Requests delivered to one agent and not answered yet, at most; further ones wait in the broker, where the
     /// requesters take turns (so one requester's backlog does not queue ahead of everyone else's in the agent).
     public var maxDeliveriesPerAgent: Int = 256
+    /// Payload bytes delivered to one agent and not answered yet: an agent under it takes one more request (so it
+    /// holds at most this plus one body). Keeps what the broker queues for a reading agent below its queue budget.
+    public var maxDeliveryBytesPerAgent: Int = 4 << 20
     /// Pending requests in the whole broker before further ones get OVERLOADED.
     public var maxPending: Int = 200_000
     /// Payload bytes of one requester's pending requests before further ones get OVERLOADED.
@@ -53,6 +56,9 @@ public struct BrokerConfiguration: Sendable {
     public var eventDedupeCapacity: Int = 100_000
     /// Most EVENTs sent in answer to one REPLAY (REPLAY_END then says `truncated`).
     public var maxReplayBatch: Int = 10_000
+    /// What one REPLAY answer may carry in bytes (payload plus 256 per event, the retention measure); the event that
+    /// crosses it is the last one sent (so a batch always has one). Keeps an answer within the asker's queue budget.
+    public var maxReplayBatchBytes: Int = 8 << 20
     /// BEACONs sent per topic after its latest event (one per heartbeat interval).
     public var beaconRounds: Int = 3
 

@@ -90,6 +90,7 @@ extension BrokerCore {
             if !existing.isAlive { awayAgents.removeOne(isCurrent: isStillAway) }
             record.firstServed = existing.firstServed
             record.inFlight = existing.inFlight
+            record.inFlightBytes = existing.inFlightBytes
             agents[current: existingHandle] = record
             handle = existingHandle
         } else {

@@ -56,7 +56,7 @@ extension BrokerCore {
             return refuse(status: .unauthorized, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
                           reason: "\(identity.map { "identity '\($0)'" } ?? "an unauthenticated connection") may not read the events of '\(publisher)'")
         }
-        var budget = configuration.maxReplayBatch
+        var budget = ReplayBudget(events: configuration.maxReplayBatch, bytes: configuration.maxReplayBatchBytes)
         var sent: UInt32 = 0
         switch replay.selector {
         case .topic(let topic):
@@ -69,14 +69,14 @@ extension BrokerCore {
         case .agent(let agent):
             for topic in topics.topics(of: agent) {
                 sent += replayTopic(topic, replay, to: peer, budget: &budget)
-                if budget < 0 { break }  // the batch is full: REPLAY_END says truncated
+                if budget.cutShort { break }  // the batch is full: REPLAY_END says truncated
             }
         }
-        send(peer, .replayEnd(ReplayEnd(selector: replay.selector, events: sent, truncated: budget < 0)))
+        send(peer, .replayEnd(ReplayEnd(selector: replay.selector, events: sent, truncated: budget.cutShort)))
     }
 
-    /// Sends one topic's part of a replay; `budget` goes negative when the batch limit cut it short.
-    private mutating func replayTopic(_ topic: Topic, _ replay: Replay, to peer: PeerID, budget: inout Int) -> UInt32 {
+    /// Sends one topic's part of a replay; `budget.cutShort` is set when the batch limits cut it short.
+    private mutating func replayTopic(_ topic: Topic, _ replay: Replay, to peer: PeerID, budget: inout ReplayBudget) -> UInt32 {
         guard let log = topics[topic], replay.from <= log.latest else { return 0 }
         let last = replay.to == 0 ? log.latest : min(replay.to, log.latest)
         guard replay.from <= last else { return 0 }
@@ -88,11 +88,7 @@ extension BrokerCore {
         var sent: UInt32 = 0
         guard max(replay.from, oldest) <= last else { return 0 }  // everything asked for has left retention
         for event in log.events(in: max(replay.from, oldest)...last) {
-            guard budget > 0 else {
-                budget = -1
-                break
-            }
-            budget -= 1
+            guard budget.take(payloadBytes: event.payload?.byteCount ?? 0) else { break }
             sent += 1
             send(peer, .event(event.header), event.payload.map { .payload($0.share()) } ?? .none)
         }
@@ -162,5 +158,24 @@ extension BrokerCore {
         }
         beaconTopics.removeLast(beaconTopics.count - stillActive)
         topics.evictExpired(now: now)
+    }
+}
+
+/// What one REPLAY answer may still carry: events and bytes (payload plus 256 per event).
+struct ReplayBudget {
+    var events: Int
+    var bytes: Int
+    /// Set when an event was due and the batch was full.
+    private(set) var cutShort = false
+
+    /// Takes room for one more event, or marks the batch cut short when there is none.
+    mutating func take(payloadBytes: Int) -> Bool {
+        guard events > 0, bytes > 0 else {
+            cutShort = true
+            return false
+        }
+        events -= 1
+        bytes -= payloadBytes + 256
+        return true
     }
 }

@@ -82,7 +82,7 @@ extension BrokerCore {
         guard pending[slot].deadline > now else {
             return finish(slot, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agent = chooseAgent(for: pending[slot]), agents[current: agent].inFlight < configuration.maxDeliveriesPerAgent else {
+        guard let agent = chooseAgent(for: pending[slot]), hasRoom(agent) else {
             let request = pending[slot]
             let layer = if case .capability = request.target, request.caller == nil { request.requesterLayer } else { String?.none }
             return waiting.park(slot, waitingFor: .init(request.target, capabilityLayer: layer), requester: request.budgetOwner)
@@ -118,7 +118,7 @@ extension BrokerCore {
         let reasons = WaitingRequests<Int32>.Reason.servedBy(id: record.id, layer: record.layer, capabilities: record.capabilities)
         var index = 0
         var emptyInARow = 0
-        while emptyInARow < reasons.count, agents[current: agent].inFlight < configuration.maxDeliveriesPerAgent {
+        while emptyInARow < reasons.count, hasRoom(agent) {
             if let slot = waiting.takeNext(reasons[index]) {
                 emptyInARow = 0
                 if pending[slot].deadline > now {
@@ -239,7 +239,7 @@ extension BrokerCore {
         return nil
     }
 
-    /// The live agent to deliver to: the addressed one, or the least loaded capable one in the requester's
+    /// The live agent with room to deliver to: the addressed one, or the least loaded capable one in the requester's
     /// layer (ties go round-robin).
     private mutating func chooseAgent(for request: PendingRequest<Payload>) -> AgentHandle? {
         switch request.target {
@@ -251,7 +251,7 @@ extension BrokerCore {
         case .layer(let layer, let capability?):
             return leastLoaded(offering: capability, inLayer: layer)
         case .layer(let layer, nil):
-            return agents.all.filter { $0.record.isAlive && !$0.record.isGateway && $0.record.layer == layer }
+            return agents.all.filter { $0.record.isAlive && !$0.record.isGateway && $0.record.layer == layer && hasRoom($0.handle) }
                 .min { ($0.record.inFlight, $0.record.id) < ($1.record.inFlight, $1.record.id) }?.handle
         }
     }
@@ -267,7 +267,8 @@ extension BrokerCore {
         for offset in 0..<count {
             let handle = pool.agents[(pool.cursor + offset) % count]
             let load = agents[current: handle].inFlight
-            guard load < bestLoad, agents[current: handle].isAlive, layer == nil || agents[current: handle].layer == layer else { continue }
+            guard load < bestLoad, agents[current: handle].isAlive, layer == nil || agents[current: handle].layer == layer,
+                  hasRoom(handle) else { continue }
             best = handle
             bestLoad = load
             chosenOffset = offset

@@ -9,6 +9,7 @@ extension BrokerCore {
         if first >= 0 { pending[first].previousServed = slot }
         agents[current: agent].firstServed = slot
         agents[current: agent].inFlight += 1
+        agents[current: agent].inFlightBytes += pending[slot].payload?.byteCount ?? 0
     }
 
     /// Removes the request in `slot` from `agent`'s list.
@@ -20,6 +21,13 @@ extension BrokerCore {
         pending[slot].previousServed = -1
         pending[slot].nextServed = -1
         agents[current: agent].inFlight -= 1
+        agents[current: agent].inFlightBytes -= pending[slot].payload?.byteCount ?? 0
+    }
+
+    /// Whether `agent` may take one more delivery: under its count and its bytes.
+    func hasRoom(_ agent: AgentHandle) -> Bool {
+        let record = agents[current: agent]
+        return record.inFlight < configuration.maxDeliveriesPerAgent && record.inFlightBytes < configuration.maxDeliveryBytesPerAgent
     }
 
     /// The slots of the requests `agent` is serving.

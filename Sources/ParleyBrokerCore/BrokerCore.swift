@@ -180,6 +180,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Whether an agent (or gateway) is registered on this connection.
     public func isRegistered(_ peer: PeerID) -> Bool { agents.handle(of: peer) != nil }
 
+    /// Whether a gateway is registered on this connection.
+    public func isGateway(_ peer: PeerID) -> Bool { agents.handle(of: peer).map { agents[current: $0].isGateway } ?? false }
+
     /// Requests accepted and not yet ended.
     public var pendingCount: Int { pending.count }
 
