@@ -46,7 +46,7 @@ def start_broker(path: str, out_dir: str) -> tuple:
     process = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_dir}/callgrind.out.%p",
          stripped, "--endpoint", "tcp://127.0.0.1:*", "--events-endpoint", "tcp://127.0.0.1:*", "--log-level", "error",
-         "--events-hwm", "1000000", "--dedupe-capacity", str(OUTCOMES)],
+         "--events-hwm", "1000000", "--events-queue-bytes", "1GiB", "--dedupe-capacity", str(OUTCOMES)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, LD_PRELOAD=shim))
     line = process.stdout.readline()
     found = re.findall(r"tcp://127\.0\.0\.1:\d+", line)

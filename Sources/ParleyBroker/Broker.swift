@@ -90,6 +90,7 @@ public final class Broker: Sendable {
         try router.setRouterMandatory(true)
         try router.setSendHighWaterMark(options.highWaterMark)
         try router.setReceiveHighWaterMark(options.highWaterMark)
+        if ZeroMQ.hasQueueBudgets { try router.setQueueByteBudget(options.queueBytes) }  // else: the start-up warning
         try router.setMaxMessageSize(options.transportFrameLimit)
         try router.setLinger(milliseconds: 1_000)
         // Peers that vanish without closing (a cut cable, a frozen host) are dropped by TCP keepalive, with the
@@ -99,6 +100,10 @@ public final class Broker: Sendable {
         let events = try Socket(context, type: .xpub)
         defer { events.close() }
         try events.setSendHighWaterMark(options.eventsHighWaterMark)
+        if ZeroMQ.hasQueueBudgets {
+            try events.setQueueByteBudget(options.eventsQueueBytes)
+            try events.setMaxSubscriptionsPerConnection(options.maxSubscriptionsPerConnection)
+        }
         // Subscriptions are short (1 + topic prefix); a huge one would bloat the subscription trie.
         try events.setMaxMessageSize(4_096)
         try events.setXPubManual(true)  // the broker applies subscriptions itself: it checks who may read what

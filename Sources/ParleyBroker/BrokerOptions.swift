@@ -10,6 +10,11 @@ public struct BrokerOptions: Sendable {
     /// Events queued per subscriber before the broker drops that subscriber's copies (it then catches
     /// up by REPLAY); one slow subscriber never stalls the others.
     public var eventsHighWaterMark: Int32 = 100_000
+    /// Bytes queued per subscriber (each part's size plus 64), besides the event count: over it the subscriber's
+    /// copies are dropped like at the high-water mark.
+    public var eventsQueueBytes: Int64 = 16 << 20
+    /// Subscriptions one events connection may hold; one more closes the connection.
+    public var maxSubscriptionsPerConnection: Int32 = 10_000
     /// Where the event journal lives (events and sequences survive restarts); nil keeps events in memory only.
     public var dataDirectory: String?
     /// Whether each group of journal writes is synced to disk before its events are confirmed (survives a
@@ -29,6 +34,9 @@ public struct BrokerOptions: Sendable {
     public var core = BrokerConfiguration()
     /// Outgoing queue per peer before messages to it are dropped (ZMQ_SNDHWM), and the incoming one.
     public var highWaterMark: Int32 = 100_000
+    /// Bytes queued per agent or gateway connection, each way (each part's size plus 64), besides the message count.
+    /// A peer whose queue is full when the broker sends to it counts as gone: it is marked away, as if silent.
+    public var queueBytes: Int64 = 16 << 20
 
     /// The defaults documented in docs/PROTOCOL.md.
     public init() {}

@@ -17,8 +17,10 @@ struct ReactorLoop {
     private let discardFrame = Message()
     private var encoded: [UInt8] = []
     private var unreachable: [PeerID] = []
-    /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM).
+    /// Messages dropped because a peer's queue was full (`peer-hwm` messages or `peer-queue-bytes`), and when that
+    /// was last logged.
     private(set) var droppedAtHighWaterMark: UInt64 = 0
+    private var lastFullQueueLog: UInt64 = 0
     /// STATUS replies each asker may still get now: a bucket of 20, refilled at 20 per second, so that a peer asking
     /// over and over (and never reading) cannot pile up large replies in the broker. A STATUS over the limit gets a
     /// small ERROR OVERLOADED instead. With CURVE the bucket is the authenticated identity's, so more connections
@@ -261,6 +263,20 @@ struct ReactorLoop {
         }
     }
 
+    /// A peer that does not read what it is sent is treated as gone: the message is dropped and the peer marked away
+    /// (its deliveries go to other agents; it re-registers at its next message and retries what it missed). A gateway
+    /// is not: it carries every cross-layer caller, whose calls would all end; its callers retry a dropped RESULT.
+    private mutating func queueFull(_ peer: PeerID) {
+        droppedAtHighWaterMark += 1
+        if !core.isGateway(peer) { unreachable.append(peer) }
+        let now = MonotonicClock.milliseconds()
+        guard now &- lastFullQueueLog >= 10_000 else { return }
+        logger.warning("peer queue full: message dropped, peer marked away", metadata: [
+            "event": "peer_queue_full", "peer": "\(peer)", "dropped_so_far": "\(droppedAtHighWaterMark)",
+        ])
+        lastFullQueueLog = now
+    }
+
     private mutating func send(_ entry: EncodedOutbox<PeerID, Message>.Entry) {
         let body: Message?
         switch entry.body {
@@ -272,7 +288,7 @@ struct ReactorLoop {
         let sent = core.outbox.withHeader(of: entry) { header in Result { try router.send(to: entry.destination, header: header, body: body) } }
         switch sent {
         case .success(true): break
-        case .success(false): droppedAtHighWaterMark += 1
+        case .success(false): queueFull(entry.destination)
         case .failure(let error as ZMQError) where error == .hostUnreachable: unreachable.append(entry.destination)
         case .failure(let error): logger.warning("send failed", metadata: ["peer": "\(entry.destination)", "error": "\(error)"])
         }

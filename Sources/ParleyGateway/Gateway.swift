@@ -55,6 +55,7 @@ public final class Gateway: Sendable {
         try frontend.setMaxMessageSize(options.transportFrameLimit)
         try frontend.setSendHighWaterMark(100_000)
         try frontend.setReceiveHighWaterMark(100_000)
+        if ZeroMQ.hasQueueBudgets { try frontend.setQueueByteBudget(options.callerQueueBytes) }  // else: the start-up warning
         try frontend.setLinger(milliseconds: 1_000)
         try frontend.setTCPKeepalive()  // callers that vanish without closing are dropped with their queues
         try options.frontendSecurity?.apply(to: frontend)
@@ -108,6 +109,7 @@ public final class Gateway: Sendable {
         try socket.setLinger(milliseconds: 0)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
+        if ZeroMQ.hasQueueBudgets { try socket.setQueueByteBudget(options.brokerQueueBytes) }
         try socket.setReconnectInterval(milliseconds: 100, max: 1_000)
         try options.backendSecurity?.apply(to: socket)
         try socket.connect(options.brokerEndpoint)
@@ -162,25 +164,33 @@ public final class Gateway: Sendable {
                            metadata: ["event": "broker_lost", "broker": "\(options.brokerEndpoint)", "cause": "\(loss.cause)",
                                       "ended_unavailable": "\(loss.endedCalls)"])
         }
+        var notQueued: [CallbackID] = []
         for outbound in core.backOutbox {
             encoded.removeAll(keepingCapacity: true)
             HeaderEncoder.encode(outbound.header, into: &encoded)
             statistics.sendingToBroker(encoded)
             do {
                 let body = message(outbound.body)
-                try backend.send(encoded, more: body != nil, dontWait: true)
-                if let body { try backend.send(body, dontWait: true) }
+                if try backend.send(encoded, more: body != nil, dontWait: true) {
+                    if let body { try backend.send(body, dontWait: true) }
+                } else if case .forward(let forward) = outbound.header {
+                    notQueued.append(forward.request.callbackID)
+                }
             } catch {
                 logger.debug("send to the broker failed", metadata: ["error": "\(error)"])
             }
         }
+        for callbackID in notQueued { core.forwardNotQueued(callbackID) }
         var unreachable: [PeerID] = []
         for outbound in core.frontOutbox {
             encoded.removeAll(keepingCapacity: true)
             HeaderEncoder.encode(outbound.header, into: &encoded)
             statistics.sendingToCaller(outbound.header)
             do {
-                _ = try frontend.send(to: outbound.peer, header: encoded, body: message(outbound.body))
+                // A caller that does not read what it is sent is treated as gone once its queue is full.
+                if try !frontend.send(to: outbound.peer, header: encoded, body: message(outbound.body)) {
+                    unreachable.append(outbound.peer)
+                }
             } catch let error as ZMQError where error == .hostUnreachable {
                 unreachable.append(outbound.peer)
             } catch {

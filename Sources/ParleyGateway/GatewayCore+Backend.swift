@@ -47,6 +47,13 @@ extension GatewayCore {
         endForwards("the gateway lost the broker (\(cause)) before the outcome; the call may or may not have run")
     }
 
+    /// A FORWARD the gateway could not queue for the broker (its queue to the broker is full: the broker does not
+    /// keep up, or is unreachable): the call ends OVERLOADED with attempts 0 (it did not run; the caller may retry).
+    public mutating func forwardNotQueued(_ callbackID: CallbackID) {
+        guard let record = forwards.removeValue(forKey: callbackID) else { return }
+        answer(record, status: .overloaded, body: .text("the gateway's queue to the broker is full; retry later"))
+    }
+
     /// Ends every forwarded call with UNAVAILABLE `reason`; returns their gateway callback ids.
     @discardableResult
     /// Ends every forwarded call UNAVAILABLE with attempts 1: it reached the broker and may have run, so the outcome

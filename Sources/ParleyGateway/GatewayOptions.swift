@@ -13,6 +13,12 @@ public struct GatewayOptions: Sendable {
     public var shutdownGraceMilliseconds: UInt64 = 5_000
     /// How often the reactor hands a ``GatewaySample`` to `run`'s `onSample` (metrics, health), in milliseconds.
     public var sampleIntervalMilliseconds: UInt64 = 1_000
+    /// Bytes queued per caller connection, each way (each frame's size plus 64), besides 100,000 messages; a caller
+    /// whose queue is full when the gateway sends to it is forgotten (it registers again and retries).
+    public var callerQueueBytes: Int64 = 16 << 20
+    /// Bytes queued towards the broker, each way: the copies of forwarded payloads the gateway holds while the broker
+    /// does not keep up. A call that finds it full ends OVERLOADED.
+    public var brokerQueueBytes: Int64 = 64 << 20
     /// CURVE on the frontend (callers must hold a key in the ring); nil in development mode.
     public var frontendSecurity: CurveServerSecurity?
     /// CURVE towards the broker; nil in development mode.

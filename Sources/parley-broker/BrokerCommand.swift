@@ -48,6 +48,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("dedupe-capacity"), help: .init(BrokerSettings.loader.help("dedupe-capacity"))) var dedupeCapacity: String?
     @Option(name: .customLong("dedupe-max-bytes"), help: .init(BrokerSettings.loader.help("dedupe-max-bytes"))) var dedupeMaxBytes: String?
     @Option(name: .customLong("max-deliveries-per-agent"), help: .init(BrokerSettings.loader.help("max-deliveries-per-agent"))) var maxDeliveriesPerAgent: String?
+    @Option(name: .customLong("max-delivery-bytes-per-agent"), help: .init(BrokerSettings.loader.help("max-delivery-bytes-per-agent")))
+    var maxDeliveryBytesPerAgent: String?
     @Option(name: .customLong("max-pending"), help: .init(BrokerSettings.loader.help("max-pending"))) var maxPending: String?
     @Option(name: .customLong("max-pending-per-agent"), help: .init(BrokerSettings.loader.help("max-pending-per-agent"))) var maxPendingPerAgent: String?
     @Option(name: .customLong("max-pending-bytes"), help: .init(BrokerSettings.loader.help("max-pending-bytes"))) var maxPendingBytes: String?
@@ -55,6 +57,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body"), help: .init(BrokerSettings.loader.help("max-body"))) var maxBody: String?
     @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.loader.help("peer-hwm"))) var peerHwm: String?
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.loader.help("events-hwm"))) var eventsHwm: String?
+    @Option(name: .customLong("peer-queue-bytes"), help: .init(BrokerSettings.loader.help("peer-queue-bytes"))) var peerQueueBytes: String?
+    @Option(name: .customLong("events-queue-bytes"), help: .init(BrokerSettings.loader.help("events-queue-bytes"))) var eventsQueueBytes: String?
+    @Option(name: .customLong("max-subscriptions-per-connection"), help: .init(BrokerSettings.loader.help("max-subscriptions-per-connection")))
+    var maxSubscriptionsPerConnection: String?
     @Option(name: .customLong("max-topics-per-agent"), help: .init(BrokerSettings.loader.help("max-topics-per-agent"))) var maxTopicsPerAgent: String?
     @Option(name: .customLong("retention-count"), help: .init(BrokerSettings.loader.help("retention-count"))) var retentionCount: String?
     @Option(name: .customLong("retention-bytes"), help: .init(BrokerSettings.loader.help("retention-bytes"))) var retentionBytes: String?
@@ -75,9 +81,11 @@ struct BrokerCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("endpoint", endpoint), ("events-endpoint", eventsEndpoint), ("secret-key", secretKey), ("keys", keys),
             ("gateway-token", gatewayToken), ("gateway-ids", gatewayIDs), ("heartbeat-ms", heartbeat), ("liveness", liveness), ("max-away-agents", maxAwayAgents), ("max-deadline-ms", maxDeadline),
-            ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-deliveries-per-agent", maxDeliveriesPerAgent), ("max-pending", maxPending),
+            ("dedupe-window-ms", dedupeWindow), ("dedupe-capacity", dedupeCapacity), ("dedupe-max-bytes", dedupeMaxBytes), ("max-deliveries-per-agent", maxDeliveriesPerAgent),
+            ("max-delivery-bytes-per-agent", maxDeliveryBytesPerAgent), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
+            ("peer-queue-bytes", peerQueueBytes), ("events-queue-bytes", eventsQueueBytes), ("max-subscriptions-per-connection", maxSubscriptionsPerConnection),
             ("max-topics-per-agent", maxTopicsPerAgent), ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
             ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("journal-slack-bytes", journalSlack), ("shutdown-grace-ms", shutdownGrace),

@@ -31,6 +31,8 @@ enum BrokerSettings {
                 help: "Bytes of answers the outcome cache keeps at most, roughly (the oldest go first)."),
         Setting("max-deliveries-per-agent", .integer(1...1_000_000), default: "256",
                 help: "Requests delivered to one agent and not answered, at most; further ones wait in the broker, requesters taking turns."),
+        Setting("max-delivery-bytes-per-agent", .bytes(1...(1 << 40)), default: "4MiB",
+                help: "Body bytes delivered to one agent and not answered; an agent under it takes one more request, further ones wait in the broker."),
         Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
         Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",
                 help: "Pending requests per requesting agent (a forwarded call's: its caller's) before new ones get OVERLOADED."),
@@ -42,8 +44,15 @@ enum BrokerSettings {
                 help: "Largest body frame; larger ones get BAD_REQUEST, and frames over twice this drop the connection."),
         Setting("peer-hwm", .integer(1...Int64(Int32.max)), default: "100000",
                 help: "Messages queued per agent or gateway connection, each way, before messages to it are dropped (it recovers by retrying)."),
+        Setting("peer-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
+                help: "Bytes queued per agent or gateway connection, each way (each frame's size plus 64), besides peer-hwm; "
+                    + "a peer whose queue is full when the broker sends to it is marked away (it re-registers and retries)."),
         Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
+        Setting("events-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
+                help: "Bytes queued per subscriber (each frame's size plus 64), besides events-hwm; over it its copies are dropped."),
+        Setting("max-subscriptions-per-connection", .integer(1...Int64(Int32.max)), default: "10000",
+                help: "Subscriptions one events connection may hold; one more closes that connection."),
         Setting("max-topics-per-agent", .integer(1...100_000), default: "1000",
                 help: "Topics one agent may open (the broker holds 100000 in all); a PUBLISH opening one more gets OVERLOADED."),
         Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
@@ -94,6 +103,9 @@ enum BrokerSettings {
         options.eventsEndpoint = configuration.string("events-endpoint")
         options.highWaterMark = configuration.integer("peer-hwm")
         options.eventsHighWaterMark = configuration.integer("events-hwm")
+        options.queueBytes = configuration.integer("peer-queue-bytes")
+        options.eventsQueueBytes = configuration.integer("events-queue-bytes")
+        options.maxSubscriptionsPerConnection = configuration.integer("max-subscriptions-per-connection")
         options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
         options.dataDirectory = configuration.text("data-dir")
@@ -113,6 +125,7 @@ enum BrokerSettings {
         options.core.dedupeMaxBytes = configuration.integer("dedupe-max-bytes")
         options.core.maxPending = configuration.integer("max-pending")
         options.core.maxDeliveriesPerAgent = configuration.integer("max-deliveries-per-agent")
+        options.core.maxDeliveryBytesPerAgent = configuration.integer("max-delivery-bytes-per-agent")
         options.core.maxPendingPerRequester = configuration.integer("max-pending-per-agent")
         options.core.maxPendingBytes = configuration.integer("max-pending-bytes")
         options.core.maxPendingBytesPerRequester = configuration.integer("max-pending-bytes-per-agent")

@@ -50,6 +50,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-port"), help: .init(GatewaySettings.loader.help("metrics-port"))) var metricsPort: String?
     @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.loader.help("metrics-address"))) var metricsAddress: String?
     @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.loader.help("sample-ms"))) var sample: String?
+    @Option(name: .customLong("caller-queue-bytes"), help: .init(GatewaySettings.loader.help("caller-queue-bytes"))) var callerQueueBytes: String?
+    @Option(name: .customLong("broker-queue-bytes"), help: .init(GatewaySettings.loader.help("broker-queue-bytes"))) var brokerQueueBytes: String?
 
     /// The values given on the command line, by setting key.
     private var flags: [String: String] {
@@ -58,6 +60,7 @@ struct GatewayCommand: AsyncParsableCommand {
             ("gateway-token", gatewayToken), ("secret-key", secretKey), ("keys", keys), ("broker-key", brokerKey),
             ("heartbeat-ms", heartbeat), ("shutdown-grace-ms", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat),
             ("metrics-port", metricsPort), ("metrics-address", metricsAddress), ("sample-ms", sample),
+            ("caller-queue-bytes", callerQueueBytes), ("broker-queue-bytes", brokerQueueBytes),
         ]
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }

@@ -26,6 +26,11 @@ enum GatewaySettings {
         Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics and /health; 0 turns it off."),
         Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint listens on."),
         Setting("sample-ms", .integer(100...60_000), default: "1000", help: "How often the reactor reports to the metrics and /health."),
+        Setting("caller-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
+                help: "Bytes queued per caller connection, each way (each frame's size plus 64); a caller whose queue is full is "
+                    + "forgotten (it registers again and retries)."),
+        Setting("broker-queue-bytes", .bytes((1 << 20)...(1 << 40)), default: "64MiB",
+                help: "Bytes of forwarded calls queued towards the broker; a call that finds the queue full ends OVERLOADED."),
     ]
 
     static let loader = ConfigurationLoader(program: "parley-gateway", environmentPrefix: "PARLEY_GATEWAY_", settings: all)
@@ -49,6 +54,8 @@ enum GatewaySettings {
         options.core.heartbeatMilliseconds = configuration.integer("heartbeat-ms")
         options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
+        options.callerQueueBytes = configuration.integer("caller-queue-bytes")
+        options.brokerQueueBytes = configuration.integer("broker-queue-bytes")
         return options
     }
 }

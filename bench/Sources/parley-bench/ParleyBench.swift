@@ -145,7 +145,7 @@ struct RunCommand: ParsableCommand {
                      + "\(grouped(Double(settings.eventCount))) events per events scenario; tcp loopback, "
                      + "\(ProcessInfo.processInfo.activeProcessorCount) cores" + (quick ? " (--quick: a smoke test, not a measurement)" : ""))
         report.human("broker: " + ([brokerPath] + brokerBaseArguments + brokerArguments).joined(separator: " ")
-                     + " (events scenarios add --events-hwm 1000000)")
+                     + " (events scenarios add --events-hwm 1000000 --events-queue-bytes 1GiB)")
 
         let runner = ScenarioRunner(settings: settings)
         let started = monotonicNanoseconds()

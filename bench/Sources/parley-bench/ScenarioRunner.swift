@@ -178,8 +178,9 @@ struct ScenarioRunner {
             }
             (publishEndpoint, subscribeEndpoint) = (frontend, backend)
         case .events, .sdkEvents:
-            // Subscribers must lose nothing: the broker's queue per subscriber is raised from 100,000.
-            let broker = try startBroker(extra: ["--events-hwm", "1000000"])
+            // Subscribers must lose nothing: the broker's queue per subscriber is raised from 100,000 events and 16 MiB
+            // (as the proxy's: 1,000,000 messages, no byte budget).
+            let broker = try startBroker(extra: ["--events-hwm", "1000000", "--events-queue-bytes", "1GiB"])
             track(broker.child, "parley-broker", system: true)
             guard let events = broker.eventsEndpoint else { throw BenchError("the broker printed no events endpoint") }
             (publishEndpoint, subscribeEndpoint) = (broker.endpoint, events)
