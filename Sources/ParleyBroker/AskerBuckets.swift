@@ -1,9 +1,12 @@
 import ZeroMQ
 
-/// Who a rate limit counts against: the CURVE identity that asked, or, unauthenticated, its connection.
+/// Who a rate limit counts against: the CURVE identity that asked, or, unauthenticated, its connection; and in
+/// development mode also the address it connects from (libzmq's `Peer-Address`: the IP for tcp, the process's
+/// credentials for ipc), so that opening more connections does not multiply an allowance.
 enum Asker: Hashable {
     case identity(String)
     case connection(PeerID)
+    case address(String)
 
     /// The identity when the connection has one (its `User-Id`), else the connection.
     init(identity: String?, peer: PeerID) {

@@ -26,10 +26,14 @@ struct ReactorLoop {
     /// small ERROR OVERLOADED instead. With CURVE the bucket is the authenticated identity's, so more connections
     /// with one key do not get more.
     private var statusTokens = AskerBuckets(rate: 20, burst: 20)
+    /// Without CURVE, the same again per source address (five connections' worth): more connections from one host
+    /// do not get more.
+    private var statusAddressTokens = AskerBuckets(rate: 100, burst: 100)
     /// Events each asker, and all of them together, may still have replayed now (a REPLAY needs one token of each,
     /// then costs the events it sent): one full batch (10,000 events) a second per asker, four for all (one at a time); over it a
     /// REPLAY gets ERROR OVERLOADED (issue 12: a flood of REPLAYs, each answering a full batch, stalled the broker).
     private var replayTokens = AskerBuckets(rate: 10_000, burst: 10_000)
+    private var replayAddressTokens = AskerBuckets(rate: 20_000, burst: 10_000)
     private var allReplayTokens = TokenBucket(rate: 40_000, burst: 10_000, now: MonotonicClock.milliseconds())
     /// The last large STATUS report (over 64 KiB: thousands of agents, tens of milliseconds to make) of each view,
     /// with or without the agent list, and when it was made: STATUS asked within a second of it gets the same one.
@@ -99,9 +103,14 @@ struct ReactorLoop {
         case .success(.replay(let replay)):
             let identity = headerFrame.property("User-Id")
             let asker = Asker(identity: identity, peer: peer)
+            let address = sourceAddress(identity: identity)
             guard replayTokens.take(asker, now: now) else {
                 return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
                                    reason: "REPLAY: more than \(replayTokens.rate) events a second asked by this \(identity == nil ? "connection" : "identity"); ask again later")
+            }
+            if let address, !replayAddressTokens.take(address, now: now) {
+                return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
+                                   reason: "REPLAY: more than \(replayAddressTokens.rate) events a second asked from this address; ask again later")
             }
             guard allReplayTokens.take(now: now) else {
                 return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
@@ -110,6 +119,7 @@ struct ReactorLoop {
             let before = core.counters.eventsReplayed
             core.handle(.replay(replay), body: body, from: peer, identity: identity, now: now)
             replayTokens.charge(asker, core.counters.eventsReplayed - before)
+            if let address { replayAddressTokens.charge(address, core.counters.eventsReplayed - before) }
             allReplayTokens.charge(core.counters.eventsReplayed - before)
         case .success(let header):
             core.handle(header, body: body, from: peer, identity: needsIdentity(header) ? headerFrame.property("User-Id") : nil, now: now)
@@ -148,6 +158,13 @@ struct ReactorLoop {
         }
     }
 
+    /// Without an identity, the address the message came from (for the per-address rates); nil with CURVE, whose
+    /// identity already covers every connection of one key.
+    private func sourceAddress(identity: String?) -> Asker? {
+        guard identity == nil, let address = headerFrame.property("Peer-Address"), !address.isEmpty else { return nil }
+        return .address(address)
+    }
+
     private mutating func refuse(command: UInt8, peer: PeerID, reason: String) {
         let callbackID = headerFrame.withUnsafeBytes { HeaderDecoder.requestCallbackID($0) }
         logger.debug("refused malformed message", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
@@ -159,6 +176,11 @@ struct ReactorLoop {
         guard statusTokens.take(Asker(identity: identity, peer: peer), now: now) else {
             core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
                         reason: "STATUS asked more than \(statusTokens.rate) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
+            return
+        }
+        if let address = sourceAddress(identity: identity), !statusAddressTokens.take(address, now: now) {
+            core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
+                        reason: "STATUS asked more than \(statusAddressTokens.rate) times a second from this address; ask again later")
             return
         }
         let full = core.mayListAgents(identity: identity)

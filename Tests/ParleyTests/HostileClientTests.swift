@@ -583,6 +583,24 @@ extension BrokerIntegration {
             broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
         }
 
+        @Test("STATUS from 60 connections of one address, each within its own rate, is limited per address (development mode)")
+        func statusRatePerAddress() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let swarm = try DealerSwarm(endpoint: broker.endpoint, count: 60)
+            defer { swarm.close() }
+            // 15 STATUS per connection (its own allowance is 20), 900 in all from 127.0.0.1 (its allowance: 100 at
+            // once, 100 more a second).
+            var answers: [Header?] = []
+            for _ in 0..<15 { answers += try await swarm.exchange(timeout: .seconds(20)) { _ in HeaderEncoder.encode(.status) } }
+            let replies = answers.filter { if case .statusReply? = $0 { true } else { false } }.count
+            let refused = answers.filter {
+                if case .error(let notice)? = $0 { notice.status == .overloaded && notice.command == CommandCode.status.rawValue } else { false }
+            }.count
+            #expect(replies + refused == 900, "every STATUS answered or refused")
+            #expect(refused > 0 && replies >= 100, "\(replies) answered, \(refused) refused as over the address's rate")
+        }
+
         @Test("a publisher spreading 131 MB of events over 100 topics keeps the broker within its retention budget; the oldest get GAPs")
         func retentionBudgetAcrossTopics() async throws {
             // Each topic stays far below its own limits (41 events, 1.3 MiB); only the broker-wide budget stops
