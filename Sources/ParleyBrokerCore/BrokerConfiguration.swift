@@ -57,7 +57,8 @@ public struct BrokerConfiguration: Sendable {
     /// Most EVENTs sent in answer to one REPLAY (REPLAY_END then says `truncated`).
     public var maxReplayBatch: Int = 10_000
     /// What one REPLAY answer may carry in bytes (payload plus 256 per event, the retention measure); the event that
-    /// crosses it is the last one sent (so a batch always has one). Keeps an answer within the asker's queue budget.
+    /// crosses it is the last one sent (so a batch always has one). Keeps an answer within the asker's queue budget:
+    /// the broker sets it to half of `peer-queue-bytes`.
     public var maxReplayBatchBytes: Int = 8 << 20
     /// BEACONs sent per topic after its latest event (one per heartbeat interval).
     public var beaconRounds: Int = 3

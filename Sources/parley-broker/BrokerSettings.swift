@@ -32,7 +32,7 @@ enum BrokerSettings {
         Setting("max-deliveries-per-agent", .integer(1...1_000_000), default: "256",
                 help: "Requests delivered to one agent and not answered, at most; further ones wait in the broker, requesters taking turns."),
         Setting("max-delivery-bytes-per-agent", .bytes(1...(1 << 40)), default: "4MiB",
-                help: "Body bytes delivered to one agent and not answered; an agent under it takes one more request, further ones wait in the broker."),
+                help: "Body bytes delivered to one agent and not answered; an agent under it takes one more request, further ones wait in the broker. At most half of peer-queue-bytes."),
         Setting("max-pending", .integer(1...100_000_000), default: "200000", help: "Pending requests in the whole broker before new ones get OVERLOADED."),
         Setting("max-pending-per-agent", .integer(1...100_000_000), default: "10000",
                 help: "Pending requests per requesting agent (a forwarded call's: its caller's) before new ones get OVERLOADED."),
@@ -46,7 +46,8 @@ enum BrokerSettings {
                 help: "Messages queued per agent or gateway connection, each way, before messages to it are dropped (it recovers by retrying)."),
         Setting("peer-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
                 help: "Bytes queued per agent or gateway connection, each way (each frame's size plus 64), besides peer-hwm; "
-                    + "a peer whose queue is full when the broker sends to it is marked away (it re-registers and retries)."),
+                    + "a peer whose queue is full when the broker sends to it is marked away (it re-registers and retries). "
+                    + "A REPLAY answer carries at most half of it."),
         Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
         Setting("events-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
@@ -89,6 +90,14 @@ enum BrokerSettings {
         for id in gatewayIDs(configuration) {
             if let problem = Names.agentProblem(id) { throw configuration.problem("gateway-ids", problem) }
         }
+        // What the broker sends a reading agent at once must fit its queue with room to spare.
+        let queue: Int = configuration.integer("peer-queue-bytes"), deliveries: Int = configuration.integer("max-delivery-bytes-per-agent")
+        if deliveries > queue / 2 {
+            // Blame the one that was set (a lowered peer-queue-bytes next to the default deliveries, usually).
+            let key = configuration["max-delivery-bytes-per-agent"].source == .builtIn ? "peer-queue-bytes" : "max-delivery-bytes-per-agent"
+            throw configuration.problem(key, "max-delivery-bytes-per-agent (\(deliveries)) is more than half of peer-queue-bytes (\(queue)): "
+                                        + "an agent's deliveries would fill its queue; lower max-delivery-bytes-per-agent too")
+        }
     }
 
     /// The `gateway-ids` setting's ids.
@@ -104,6 +113,7 @@ enum BrokerSettings {
         options.highWaterMark = configuration.integer("peer-hwm")
         options.eventsHighWaterMark = configuration.integer("events-hwm")
         options.queueBytes = configuration.integer("peer-queue-bytes")
+        options.core.maxReplayBatchBytes = Int(options.queueBytes / 2)  // a REPLAY answer fits the asker's queue
         options.eventsQueueBytes = configuration.integer("events-queue-bytes")
         options.maxSubscriptionsPerConnection = configuration.integer("max-subscriptions-per-connection")
         options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")

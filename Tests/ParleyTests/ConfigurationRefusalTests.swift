@@ -13,6 +13,17 @@ extension BrokerIntegration {
             #expect(refused.errors.hasPrefix("parley-broker: \(config):1: max-body must be a byte count"), "\(refused.errors)")
         }
 
+        @Test("deliveries that would fill an agent's queue are refused, naming the setting and where it came from")
+        func deliveriesOverHalfTheQueue() async throws {
+            let refused = try await runToExit("parley-broker", ["--peer-queue-bytes", "4MiB", "--print-config"])
+            #expect(refused.status == 78)
+            #expect(refused.errors == "parley-broker: --peer-queue-bytes: max-delivery-bytes-per-agent (4194304) is more than half of "
+                    + "peer-queue-bytes (4194304): an agent's deliveries would fill its queue; lower max-delivery-bytes-per-agent too\n",
+                    "\(refused.errors)")
+            let accepted = try await runToExit("parley-broker", ["--peer-queue-bytes", "4MiB", "--max-delivery-bytes-per-agent", "2MiB", "--print-config"])
+            #expect(accepted.status == 0, "\(accepted.errors)")
+        }
+
         @Test("a missing config file is reported at --config; a missing policy file at the line that names it")
         func missingFiles() async throws {
             let folder = try TemporaryFolder()
