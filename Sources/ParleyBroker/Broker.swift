@@ -90,7 +90,10 @@ public final class Broker: Sendable {
         try router.setRouterMandatory(true)
         try router.setSendHighWaterMark(options.highWaterMark)
         try router.setReceiveHighWaterMark(options.highWaterMark)
-        if ZeroMQ.hasQueueBudgets { try router.setQueueByteBudget(options.queueBytes) }  // else: the start-up warning
+        if ZeroMQ.hasQueueBudgets {  // else: the start-up warning
+            try router.setQueueByteBudget(options.queueBytes)
+            try router.setSocketQueueByteBudget(options.totalQueueBytes)
+        }
         try router.setMaxMessageSize(options.transportFrameLimit)
         try router.setLinger(milliseconds: 1_000)
         // Peers that vanish without closing (a cut cable, a frozen host) are dropped by TCP keepalive, with the

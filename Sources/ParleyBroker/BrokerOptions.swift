@@ -37,6 +37,9 @@ public struct BrokerOptions: Sendable {
     /// Bytes queued per agent or gateway connection, each way (each part's size plus 64), besides the message count.
     /// A peer whose queue is full when the broker sends to it counts as gone: it is marked away, as if silent.
     public var queueBytes: Int64 = 16 << 20
+    /// Bytes queued out over all agent and gateway connections together: over it, a peer holding more than a
+    /// sixteenth of `queueBytes` counts as full (and is marked away), so peers that do not read cannot add up.
+    public var totalQueueBytes: Int64 = 256 << 20
 
     /// The defaults documented in docs/PROTOCOL.md.
     public init() {}

@@ -98,9 +98,19 @@ extension Socket {
         try setOption(Self.parleyMaxSubscriptions, n)
     }
 
+    /// Bytes queued out over all of this socket's connections (0 = no limit; needs ``setQueueByteBudget(_:)``).
+    /// While the total is at it or over, a connection holding more than a sixteenth of its own budget counts as full,
+    /// so peers that do not read cannot together hold more than this plus a sixteenth each. Set it before bind.
+    ///
+    /// - Throws: ``ZMQError/invalidArgument`` when the linked libzmq lacks Parley's queue-budgets patch (deps/libzmq).
+    public func setSocketQueueByteBudget(_ bytes: Int64) throws {
+        try setOption(Self.parleySocketQueueBytes, int64: bytes)
+    }
+
     /// The option numbers deps/libzmq/queue-budgets.patch adds (not in zmq.h).
     private static let parleyQueueBytes: Int32 = 20_641
     private static let parleyMaxSubscriptions: Int32 = 20_642
+    private static let parleySocketQueueBytes: Int32 = 20_643
 
     /// How long pending outgoing messages are kept after ``close()`` (`ZMQ_LINGER`; -1 = forever, 0 = drop at once).
     public func setLinger(milliseconds: Int32) throws {

@@ -58,6 +58,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer-hwm"), help: .init(BrokerSettings.loader.help("peer-hwm"))) var peerHwm: String?
     @Option(name: .customLong("events-hwm"), help: .init(BrokerSettings.loader.help("events-hwm"))) var eventsHwm: String?
     @Option(name: .customLong("peer-queue-bytes"), help: .init(BrokerSettings.loader.help("peer-queue-bytes"))) var peerQueueBytes: String?
+    @Option(name: .customLong("peer-queue-total-bytes"), help: .init(BrokerSettings.loader.help("peer-queue-total-bytes"))) var peerQueueTotalBytes: String?
     @Option(name: .customLong("events-queue-bytes"), help: .init(BrokerSettings.loader.help("events-queue-bytes"))) var eventsQueueBytes: String?
     @Option(name: .customLong("max-subscriptions-per-connection"), help: .init(BrokerSettings.loader.help("max-subscriptions-per-connection")))
     var maxSubscriptionsPerConnection: String?
@@ -85,7 +86,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("max-delivery-bytes-per-agent", maxDeliveryBytesPerAgent), ("max-pending", maxPending),
             ("max-pending-per-agent", maxPendingPerAgent), ("max-pending-bytes", maxPendingBytes),
             ("max-pending-bytes-per-agent", maxPendingBytesPerAgent), ("max-body", maxBody), ("peer-hwm", peerHwm), ("events-hwm", eventsHwm),
-            ("peer-queue-bytes", peerQueueBytes), ("events-queue-bytes", eventsQueueBytes), ("max-subscriptions-per-connection", maxSubscriptionsPerConnection),
+            ("peer-queue-bytes", peerQueueBytes), ("peer-queue-total-bytes", peerQueueTotalBytes), ("events-queue-bytes", eventsQueueBytes), ("max-subscriptions-per-connection", maxSubscriptionsPerConnection),
             ("max-topics-per-agent", maxTopicsPerAgent), ("retention-count", retentionCount), ("retention-bytes", retentionBytes), ("retention-total-bytes", retentionTotalBytes),
             ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("journal-slack-bytes", journalSlack), ("shutdown-grace-ms", shutdownGrace),

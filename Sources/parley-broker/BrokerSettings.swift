@@ -48,6 +48,9 @@ enum BrokerSettings {
                 help: "Bytes queued per agent or gateway connection, each way (each frame's size plus 64), besides peer-hwm; "
                     + "a peer whose queue is full when the broker sends to it is marked away (it re-registers and retries). "
                     + "A REPLAY answer carries at most half of it."),
+        Setting("peer-queue-total-bytes", .bytes((1 << 20)...(1 << 40)), default: "256MiB",
+                help: "Bytes queued for all agent and gateway connections together; over it, a peer holding more than a "
+                    + "sixteenth of peer-queue-bytes counts as full (so peers that never read cannot add up)."),
         Setting("events-hwm", .integer(0...Int64(Int32.max)), default: "100000",
                 help: "Events queued per subscriber before its copies are dropped (it catches up by replay)."),
         Setting("events-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
@@ -113,6 +116,7 @@ enum BrokerSettings {
         options.highWaterMark = configuration.integer("peer-hwm")
         options.eventsHighWaterMark = configuration.integer("events-hwm")
         options.queueBytes = configuration.integer("peer-queue-bytes")
+        options.totalQueueBytes = configuration.integer("peer-queue-total-bytes")
         options.core.maxReplayBatchBytes = Int(options.queueBytes / 2)  // a REPLAY answer fits the asker's queue
         options.eventsQueueBytes = configuration.integer("events-queue-bytes")
         options.maxSubscriptionsPerConnection = configuration.integer("max-subscriptions-per-connection")

@@ -583,6 +583,35 @@ extension BrokerIntegration {
             broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
         }
 
+        @Test("40 connections asking for large STATUS reports and never reading hold at most peer-queue-total-bytes together, not 16 MiB each")
+        func unreadReportsAddUpToTheTotalBudget() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "1000", "--liveness", "60", "--peer-queue-total-bytes", "32MiB"])
+            defer { broker.stop() }
+            // 1,000 agents offering 32 capabilities each make STATUS_REPLY a ~2.2 MB document.
+            let swarm = try DealerSwarm(endpoint: broker.endpoint, count: 1_000)
+            defer { swarm.close() }
+            let welcomed = try await swarm.exchange(timeout: .seconds(20)) { index in
+                HeaderEncoder.encode(.hello(Hello(instance: 1, agentID: "crowd-\(index)", layer: "domain",
+                                                  capabilities: (0..<32).map { "capability-\($0)-" + String(repeating: "x", count: 48) })))
+            }
+            #expect(welcomed.allSatisfy { $0?.code == .welcome })
+            let nosy = try (0..<40).map { _ in try RawAgent(endpoint: broker.endpoint, receiveHighWaterMark: 1) }
+            defer { for peer in nosy { peer.close() } }
+            // Four seconds of asking: one address gets 100 reports at once and 100 a second (~1 GB, part of it held by the
+            // kernel's socket buffers), each connection could hold 16 MiB of them (640 MiB); the total budget lets them
+            // hold 32 MiB plus 1 MiB and one report each.
+            for _ in 0..<4 {
+                for peer in nosy { try await peer.send(all: Array(repeating: [HeaderEncoder.encode(.status)], count: 20)) }
+                try await Task.sleep(for: .seconds(1))
+            }
+            let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
+            #expect(status.agents.count == 1_000)
+            // Budget: the idle broker with 1,000 agents (~50 MB), 32 MiB + 40 × (1 MiB + one report) of reports, the
+            // report being built and shared: ~210 MB at most.
+            try broker.checkPeakMemory(under: 220, "40 connections never reading STATUS reports")
+            broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
+        }
+
         @Test("STATUS from 60 connections of one address, each within its own rate, is limited per address (development mode)")
         func statusRatePerAddress() async throws {
             let broker = try await BrokerProcess()

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libzmq Parley links: Debian's libzmq 4.3.4 source package (the version Debian ships), Debian's own
-# patches, then ours (io-error-guard.patch: a peer that resets a connection while its input is stopped can no longer
-# abort the process; queue-budgets.patch: a byte budget per connection queue besides the message count, a limit on the
-# subscriptions an XPUB takes from one connection, and no freed pipe left among XPUB_MANUAL's pending subscriptions;
-# see deploy/OPERATIONS.md "libzmq"). The result is a static library with CURVE (libsodium) in
+# patches, then ours: io-error-guard.patch (a peer that resets a connection while its input is stopped can no longer
+# abort the process) and queue-budgets.patch (a byte budget per connection queue besides the message count and one
+# over all of a socket's connections, a limit on the subscriptions an XPUB takes from one connection, and no freed
+# pipe left among XPUB_MANUAL's pending subscriptions); see deploy/OPERATIONS.md "libzmq". The result is a static
+# library with CURVE (libsodium) in
 #
 #   <repo>/.deps/libzmq/{include,lib}   and   <repo>/.deps/libzmq/lib/pkgconfig/libzmq.pc
 #
