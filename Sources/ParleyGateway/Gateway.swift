@@ -55,7 +55,10 @@ public final class Gateway: Sendable {
         try frontend.setMaxMessageSize(options.transportFrameLimit)
         try frontend.setSendHighWaterMark(100_000)
         try frontend.setReceiveHighWaterMark(100_000)
-        if ZeroMQ.hasQueueBudgets { try frontend.setQueueByteBudget(options.callerQueueBytes) }  // else: the start-up warning
+        if ZeroMQ.hasQueueBudgets {  // else: the start-up warning
+            try frontend.setQueueByteBudget(options.callerQueueBytes)
+            try frontend.setSocketQueueByteBudget(options.callerQueueTotalBytes)
+        }
         try frontend.setLinger(milliseconds: 1_000)
         try frontend.setTCPKeepalive()  // callers that vanish without closing are dropped with their queues
         try options.frontendSecurity?.apply(to: frontend)

@@ -16,6 +16,9 @@ public struct GatewayOptions: Sendable {
     /// Bytes queued per caller connection, each way (each frame's size plus 64), besides 100,000 messages; a caller
     /// whose queue is full when the gateway sends to it is forgotten (it registers again and retries).
     public var callerQueueBytes: Int64 = 16 << 20
+    /// Bytes queued for all callers together: over it, a caller holding more than a sixteenth of `callerQueueBytes`
+    /// counts as full, so callers that never read cannot add up.
+    public var callerQueueTotalBytes: Int64 = 256 << 20
     /// Bytes queued towards the broker, each way: the copies of forwarded payloads the gateway holds while the broker
     /// does not keep up. A call that finds it full ends OVERLOADED.
     public var brokerQueueBytes: Int64 = 64 << 20

@@ -51,6 +51,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.loader.help("metrics-address"))) var metricsAddress: String?
     @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.loader.help("sample-ms"))) var sample: String?
     @Option(name: .customLong("caller-queue-bytes"), help: .init(GatewaySettings.loader.help("caller-queue-bytes"))) var callerQueueBytes: String?
+    @Option(name: .customLong("caller-queue-total-bytes"), help: .init(GatewaySettings.loader.help("caller-queue-total-bytes")))
+    var callerQueueTotalBytes: String?
     @Option(name: .customLong("broker-queue-bytes"), help: .init(GatewaySettings.loader.help("broker-queue-bytes"))) var brokerQueueBytes: String?
 
     /// The values given on the command line, by setting key.
@@ -60,7 +62,7 @@ struct GatewayCommand: AsyncParsableCommand {
             ("gateway-token", gatewayToken), ("secret-key", secretKey), ("keys", keys), ("broker-key", brokerKey),
             ("heartbeat-ms", heartbeat), ("shutdown-grace-ms", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat),
             ("metrics-port", metricsPort), ("metrics-address", metricsAddress), ("sample-ms", sample),
-            ("caller-queue-bytes", callerQueueBytes), ("broker-queue-bytes", brokerQueueBytes),
+            ("caller-queue-bytes", callerQueueBytes), ("caller-queue-total-bytes", callerQueueTotalBytes), ("broker-queue-bytes", brokerQueueBytes),
         ]
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }

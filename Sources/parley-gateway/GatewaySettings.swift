@@ -29,6 +29,9 @@ enum GatewaySettings {
         Setting("caller-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
                 help: "Bytes queued per caller connection, each way (each frame's size plus 64); a caller whose queue is full is "
                     + "forgotten (it registers again and retries)."),
+        Setting("caller-queue-total-bytes", .bytes((1 << 20)...(1 << 40)), default: "256MiB",
+                help: "Bytes queued for all callers together; over it, a caller holding more than a sixteenth of caller-queue-bytes "
+                    + "counts as full (so callers that never read cannot add up)."),
         Setting("broker-queue-bytes", .bytes((1 << 20)...(1 << 40)), default: "64MiB",
                 help: "Bytes of forwarded calls queued towards the broker; a call that finds the queue full ends OVERLOADED."),
     ]
@@ -55,6 +58,7 @@ enum GatewaySettings {
         options.shutdownGraceMilliseconds = configuration.integer("shutdown-grace-ms")
         options.sampleIntervalMilliseconds = configuration.integer("sample-ms")
         options.callerQueueBytes = configuration.integer("caller-queue-bytes")
+        options.callerQueueTotalBytes = configuration.integer("caller-queue-total-bytes")
         options.brokerQueueBytes = configuration.integer("broker-queue-bytes")
         return options
     }

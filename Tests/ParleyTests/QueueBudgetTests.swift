@@ -139,5 +139,40 @@ extension BrokerIntegration {
             await caller.close()
             await server.close()
         }
+
+        @Test("30 callers that never read their 1 MB answers hold at most caller-queue-total-bytes in the gateway together, not 16 MiB each")
+        func callersThatNeverReadAddUpToTheTotalBudget() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let folder = try TemporaryFolder()
+            let rule = domainToInfrastructureRule().replacingOccurrences(of: "max_payload: 64KiB", with: "max_payload: 1MiB")
+            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(rule)),
+                                                   auditLog: folder.path + "/audit.jsonl", arguments: ["--caller-queue-total-bytes", "32MiB"])
+            defer { gateway.stop() }
+            let server = try await connectedAgent("store", layer: "infrastructure", capabilities: ["echo"], broker: broker,
+                                                  handler: EchoRecorder().handler())
+            // Callers that read nothing after their WELCOME (a receive queue of one message), in three waves of 8 calls of
+            // 1 MB each (240 MB a wave, within the broker's pending bytes): the gateway would hold 16 MiB of answers for
+            // each (480 MiB); the total budget lets them hold 32 MiB plus 1 MiB and one answer each.
+            let body = [UInt8](repeating: 0x42, count: 1_000_000)
+            var callers: [RawAgent] = []
+            defer { for caller in callers { caller.close() } }
+            for index in 0..<30 {
+                let caller = try RawAgent(endpoint: gateway.endpoint, receiveHighWaterMark: 1)
+                callers.append(caller)
+                #expect(try await caller.register(id: "app-\(index)", layer: "domain")?.code == .welcome)
+            }
+            for _ in 0..<3 {
+                for caller in callers {
+                    try await caller.send(all: (0..<8).map { _ in [Frames.request(target: "layer:infrastructure/echo"), body] })
+                }
+                try await waitUntil("the broker answered the wave") {
+                    try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5)).pending == 0
+                }
+            }
+            // Budget: the idle gateway (~20 MB), 32 MiB + 30 × (1 MiB + one answer) of answers, the calls being read.
+            try gateway.checkPeakMemory(under: 200, "30 callers never reading 1 MB answers")
+            await server.close()
+        }
     }
 }
