@@ -290,10 +290,11 @@ struct ReactorLoop {
     /// is not: it carries every cross-layer caller, whose calls would all end; its callers retry a dropped RESULT.
     private mutating func queueFull(_ peer: PeerID) {
         droppedAtHighWaterMark += 1
-        if !core.isGateway(peer) { unreachable.append(peer) }
+        let isGateway = core.isGateway(peer)
+        if !isGateway { unreachable.append(peer) }
         let now = MonotonicClock.milliseconds()
         guard now &- lastFullQueueLog >= 10_000 else { return }
-        logger.warning("peer queue full: message dropped, peer marked away", metadata: [
+        logger.warning(isGateway ? "gateway queue full: message dropped" : "peer queue full: message dropped, peer marked away", metadata: [
             "event": "peer_queue_full", "peer": "\(peer)", "dropped_so_far": "\(droppedAtHighWaterMark)",
         ])
         lastFullQueueLog = now

@@ -26,8 +26,8 @@ extension BrokerCore {
 
     /// Whether `agent` may take one more delivery: under its count and its bytes.
     func hasRoom(_ agent: AgentHandle) -> Bool {
-        let record = agents[current: agent]
-        return record.inFlight < configuration.maxDeliveriesPerAgent && record.inFlightBytes < configuration.maxDeliveryBytesPerAgent
+        agents[current: agent].inFlight < configuration.maxDeliveriesPerAgent
+            && agents[current: agent].inFlightBytes < configuration.maxDeliveryBytesPerAgent
     }
 
     /// The slots of the requests `agent` is serving.

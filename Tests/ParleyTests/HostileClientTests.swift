@@ -558,11 +558,7 @@ extension BrokerIntegration {
             // 200 agents offering 32 capabilities each make STATUS_REPLY a ~450 KB document.
             let swarm = try DealerSwarm(endpoint: broker.endpoint, count: 200)
             defer { swarm.close() }
-            let welcomed = try await swarm.exchange(timeout: .seconds(20)) { index in
-                HeaderEncoder.encode(.hello(Hello(instance: 1, agentID: "crowd-\(index)", layer: "domain",
-                                                  capabilities: (0..<32).map { "capability-\($0)-" + String(repeating: "x", count: 48) })))
-            }
-            #expect(welcomed.allSatisfy { $0?.code == .welcome })
+            #expect(try await swarm.registerCrowd().allSatisfy { $0?.code == .welcome })
             let nosy = try RawAgent(endpoint: broker.endpoint, receiveHighWaterMark: 1)
             defer { nosy.close() }
             try await nosy.send(all: Array(repeating: [HeaderEncoder.encode(.status)], count: 1_000))
@@ -590,11 +586,7 @@ extension BrokerIntegration {
             // 1,000 agents offering 32 capabilities each make STATUS_REPLY a ~2.2 MB document.
             let swarm = try DealerSwarm(endpoint: broker.endpoint, count: 1_000)
             defer { swarm.close() }
-            let welcomed = try await swarm.exchange(timeout: .seconds(20)) { index in
-                HeaderEncoder.encode(.hello(Hello(instance: 1, agentID: "crowd-\(index)", layer: "domain",
-                                                  capabilities: (0..<32).map { "capability-\($0)-" + String(repeating: "x", count: 48) })))
-            }
-            #expect(welcomed.allSatisfy { $0?.code == .welcome })
+            #expect(try await swarm.registerCrowd().allSatisfy { $0?.code == .welcome })
             let nosy = try (0..<40).map { _ in try RawAgent(endpoint: broker.endpoint, receiveHighWaterMark: 1) }
             defer { for peer in nosy { peer.close() } }
             // Four seconds of asking: one address gets 100 reports at once and 100 a second (~1 GB, part of it held by the
@@ -918,6 +910,15 @@ private final class DealerSwarm: @unchecked Sendable {
 
     /// Sends `message(i)` from every socket i, then returns each socket's first answer that is not a HEARTBEAT
     /// (nil: none within `timeout`).
+    /// Registers each socket as `crowd-<index>` offering 32 capabilities of 60 bytes (about 2.2 KB of STATUS report
+    /// each); returns the answers.
+    func registerCrowd() async throws -> [Header?] {
+        try await exchange(timeout: .seconds(20)) { index in
+            HeaderEncoder.encode(.hello(Hello(instance: 1, agentID: "crowd-\(index)", layer: "domain",
+                                              capabilities: (0..<32).map { "capability-\($0)-" + String(repeating: "x", count: 48) })))
+        }
+    }
+
     func exchange(timeout: Duration, _ message: @escaping @Sendable (Int) -> [UInt8]) async throws -> [Header?] {
         try await onThread {
             for (index, socket) in self.sockets.enumerated() { try socket.send(message(index)) }

@@ -14,7 +14,7 @@ extension BrokerIntegration {
     struct QueueBudgetTests {
         @Test("a requester that never reads its 256 KiB answers is marked away once 16 MiB wait for it; after reading it re-registers and a retry gets the cached answer")
         func requesterThatNeverReadsLargeAnswers() async throws {
-            let broker = try await BrokerProcess([])
+            let broker = try await BrokerProcess()
             defer { broker.stop() }
             let echo = EchoRecorder()
             let server = try await connectedAgent("echo", broker: broker, handler: echo.handler())
@@ -55,7 +55,7 @@ extension BrokerIntegration {
 
         @Test("a subscriber that never reads 64 KiB events holds at most 16 MiB of them in the broker; publishing goes on")
         func subscriberThatNeverReadsLargeEvents() async throws {
-            let broker = try await BrokerProcess([])
+            let broker = try await BrokerProcess()
             defer { broker.stop() }
             let publisher = try await connectedAgent("pub", broker: broker)
             let context = try Context()
@@ -82,7 +82,7 @@ extension BrokerIntegration {
 
         @Test("a SUB sending 200,000 distinct subscriptions is cut off at 10,000; the broker stays small and serves a well-behaved subscriber")
         func subscriptionFloodIsCutOff() async throws {
-            let broker = try await BrokerProcess([])
+            let broker = try await BrokerProcess()
             defer { broker.stop() }
             let publisher = try await connectedAgent("pub", broker: broker)
             let subscriber = try await connectedAgent("sub", broker: broker)
@@ -109,10 +109,7 @@ extension BrokerIntegration {
             // call is forwarded into its queue to the broker.
             let broker = try await BrokerProcess(["--heartbeat-ms", "2000"])
             defer { kill(broker.child.process.processIdentifier, SIGCONT); broker.stop() }
-            let folder = try TemporaryFolder()
-            let rule = domainToInfrastructureRule().replacingOccurrences(of: "max_payload: 64KiB", with: "max_payload: 1MiB")
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(rule)),
-                                                   auditLog: folder.path + "/audit.jsonl")
+            let gateway = try await GatewayProcess(broker: broker, in: try TemporaryFolder(), maxPayload: "1MiB")
             defer { gateway.stop() }
             let server = try await connectedAgent("store", layer: "infrastructure", capabilities: ["echo"], broker: broker,
                                                   handler: EchoRecorder().handler())
@@ -144,10 +141,8 @@ extension BrokerIntegration {
         func callersThatNeverReadAddUpToTheTotalBudget() async throws {
             let broker = try await BrokerProcess()
             defer { broker.stop() }
-            let folder = try TemporaryFolder()
-            let rule = domainToInfrastructureRule().replacingOccurrences(of: "max_payload: 64KiB", with: "max_payload: 1MiB")
-            let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(rule)),
-                                                   auditLog: folder.path + "/audit.jsonl", arguments: ["--caller-queue-total-bytes", "32MiB"])
+            let gateway = try await GatewayProcess(broker: broker, in: try TemporaryFolder(), maxPayload: "1MiB",
+                                                   arguments: ["--caller-queue-total-bytes", "32MiB"])
             defer { gateway.stop() }
             let server = try await connectedAgent("store", layer: "infrastructure", capabilities: ["echo"], broker: broker,
                                                   handler: EchoRecorder().handler())

@@ -37,13 +37,13 @@ func policyYAML(_ rules: String) -> String {
 }
 
 /// The rule letting the domain call infrastructure, with an optional rate.
-func domainToInfrastructureRule(rate: String? = nil) -> String {
+func domainToInfrastructureRule(rate: String? = nil, maxPayload: String = "64KiB") -> String {
     """
       - name: domain-uses-infrastructure
         comment: The domain reaches infrastructure through its ports.
         from: domain
         to: infrastructure
         kinds: [help, clarification, call]
-        max_payload: 64KiB
+        max_payload: \(maxPayload)
     """ + (rate.map { "\n    rate: \($0)" } ?? "")
 }

@@ -148,10 +148,12 @@ final class GatewayProcess: Sendable {
         self.endpoint = String(child.readyLine.dropFirst("parley-gateway ready on ".count))
     }
 
-    /// A gateway whose policy (in `folder`) lets the domain call infrastructure, auditing to `folder`/audit.jsonl.
-    convenience init(broker: BrokerProcess, in folder: TemporaryFolder, arguments: [String] = [], environment: [String: String] = [:],
-                     captureStandardError: Bool = false, launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
-        try await self.init(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
+    /// A gateway whose policy (in `folder`) lets the domain call infrastructure with bodies up to `maxPayload`,
+    /// auditing to `folder`/audit.jsonl.
+    convenience init(broker: BrokerProcess, in folder: TemporaryFolder, maxPayload: String = "64KiB", arguments: [String] = [],
+                     environment: [String: String] = [:], captureStandardError: Bool = false,
+                     launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
+        try await self.init(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule(maxPayload: maxPayload))),
                             auditLog: folder.path + "/audit.jsonl", arguments: arguments, environment: environment,
                             captureStandardError: captureStandardError, launched: launched)
     }
