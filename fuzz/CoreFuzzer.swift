@@ -309,6 +309,7 @@ struct ScriptRunner {
             }
             perform(input) { core, now in
                 core.handle(header, body: body, from: peer, identity: isRegistration ? identity : nil, now: now)
+                core.settleContestedHellos(now: now)  // every holder reachable; the "unreachable" step covers the others
             }
         case .failure(let error):
             let command = bytes.count >= 3 ? bytes[2] : 0

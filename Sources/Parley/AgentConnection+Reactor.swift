@@ -1,5 +1,6 @@
 import Logging
 import ParleyWire
+import Synchronization
 import ZeroMQ
 
 /// The reactor thread: hands queued work to the core, runs its timers, waits on the sockets, feeds it what
@@ -66,14 +67,21 @@ extension AgentConnection {
         let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities)
         var core = Core(target: target, hello: hello, subscriptionBacklogLimit: configuration.subscriptionBacklogLimit,
                         connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger)
+        var handlers: [UInt64: Task<Void, Never>] = [:]
+        runLink(&core, handlers: &handlers)
+        finish(&core, handlers: &handlers)
+    }
+
+    /// Makes the link and turns the reactor until the connection stops, then says BYE (after a normal end) and closes
+    /// the link. Returns once the link's sockets are released: when this was the process's last connection, that ends
+    /// the shared context, which waits up to the DEALER's linger for the BYE to leave, so that a process exiting
+    /// right after `close()` does not leave its registration alive at the broker.
+    private func runLink(_ core: inout Core, handlers: inout [UInt64: Task<Void, Never>]) {
         let link: BrokerLink
         do {
             link = try makeLink()
         } catch {
-            logReactorFailure(error)
-            var noHandlers: [UInt64: Task<Void, Never>] = [:]
-            finish(&core, handlers: &noHandlers)
-            return
+            return logReactorFailure(error)
         }
         var reactor = Reactor(connection: self, core: core, link: link)
         do {
@@ -82,8 +90,9 @@ extension AgentConnection {
         } catch {
             logReactorFailure(error)
         }
-        finish(&reactor.core, handlers: &reactor.handlers)
         reactor.link.close()
+        core = reactor.core
+        handlers = reactor.handlers
     }
 
     private func logReactorFailure(_ error: any Error) {
@@ -91,7 +100,7 @@ extension AgentConnection {
     }
 
     private func makeLink() throws -> BrokerLink {
-        try BrokerLink(context: try SharedContext.context.get(), target: target, curve: configuration.curve,
+        try BrokerLink(context: try SharedContext.acquire(), target: target, curve: configuration.curve,
                        eventsHighWaterMark: configuration.eventsHighWaterMark, wake: wake)
     }
 
@@ -232,7 +241,23 @@ extension AgentConnection {
     }
 }
 
-/// One libzmq context for every agent connection of the process (its I/O thread is shared).
+/// One libzmq context for the agent connections open at a time in the process (their I/O thread is shared). It is
+/// held only by their sockets: when the last connection closes, the context is terminated, which waits for what its
+/// sockets still have to send (up to their linger), and the next connection makes a new one.
 enum SharedContext {
-    static let context = Result { try Context() }
+    private struct Current: ~Copyable {
+        weak var context: Context?
+    }
+
+    private static let current = Mutex(Current())
+
+    /// The context the open connections use, or a new one when none is open.
+    static func acquire() throws -> Context {
+        try current.withLock { current in
+            if let context = current.context { return context }
+            let context = try Context()
+            current.context = context
+            return context
+        }
+    }
 }

@@ -233,8 +233,8 @@ struct ReactorLoop {
     }
 
     /// Writes new events to the journal (group commit), then sends the core's publications, then its
-    /// outbox. Unreachable peers are reported back to the core afterwards. Throws when the journal cannot
-    /// be written: events are never confirmed unless they are on disk.
+    /// outbox. Unreachable peers are reported back to the core afterwards, then contested registrations settled.
+    /// Throws when the journal cannot be written: events are never confirmed unless they are on disk.
     mutating func flush() throws {
         if let journal, !core.journal.isEmpty {
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
@@ -244,10 +244,11 @@ struct ReactorLoop {
         for entry in core.publications.entries { publish(entry) }
         for entry in core.outbox.entries { send(entry) }
         core.clearOutbox()
-        guard !unreachable.isEmpty else { return }
+        guard !unreachable.isEmpty || core.hasContestedHellos else { return }
         let now = MonotonicClock.milliseconds()
         for peer in unreachable { core.peerUnreachable(peer, now: now) }
         unreachable.removeAll(keepingCapacity: true)
+        core.settleContestedHellos(now: now)
         try flush()
     }
 

@@ -55,9 +55,10 @@ extension BrokerCore {
     }
 
     /// Registers an agent or gateway: new, the same process reconnecting (same instance: takeover), or a
-    /// restarted one whose earlier registration went away. A live id held by another instance is refused.
+    /// restarted one whose earlier registration went away. A live id held by another instance is contested first
+    /// (see `settleContestedHellos`); with `contesting` false it is refused.
     private mutating func admit(id agentID: String, layer: String, capabilities requested: [String], instance: UInt64,
-                                isGateway: Bool, peer: PeerID, now: UInt64) {
+                                isGateway: Bool, peer: PeerID, contesting: Bool = true, now: UInt64) {
         let hello = (agentID: agentID, instance: instance)
         let existingHandle = agents.handle(of: agentID)
         if let existingHandle, agents[current: existingHandle].isGateway != isGateway {
@@ -69,6 +70,13 @@ extension BrokerCore {
                           reason: "id '\(agentID)' belongs to \(existing.isGateway ? "a gateway" : "an agent"); choose another id")
         }
         if let existingHandle, agents[current: existingHandle].isAlive, agents[current: existingHandle].instance != hello.instance {
+            if contesting {
+                // The probe: if the holder's connection is gone, sending to it fails and the reactor reports it unreachable.
+                send(agents[current: existingHandle].peer, .heartbeat)
+                contestedHellos.append(ContestedHello(id: agentID, layer: layer, capabilities: requested, instance: instance,
+                                                      isGateway: isGateway, peer: peer))
+                return
+            }
             counters.duplicateIDsRefused += 1
             return refuse(status: .unauthorized, command: isGateway ? CommandCode.gatewayHello.rawValue : CommandCode.hello.rawValue,
                           callbackID: nil, peer: peer,
@@ -106,6 +114,23 @@ extension BrokerCore {
         requeueDeliveries(of: handle, now: now)
         serveWaiting(handle, now: now)
     }
+
+    /// Settles the registrations that claimed an id a live agent (or gateway) of another instance holds, once the
+    /// reactor has sent the outbox, whose HEARTBEAT probed each holder, and reported the peers it found unreachable:
+    /// a claim whose holder was found gone takes the registration over (as a restarted agent does from an away one),
+    /// any other is refused with UNAUTHORIZED.
+    public mutating func settleContestedHellos(now: UInt64) {
+        latestNow = max(latestNow, now)
+        let contested = contestedHellos
+        contestedHellos.removeAll(keepingCapacity: true)
+        for hello in contested {
+            admit(id: hello.id, layer: hello.layer, capabilities: hello.capabilities, instance: hello.instance,
+                  isGateway: hello.isGateway, peer: hello.peer, contesting: false, now: now)
+        }
+    }
+
+    /// Whether registrations wait for `settleContestedHellos`.
+    public var hasContestedHellos: Bool { !contestedHellos.isEmpty }
 
     /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests
     /// addressed to it by id end with UNAVAILABLE.

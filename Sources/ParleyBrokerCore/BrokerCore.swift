@@ -49,6 +49,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var confirmedEvents: RecentRing<Confirm>
     /// The topics with BEACONs still to send (their count is in the topic's log), in the order they became active.
     var beaconTopics: [Topic] = []
+    /// Registrations claiming a live holder's id, waiting for `settleContestedHellos`.
+    var contestedHellos: [ContestedHello] = []
     /// True once shutdown began: new requests are refused.
     var draining = false
     /// With CURVE: who each public key is. Registrations must match the authenticated identity.

@@ -203,6 +203,9 @@ public final class Gateway: Sendable {
         core.clearOutboxes()
         // A caller whose connection is gone (a killed process) frees its id at once for its restart.
         for peer in unreachable { core.callerUnreachable(peer) }
+        guard core.hasContestedHellos else { return }
+        core.settleContestedHellos(now: MonotonicClock.milliseconds())
+        flush(&core, frontend: frontend, backend: backend, encoded: &encoded, statistics: &statistics)
     }
 
     private func message(_ body: GatewayBody) -> Message? {

@@ -39,8 +39,22 @@ extension GatewayCore {
         if callers[callerID]?.peer == peer { callers[callerID] = nil }
     }
 
+    /// Settles the HELLOs that claimed an id a live caller of another instance holds, once the reactor has sent the
+    /// front outbox, whose HEARTBEAT probed each holder, and reported the callers it found unreachable: a claim whose
+    /// holder was found gone (a killed process) registers, any other is refused with UNAUTHORIZED.
+    public mutating func settleContestedHellos(now: UInt64) {
+        let contested = contestedHellos
+        contestedHellos.removeAll(keepingCapacity: true)
+        for claim in contested { register(claim.hello, peer: claim.peer, identity: claim.identity, contesting: false, now: now) }
+    }
+
+    /// Whether registrations wait for `settleContestedHellos`.
+    public var hasContestedHellos: Bool { !contestedHellos.isEmpty }
+
     /// HELLO: with CURVE keys the id and layer must be the key's; in development mode the declared layer is trusted.
-    private mutating func register(_ hello: Hello, peer: PeerID, identity: String?, now: UInt64) {
+    /// An id a live caller of another instance holds is contested first (see `settleContestedHellos`); with
+    /// `contesting` false it is refused.
+    private mutating func register(_ hello: Hello, peer: PeerID, identity: String?, contesting: Bool = true, now: UInt64) {
         if let keyRing {
             let entry = identity.flatMap(keyRing.entry(forID:))
             let problem: String?
@@ -57,6 +71,12 @@ extension GatewayCore {
         }
         if let existing = callers[hello.agentID], existing.instance != hello.instance,
            now &- existing.lastHeard <= configuration.heartbeatMilliseconds * configuration.liveness {
+            if contesting {
+                // The probe: if the holder's connection is gone, sending to it fails and the reactor reports it unreachable.
+                frontOutbox.append(send(existing.peer, .heartbeat))
+                contestedHellos.append((hello, peer, identity))
+                return
+            }
             return refuse(peer, status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil,
                           reason: "agent id '\(hello.agentID)' is held by another live agent")
         }

@@ -33,6 +33,8 @@ public struct GatewayCore {
     let salt = (UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max))
     var callers: [String: CallerRecord] = [:]
     var callerByPeer: [PeerID: String] = [:]
+    /// HELLOs claiming a live caller's id, waiting for `settleContestedHellos`.
+    var contestedHellos: [(hello: Hello, peer: PeerID, identity: String?)] = []
     var forwards: [CallbackID: ForwardRecord] = [:]
     /// No forward gives up before this: kept as forwards begin, exact again after `tick` looked at them all.
     var forwardsDue: UInt64 = .max

@@ -27,8 +27,9 @@ struct RegistrationTests {
         let requester = broker.register("asker")
         let (impostor, messages) = broker.hello("solver", instance: 2)
 
-        let refusal = try #require(messages.only)
-        #expect(refusal.peer == impostor.peer)
+        // The holder is probed with a HEARTBEAT; it is reachable, so the claim is refused.
+        #expect(messages.to(original).map(\.header) == [.heartbeat])
+        let refusal = try #require(messages.to(impostor).only)
         #expect(refusal.error == ErrorNotice(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: .none))
         #expect(refusal.text?.contains("'solver'") == true)
         #expect(broker.core.counters.duplicateIDsRefused == 1)
@@ -39,6 +40,29 @@ struct RegistrationTests {
         // The impostor got no registration: its messages are refused as from a stranger.
         #expect(broker.send(.heartbeat, from: impostor).only?.isBye == true)
         #expect(broker.snapshot.agents.count == 2)
+    }
+
+    @Test("a live id claimed by another instance is taken over when the probe finds the holder's connection gone (killed without BYE)")
+    func contestedIDTakenFromUnreachableHolder() throws {
+        var broker = BrokerHarness()
+        let original = broker.register("solver", capabilities: ["solve"], instance: 1)
+        let requester = broker.register("asker")
+        let first = try #require(broker.request(from: requester, to: .capability("solve")).deliveries.only)
+        #expect(first.requester == "asker")
+        let restarted = Agent(id: "solver", layer: "app", instance: 2, peer: broker.newPeer())
+        let hello = Header.hello(Hello(instance: 2, agentID: "solver", layer: "app", capabilities: ["solve"]))
+        let messages = broker.direct { core, now in
+            core.handle(hello, body: nil, from: restarted.peer, now: now)
+            #expect(core.hasContestedHellos)
+            core.clearOutbox()  // the reactor sends the probe HEARTBEAT: the holder's peer is unknown to the ROUTER now
+            core.peerUnreachable(original.peer, now: now)
+            core.settleContestedHellos(now: now)
+        }
+        #expect(messages.to(restarted).first?.isWelcome == true)
+        // The request the dead holder was serving goes to the restarted process.
+        #expect(messages.to(restarted).deliveries.only?.callbackID == first.callbackID)
+        #expect(broker.core.counters.duplicateIDsRefused == 0)
+        #expect(broker.snapshot.agents.map(\.state).sorted() == ["alive", "alive"])
     }
 
     @Test("the same instance from a new peer takes over the registration")

@@ -158,11 +158,16 @@ struct BrokerHarness {
     /// Everything sent on the events socket so far.
     private(set) var published: [Publication<TestPayload>] = []
 
-    /// The outbox so far, emptied (publications are kept in `published`).
+    /// The outbox so far, emptied (publications are kept in `published`), as the reactor sends it: registrations
+    /// contested by this step are settled after it, with every holder reachable (unless the step reported otherwise).
     mutating func take() -> [Outgoing] {
-        let messages = core.outbox.messages
+        var messages = core.outbox.messages
         published += core.publications.publications
         core.clearOutbox()
+        if core.hasContestedHellos {
+            core.settleContestedHellos(now: now)
+            messages += take()
+        }
         return messages
     }
 

@@ -64,7 +64,7 @@ struct RegistrationTests {
         }
     }
 
-    @Test("a second instance for a live id is refused, and accepted once the first connection is unreachable")
+    @Test("a second instance for a live id is refused after a probe of the holder, and accepted when the probe finds the holder unreachable")
     func secondInstanceRefusedThenAccepted() throws {
         var harness = try Harness.connected()
         let first = try harness.register("orders", layer: "application", instance: 1)
@@ -73,10 +73,15 @@ struct RegistrationTests {
         let error = try #require(second.errors.first)
         #expect(error.error.status == .unauthorized)
         #expect(error.error.command == CommandCode.hello.rawValue)
-        #expect(second.front.count == 1)
+        #expect(second.front.map(\.peer) == [first.peer, peer("second")], "the probe HEARTBEAT to the holder, then the refusal")
 
+        harness.core.handleFront(.hello(Hello(instance: 2, agentID: "orders", layer: "application", capabilities: [])), body: nil,
+                                 from: peer("second"), identity: nil, now: harness.now)
+        #expect(harness.core.frontOutbox.map(\.header) == [.heartbeat])
+        harness.core.clearOutboxes()  // the reactor's send of the probe failed: the holder's connection is gone
         harness.core.callerUnreachable(first.peer)
-        let retried = harness.hello("orders", layer: "application", instance: 2, peer: peer("second"))
+        harness.core.settleContestedHellos(now: harness.now)
+        let retried = harness.take()
         #expect(retried.errors.isEmpty)
         #expect(retried.front.first?.header == .welcome(Welcome(heartbeatMilliseconds: 1_000, liveness: 3, maxBodyBytes: 4_096)))
 

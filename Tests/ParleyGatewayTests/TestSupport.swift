@@ -151,12 +151,21 @@ struct Harness {
         return harness
     }
 
-    /// What the last input produced, its audit records taken as written (`auditWritten`) or not.
+    /// What the last input produced, its audit records taken as written (`auditWritten`) or not. Registrations it
+    /// contested are settled after it, as the reactor does, with every holder reachable.
     mutating func take(auditWritten: Bool = true) -> Produced {
         let audit = core.audit
         core.settleAudit(written: auditWritten)
-        let produced = Produced(front: core.frontOutbox, back: core.backOutbox, audit: audit, notices: core.notices)
+        var produced = Produced(front: core.frontOutbox, back: core.backOutbox, audit: audit, notices: core.notices)
         core.clearOutboxes()
+        if core.hasContestedHellos {
+            core.settleContestedHellos(now: now)
+            let settled = take(auditWritten: auditWritten)
+            produced.front += settled.front
+            produced.back += settled.back
+            produced.audit += settled.audit
+            produced.notices += settled.notices
+        }
         return produced
     }
 

@@ -181,7 +181,7 @@ extension BrokerIntegration {
             let spy = try await connectedAgent("spy", broker: system.broker, curve: system.keys(spyKey))
             let received = [
                 collect(try orders.subscribe(to: "pricing")), collect(try spy.subscribe(to: "pricing")),
-                collect(try spy.subscribe(to: "news")), collect(try spy.subscribe([.topic(Topic(agent: "pricing", event: "quote")!)])),
+                collect(try spy.subscribe(to: "news")), collect(spy.subscribe([.topic(Topic(agent: "pricing", event: "quote")!)])),
             ]
             try await Task.sleep(for: .milliseconds(500))  // subscriptions travel to the broker
             for index in 0..<5 {

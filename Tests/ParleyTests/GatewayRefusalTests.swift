@@ -34,6 +34,25 @@ extension BrokerIntegration {
             return (notice, String(decoding: reply.body, as: UTF8.self))
         }
 
+        @Test("a caller id is refused while its holder is connected, and taken at once by a restart once the holder's connection is gone without BYE")
+        func callerIDAfterHolderGone() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            // Heartbeats a minute apart: only the probe of the HELLO can notice the holder is gone within the test.
+            let gateway = try await GatewayProcess(broker: broker, in: folder, arguments: ["--heartbeat-ms", "60000"])
+            defer { gateway.stop() }
+            let holder = try RawAgent(endpoint: gateway.endpoint)
+            #expect(try await holder.register(id: "orders", layer: "domain", instance: 1)?.code == .welcome)
+            let impostor = try RawAgent(endpoint: gateway.endpoint)
+            defer { impostor.close() }
+            #expect(try await impostor.register(id: "orders", layer: "domain", instance: 2)?.code == .error)
+            holder.close()  // as a killed process: no BYE, the connection closes
+            let restarted = try RawAgent(endpoint: gateway.endpoint)
+            defer { restarted.close() }
+            #expect(try await restarted.register(id: "orders", layer: "domain", instance: 2)?.code == .welcome)
+        }
+
         @Test("ERROR's command byte is the refused header's third byte: 0 for a 2-byte header, the unknown code itself")
         func commandByteOfRefusedHeaders() async throws {
             try await beforeAndAfterHello { agent, _ in

@@ -202,5 +202,34 @@ extension BrokerIntegration {
             await asker.close()
             await first.close()
         }
+
+        @Test("an agent killed without BYE is restarted under its id at once: the broker finds the old connection gone instead of refusing")
+        func restartAfterKill() async throws {
+            // Heartbeats a minute apart: only the probe of the HELLO can notice the dead holder within the test.
+            let broker = try await BrokerProcess(["--heartbeat-ms", "60000"])
+            defer { broker.stop() }
+            let killed = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "phoenix"],
+                                               readyPrefix: "agent phoenix serving")
+            _ = killed.stop(signal: SIGKILL)
+            let restarted = try await connectedAgent("phoenix", broker: broker) { _ in .answer(bytes: Array("reborn".utf8)) }
+            let asker = try await connectedAgent("asker", broker: broker)
+            #expect(await asker.send(.help, to: .agent("phoenix"), body: []).text == "reborn")
+            await asker.close()
+            await restarted.close()
+        }
+
+        @Test("a process that closes its agent and exits at once leaves no registration behind: its BYE goes out before the exit")
+        func byeBeforeExit() async throws {
+            let broker = try await BrokerProcess(["--heartbeat-ms", "60000"])
+            defer { broker.stop() }
+            for run in 1...5 {
+                let published = try await runToExit("parley", ["publish", "--broker", broker.endpoint, "--events", broker.eventsEndpoint,
+                                                               "--topic", "callback.brief.on_run"])
+                #expect(published.status == 0 && published.output.contains("#\(run)"), "\(published.output) \(published.errors)")
+                try await waitUntil("run \(run) unregistered") {
+                    try await BrokerStatus.fetch(endpoint: broker.endpoint).agents.allSatisfy { $0.id != "brief" }
+                }
+            }
+        }
     }
 }
