@@ -49,10 +49,11 @@ func writeSeed(directory: String, name: String, bytes: [UInt8]) {
     fclose(file)
 }
 
-/// One record of the simulated event journal (EventJournal's kinds 1 and 2).
+/// One record of the simulated event journal (EventJournal's kinds 1, 2 and 3).
 enum JournalRecord {
     case event(EventHeader, FuzzPayload?)
     case latest(Topic, UInt64)
+    case topicFloor(String, UInt64)
 }
 
 /// What one step handed to the core, so the checker can tell which answers it explains.
@@ -117,10 +118,12 @@ struct ScriptRunner {
                 core.restore(header, body: body, age: wallNow &- min(header.timestamp, wallNow), now: now)
             case .latest(let topic, let latest):
                 core.restoreLatest(topic, latest)
+            case .topicFloor(let agent, let floor):
+                core.restoreTopicFloor(floor, of: agent)
             }
         }
         checker.restarted(old: old, new: core, journal: journalFile)
-        journalFile.removeAll()
+        journalFile = core.topicFloors.map { .topicFloor($0.agent, $0.floor) }
         core.forEachTopic { topic, latest, events in
             if events.isEmpty { journalFile.append(.latest(topic, latest)) }
             for event in events { journalFile.append(.event(event.header, event.body)) }
@@ -330,10 +333,12 @@ struct ScriptRunner {
         let outbox = core.outbox.messages
         let publications = core.publications.publications
         let journal = core.journal
+        let raisedFloors = core.raisedTopicFloors
         core.clearOutbox()
         if tracing { trace(input, outbox, publications) }
         checker.check(before: before, after: core, input: input, now: now, outbox: outbox, publications: publications)
         checker.checkJournal(journal, publications: publications)
+        for (agent, floor) in raisedFloors { journalFile.append(.topicFloor(agent, floor)) }
         for entry in journal { journalFile.append(.event(entry.header, entry.body)) }
         for message in outbox {
             if case .deliver(let deliver) = message.header {

@@ -492,8 +492,11 @@ struct Checker {
         for publication in publications {
             switch publication.header {
             case .event(let event):
-                let expected = topicLatest[event.topic, default: 0] + 1
+                // A topic opened anew starts after its agent's floor (above the sequences of its forgotten topics).
+                let opened = before.topics[event.topic] == nil
+                let expected = opened ? before.topics.floor(of: event.topic.agent) + 1 : topicLatest[event.topic, default: 0] + 1
                 require(event.sequence == expected, "EVENT \(event.topic) #\(event.sequence), expected #\(expected)")
+                require(event.sequence > topicLatest[event.topic, default: 0], "EVENT \(event.topic) #\(event.sequence) reuses a sequence")
                 require(publication.topicFrame == event.topic.frame, "EVENT published under the wrong topic frame")
                 topicLatest[event.topic] = event.sequence
                 publishedEvents[event.topic, default: [:]][event.sequence] = event
@@ -507,6 +510,13 @@ struct Checker {
         }
         require(core.counters.eventsPublished - before.counters.eventsPublished == UInt64(published.count),
                 "eventsPublished grew by \(core.counters.eventsPublished - before.counters.eventsPublished) for \(published.count) EVENTs")
+        for (topic, log) in before.topics.logs where core.topics[topic] == nil {
+            // A tick sends the last BEACON, then forgets: one left before it is fine.
+            require(log.beaconsLeft <= 1 && core.topics.floor(of: topic.agent) >= log.latest,
+                    "\(topic) forgotten at #\(log.latest) with BEACONs left or above its agent's floor")
+            require(before.topics.count(of: topic.agent) >= configuration.maxTopicsPerAgent || before.topics.count >= configuration.maxTopics,
+                    "\(topic) forgotten while its agent was under its topic quota")
+        }
         var retainedEvents = 0, retainedBytes = 0
         for (topic, log) in core.topics.logs {
             require(log.latest == topicLatest[topic, default: 0], "topic \(topic) latest \(log.latest) ≠ published \(topicLatest[topic, default: 0])")
@@ -579,6 +589,9 @@ struct Checker {
             publishedEvents = [:]
             return
         }
+        for (agent, floor) in old.topicFloors {
+            require(core.topics.floor(of: agent) == floor, "after a restart \(agent)'s topic floor is \(core.topics.floor(of: agent)), not \(floor)")
+        }
         for (topic, log) in old.topics.logs where log.latest > 0 {
             require(core.topics[topic]?.latest == log.latest,
                     "after a restart \(topic) continues at \(core.topics[topic]?.latest ?? 0), not at \(log.latest): sequences would be reused")
@@ -607,7 +620,7 @@ struct Checker {
         require(outbox.allSatisfy { $0.peer == peer }, "REPLAY answered to another peer")
         if outbox.count == 1, let error = outbox[0].error {
             guard case .topic(let topic) = replay.selector else { return require(false, "REPLAY of all topics refused: \(error)") }
-            let latest = before.topics[topic]?.latest ?? 0
+            let latest = before.topics[topic]?.latest ?? before.topics.floor(of: topic.agent)
             return require(replay.from > latest + 1, "REPLAY of \(topic) from \(replay.from) refused, latest is \(latest)")
         }
         guard case .replayEnd(let end)? = outbox.last?.header else { return require(false, "REPLAY answer does not end with REPLAY_END") }

@@ -110,6 +110,7 @@ struct ScriptConfiguration {
         c.retentionMilliseconds = 3_000
         c.retentionTotalBytes = tight ? 5_000 : 64 << 20  // tight: the broker-wide budget cuts across topics too
         c.maxTopics = tight ? 2 : 16
+        c.maxTopicsPerAgent = tight ? 1 : 3  // quotas fill up: topics whose retention emptied are forgotten
         c.eventDedupeCapacity = tight ? 2 : 32
         c.maxReplayBatch = tight ? 2 : 16
         c.maxReplayBatchBytes = tight ? 600 : 4_000  // a 3,000-byte event fills a batch (the one that crosses is still sent)

@@ -44,10 +44,14 @@ public final class Broker: Sendable {
                 core.restore(header, body: body, age: wallNow &- min(header.timestamp, wallNow), now: now)
             case .latest(let topic, let latest):
                 core.restoreLatest(topic, latest)
+            case .topicFloor(let agent, let floor):
+                core.restoreTopicFloor(floor, of: agent)
             }
         }
+        core.evictRestoredEvents(now: now)
         do {
             try journal.rewrite { fresh in
+                for (agent, floor) in core.topicFloors { fresh.appendTopicFloor(floor, of: agent) }
                 try core.forEachTopic { topic, latest, events in
                     if events.isEmpty { fresh.appendLatest(topic, latest) }
                     for event in events {

@@ -10,7 +10,8 @@ import ZeroMQ
 ///
 /// File `events.journal`: records of [u32 length][u8 kind][fields], big-endian. Kind 1 is an event: its
 /// EVENT header bytes (as on the wire, with the sequence and timestamp) then the body. Kind 2 is a topic's
-/// latest sequence (kept when compaction drops all its events, so sequences are never reused). Records are
+/// latest sequence (kept when compaction drops all its events, so sequences are never reused). Kind 3 is an
+/// agent's topic floor (its forgotten topics' highest sequence, after which its new topics start). Records are
 /// written before the CONFIRMs of a reactor turn go out (group commit), and synced to disk at that point
 /// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up. It is compacted at
 /// start-up and, while the broker runs, whenever it outgrows twice what is retained plus a slack
@@ -82,6 +83,11 @@ final class EventJournal {
         JournalFile.appendLatest(topic, latest, to: &buffer)
     }
 
+    /// Queues an agent's topic floor for the next `commit`.
+    func appendTopicFloor(_ floor: UInt64, of agent: String) {
+        JournalFile.appendTopicFloor(floor, of: agent, to: &buffer)
+    }
+
     /// Whether `bytes` more can be queued with disk space reserved for them: reserves 8 MiB ahead when it can,
     /// else just what is needed, and says false when the data directory has no room (the event must be refused).
     func reserve(_ bytes: Int) -> Bool {
@@ -124,11 +130,14 @@ final class EventJournal {
     }
 
     /// Starts a compaction in the background when the file holds more than twice `retainedBytes` (the retained
-    /// events' footprint) plus the slack and none runs; `floors` gives each topic's floor (see `JournalCompaction`).
-    func compactIfDue(retainedBytes: Int, floors: () -> [Topic: UInt64]) -> CompactionEvent? {
+    /// events' footprint) plus the slack and none runs; `floors` gives each topic's floor and each agent's topic
+    /// floor (see `JournalCompaction`).
+    func compactIfDue(retainedBytes: Int,
+                      floors: () -> (topics: [Topic: UInt64], agents: [(agent: String, floor: UInt64)])) -> CompactionEvent? {
         guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + compactionSlack else { return nil }
         do {
-            compaction = try JournalCompaction(path: path, floors: floors(), end: fileEnd)
+            let (topicFloors, agentFloors) = floors()
+            compaction = try JournalCompaction(path: path, floors: topicFloors, agentFloors: agentFloors, end: fileEnd)
             return .started(size: fileEnd)
         } catch {
             nextCompactionSize = fileEnd + compactionSlack

@@ -5,9 +5,9 @@ import Foundation
 import ParleyWire
 import Synchronization
 
-/// One compaction of the journal while the broker runs. A thread of its own writes a new file: every topic's
-/// floor (the sequence before its oldest retained event, or its latest when none is retained) as a latest
-/// record, then the event records above those floors from the part of the old file committed when it started,
+/// One compaction of the journal while the broker runs. A thread of its own writes a new file: every agent's
+/// topic floor, every topic's floor (the sequence before its oldest retained event, or its latest when none is
+/// retained) as a latest record, then the event records above those floors (none of topics the broker forgot) from the part of the old file committed when it started,
 /// then what the reactor committed meanwhile, in rounds, and syncs it. The reactor then appends the last bytes
 /// and renames the new file over the old one (`EventJournal.finishCompaction`). Loading the new file gives the
 /// same retained events and sequences as loading the old one.
@@ -25,13 +25,14 @@ final class JournalCompaction: Sendable {
     private let committed: Atomic<Int64>
     private let failure = Mutex<String?>(nil)
 
-    /// Starts the thread: `floors` for every topic the broker knows, `end` the old file's committed end now.
-    init(path: String, floors: [Topic: UInt64], end: off_t) throws {
+    /// Starts the thread: `floors` for every topic the broker knows, `agentFloors` for every agent whose topics it
+    /// forgot, `end` the old file's committed end now.
+    init(path: String, floors: [Topic: UInt64], agentFloors: [(agent: String, floor: UInt64)], end: off_t) throws {
         temporaryPath = path + ".compacting"
         descriptor = open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else { throw JournalError("cannot create \(temporaryPath): \(JournalFile.lastError)") }
         committed = Atomic(Int64(end))
-        let thread = Thread { [self] in copy(from: path, floors: floors, end: end) }
+        let thread = Thread { [self] in copy(from: path, floors: floors, agentFloors: agentFloors, end: end) }
         thread.name = "parley-journal-compaction"
         thread.start()
     }
@@ -46,16 +47,18 @@ final class JournalCompaction: Sendable {
     var copiedEnd: off_t { off_t(copied.load(ordering: .acquiring)) }
     var failureReason: String { failure.withLock { $0 } ?? "unknown" }
 
-    private func copy(from path: String, floors: [Topic: UInt64], end: off_t) {
+    private func copy(from path: String, floors: [Topic: UInt64], agentFloors: [(agent: String, floor: UInt64)], end: off_t) {
         do {
             let source = open(path, O_RDONLY | O_CLOEXEC)
             guard source >= 0 else { throw JournalError("cannot open \(path): \(JournalFile.lastError)") }
             defer { close(source) }
             var buffer: [UInt8] = []
+            for (agent, floor) in agentFloors { JournalFile.appendTopicFloor(floor, of: agent, to: &buffer) }
             for (topic, floor) in floors { JournalFile.appendLatest(topic, floor, to: &buffer) }
             var reader = JournalReader(descriptor: source, path: path, limit: end)
             while let record = try reader.next() {
-                guard case .event(let header, _) = record, header.sequence > floors[header.topic] ?? 0 else { continue }
+                // A topic missing from `floors` was forgotten: its events go (its agent's floor stands for them).
+                guard case .event(let header, _) = record, let floor = floors[header.topic], header.sequence > floor else { continue }
                 reader.withLastRecord { buffer.append(contentsOf: $0) }
                 if buffer.count >= 1 << 20 { try flush(&buffer) }
             }

@@ -28,6 +28,15 @@ enum JournalFile {
         buffer.append(contentsOf: name)
     }
 
+    /// Appends an agent's topic floor record: its topics opened from now on start after `floor`.
+    static func appendTopicFloor(_ floor: UInt64, of agent: String, to buffer: inout [UInt8]) {
+        let name = Array(agent.utf8)
+        put(UInt32(1 + 8 + name.count), to: &buffer)
+        buffer.append(3)
+        put(floor, to: &buffer)
+        buffer.append(contentsOf: name)
+    }
+
     /// Writes all of `bytes` at the file's end (the descriptor is opened with O_APPEND).
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, path: String) throws {
         var offset = 0

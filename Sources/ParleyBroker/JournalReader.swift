@@ -61,6 +61,12 @@ struct JournalReader {
             validEnd = recordEnd
             return .latest(topic, integer(record + 1, UInt64.self))
         }
+        if kind == 3, length >= 9 {
+            let agent = String(decoding: window[(record + 9)..<start], as: UTF8.self)
+            guard Names.agentProblem(agent) == nil else { return nil }
+            validEnd = recordEnd
+            return .topicFloor(agent, integer(record + 1, UInt64.self))
+        }
         return nil
     }
 
@@ -100,4 +106,6 @@ struct JournalReader {
 enum JournalRecord {
     case event(EventHeader, Message?)
     case latest(Topic, UInt64)
+    /// An agent whose topics were forgotten: its topics opened later start after this sequence.
+    case topicFloor(String, UInt64)
 }

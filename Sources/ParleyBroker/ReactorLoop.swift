@@ -236,7 +236,8 @@ struct ReactorLoop {
     /// outbox. Unreachable peers are reported back to the core afterwards, then contested registrations settled.
     /// Throws when the journal cannot be written: events are never confirmed unless they are on disk.
     mutating func flush() throws {
-        if let journal, !core.journal.isEmpty {
+        if let journal, !core.journal.isEmpty || !core.raisedTopicFloors.isEmpty {
+            for (agent, floor) in core.raisedTopicFloors { journal.appendTopicFloor(floor, of: agent) }
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
             try journal.commit()
             compactJournal()
@@ -257,7 +258,7 @@ struct ReactorLoop {
     private func compactJournal() {
         guard let journal else { return }
         if let event = journal.finishCompaction() { log(event) }
-        if let event = journal.compactIfDue(retainedBytes: core.retainedEventFootprint, floors: { core.journalFloors() }) { log(event) }
+        if let event = journal.compactIfDue(retainedBytes: core.retainedEventFootprint, floors: { (core.journalFloors(), core.topicFloors) }) { log(event) }
     }
 
     private func log(_ event: EventJournal.CompactionEvent) {

@@ -18,7 +18,8 @@ extension BrokerCore {
         if topics[publish.topic] == nil {
             guard topics.count(of: agentID) < configuration.maxTopicsPerAgent else {
                 return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
-                              reason: "agent '\(agentID)' holds its maximum of \(configuration.maxTopicsPerAgent) topics")
+                              reason: "agent '\(agentID)' holds its maximum of \(configuration.maxTopicsPerAgent) topics "
+                                  + "(those whose events all left retention are forgotten at the next heartbeat)")
             }
             guard topics.count < configuration.maxTopics else {
                 return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
@@ -27,7 +28,7 @@ extension BrokerCore {
         }
         let timestamp = wallClockOffset &+ now
         let beaconRounds = configuration.beaconRounds
-        let (header, topicFrame, newlyActive) = topics.update(publish.topic) { log, limits in
+        let (header, topicFrame, newlyActive) = topics.update(publish.topic, afterFloor: true) { log, limits in
             let header = EventHeader(sequence: log.nextSequence(), timestamp: timestamp, eventID: publish.eventID,
                                      topic: publish.topic, contentType: publish.contentType)
             log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now), limits: limits, now: now)
@@ -60,7 +61,7 @@ extension BrokerCore {
         var sent: UInt32 = 0
         switch replay.selector {
         case .topic(let topic):
-            let latest = topics[topic]?.latest ?? 0
+            let latest = topics[topic]?.latest ?? topics.floor(of: topic.agent)
             guard replay.from <= latest + 1 else {
                 return refuse(status: .badRequest, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
                               reason: "replay from \(replay.from) is beyond the latest sequence \(latest) of \(topic)")
@@ -77,7 +78,17 @@ extension BrokerCore {
 
     /// Sends one topic's part of a replay; `budget.cutShort` is set when the batch limits cut it short.
     private mutating func replayTopic(_ topic: Topic, _ replay: Replay, to peer: PeerID, budget: inout ReplayBudget) -> UInt32 {
-        guard let log = topics[topic], replay.from <= log.latest else { return 0 }
+        guard let log = topics[topic] else {
+            // Unknown, or forgotten: whatever it had up to its agent's floor has left retention.
+            let floor = topics.floor(of: topic.agent)
+            let last = replay.to == 0 ? floor : min(replay.to, floor)
+            if replay.from <= last {
+                counters.gapsReported += 1
+                send(peer, .gap(Gap(topic: topic, from: replay.from, to: last)))
+            }
+            return 0
+        }
+        guard replay.from <= log.latest else { return 0 }
         let last = replay.to == 0 ? log.latest : min(replay.to, log.latest)
         guard replay.from <= last else { return 0 }
         let oldest = log.oldestRetained
@@ -111,6 +122,20 @@ extension BrokerCore {
     public mutating func restoreLatest(_ topic: Topic, _ latest: UInt64) {
         topics.update(topic) { log, _ in log.restoreLatest(latest) }
     }
+
+    /// Takes back from the journal the floor of an agent whose topics were forgotten.
+    public mutating func restoreTopicFloor(_ floor: UInt64, of agent: String) {
+        topics.restoreFloor(floor, of: agent)
+    }
+
+    /// After the journal is loaded: applies retention's age limit to what came back and forgets the topics left with
+    /// nothing retained of agents at their topic quota, as the heartbeat does, so that the compacted journal drops them.
+    public mutating func evictRestoredEvents(now: UInt64) {
+        _ = topics.evictExpired(now: now)
+    }
+
+    /// Every agent whose topics were forgotten, with the sequence its new topics start after (for compacting the journal).
+    public var topicFloors: [(agent: String, floor: UInt64)] { topics.agentFloors }
 
     /// Why a subscription to the topic-frame prefix `prefix` from `identity` (its CURVE `User-Id`) is refused, or nil
     /// when the events socket may take it: with CURVE, it may not cover an agent whose events the identity may not read.
@@ -157,6 +182,7 @@ extension BrokerCore {
             }
         }
         beaconTopics.removeLast(beaconTopics.count - stillActive)
-        topics.evictExpired(now: now)
+        let raised = topics.evictExpired(now: now)
+        if configuration.journaling { raisedTopicFloors += raised }
     }
 }

@@ -14,6 +14,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     public internal(set) var publications = EncodedOutbox<[UInt8], Payload>()
     /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
     public internal(set) var journal: [(header: EventHeader, body: Payload?)] = []
+    /// Agents whose forgotten topics raised their floor, to write to the journal with `journal`; with `journaling` only.
+    public internal(set) var raisedTopicFloors: [(agent: String, floor: UInt64)] = []
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
@@ -100,6 +102,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         outbox.removeAll()
         publications.removeAll()
         journal.removeAll(keepingCapacity: true)
+        raisedTopicFloors.removeAll()
     }
 
     /// Handles one decoded message from `peer`. `body` is the second frame, if there was one; `identity`

@@ -21,6 +21,9 @@ struct RetainedTopics<Payload: BrokerPayload> {
     private struct AgentTopics {
         var topics: [Topic] = []
         var sortedCount = 0
+        /// The highest latest sequence among the agent's forgotten topics: a topic it publishes on anew starts after
+        /// it, so that no sequence is ever given twice on one topic name.
+        var floor: UInt64 = 0
     }
     /// Payload bytes and events retained over all topics.
     private(set) var bytes = 0
@@ -35,13 +38,26 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// What the retained events cost in all, as counted against `retentionTotalBytes`.
     var footprint: Int { bytes + events * Self.bookkeepingBytesPerEvent }
 
-    /// How many topics exist (a topic stays once opened: its sequence must never restart).
+    /// How many topics exist.
     var count: Int { logs.count }
 
     subscript(topic: Topic) -> TopicLog<Payload>? { logs[topic] }
 
-    /// How many topics one agent has opened.
+    /// How many topics one agent holds.
     func count(of agent: String) -> Int { topicsByAgent[agent]?.topics.count ?? 0 }
+
+    /// Above which sequence a topic the agent opens now starts (0 until one of its topics was forgotten).
+    func floor(of agent: String) -> UInt64 { topicsByAgent[agent]?.floor ?? 0 }
+
+    /// Every agent whose topics were forgotten, with its floor (for compacting the journal).
+    var agentFloors: [(agent: String, floor: UInt64)] {
+        topicsByAgent.compactMap { $0.value.floor > 0 ? ($0.key, $0.value.floor) : nil }
+    }
+
+    /// Takes back an agent's floor from the journal.
+    mutating func restoreFloor(_ floor: UInt64, of agent: String) {
+        topicsByAgent[agent, default: AgentTopics()].floor = max(floor, self.floor(of: agent))
+    }
 
     /// One agent's topics, ordered by event name: sorted once after topics were opened, not per call (issue 12: a
     /// REPLAY flood on an agent with 99,000 topics sorted them all for every REPLAY).
@@ -56,14 +72,16 @@ struct RetainedTopics<Payload: BrokerPayload> {
         return entry.topics
     }
 
-    /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
-    /// retention limits with the log.
-    mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
+    /// Changes one topic's log (opening it if new, after its agent's floor when `afterFloor`: a topic a publisher
+    /// opens; not one the journal restores, whose events may predate the floor), then keeps the totals and the
+    /// budget. `change` gets the retention limits with the log.
+    mutating func update<Result>(_ topic: Topic, afterFloor: Bool = false,
+                                 _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
         let index: Dictionary<Topic, TopicLog<Payload>>.Index
         if let existing = logs.index(forKey: topic) {
             index = existing
         } else {
-            logs[topic] = TopicLog(topic: topic)
+            logs[topic] = TopicLog(topic: topic, latest: afterFloor ? floor(of: topic.agent) : 0)
             topicsByAgent[topic.agent, default: AgentTopics()].topics.append(topic)
             index = logs.index(forKey: topic)!
         }
@@ -74,15 +92,50 @@ struct RetainedTopics<Payload: BrokerPayload> {
         return result
     }
 
-    /// Applies every topic's own limits (the age limit moves with time).
-    mutating func evictExpired(now: UInt64) {
+    /// Applies every topic's own limits (the age limit moves with time), then forgets the topics left with nothing
+    /// to replay (and no BEACON to send) of each agent holding its quota of topics, or of every agent when the
+    /// broker holds its maximum: a quota filled with abandoned topics frees up. Returns the agents whose floor
+    /// rose, with the new floor.
+    mutating func evictExpired(now: UInt64) -> [(agent: String, floor: UInt64)] {
+        let brokerFull = logs.count >= limits.maxTopics
+        var forgettable: [Topic] = []
         var index = logs.values.startIndex
         while index != logs.values.endIndex {
             let before = logs.values[index].size
             logs.values[index].evict(limits: limits, now: now)
             account(from: before, to: logs.values[index])
+            let log = logs.values[index]
+            if log.retainedCount == 0, log.beaconsLeft == 0 {
+                let topic = logs.keys[index]
+                if brokerFull || count(of: topic.agent) >= limits.maxTopicsPerAgent { forgettable.append(topic) }
+            }
             logs.values.formIndex(after: &index)
         }
+        return forget(forgettable)
+    }
+
+    /// Removes `forgotten` (topics with nothing retained) and raises their agents' floors past their sequences.
+    private mutating func forget(_ forgotten: [Topic]) -> [(agent: String, floor: UInt64)] {
+        guard !forgotten.isEmpty else { return [] }
+        var gone: Set<Topic> = []
+        var floors: [String: UInt64] = [:]
+        for topic in forgotten {
+            guard let log = logs.removeValue(forKey: topic) else { continue }
+            gone.insert(topic)
+            floors[topic.agent] = max(floors[topic.agent] ?? 0, log.latest)
+        }
+        var raised: [(agent: String, floor: UInt64)] = []
+        for (agent, highest) in floors {
+            guard var entry = topicsByAgent.removeValue(forKey: agent) else { continue }
+            entry.topics.removeAll { gone.contains($0) }  // one pass per agent, whatever it lost
+            entry.sortedCount = 0
+            if highest > entry.floor {
+                entry.floor = highest
+                raised.append((agent, highest))
+            }
+            topicsByAgent[agent] = entry
+        }
+        return raised
     }
 
     /// Drops the oldest events across topics until the footprint is at most 90% of the budget.

@@ -20,8 +20,10 @@ struct TopicLog<Payload: BrokerPayload> {
     private var head = 0
     private var bytes = 0
 
-    init(topic: Topic) {
+    /// A new topic whose first event gets `latest + 1`.
+    init(topic: Topic, latest: UInt64 = 0) {
         frame = topic.frame
+        self.latest = latest
     }
 
     /// The next sequence number to stamp.

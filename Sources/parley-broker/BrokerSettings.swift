@@ -58,7 +58,8 @@ enum BrokerSettings {
         Setting("max-subscriptions-per-connection", .integer(1...Int64(Int32.max)), default: "10000",
                 help: "Subscriptions one events connection may hold; one more closes that connection."),
         Setting("max-topics-per-agent", .integer(1...100_000), default: "1000",
-                help: "Topics one agent may open (the broker holds 100000 in all); a PUBLISH opening one more gets OVERLOADED."),
+                help: "Topics one agent may open (the broker holds 100000 in all); a PUBLISH opening one more gets OVERLOADED. "
+                    + "At it, its topics with nothing retained are forgotten at the next heartbeat."),
         Setting("retention-count", .integer(1...100_000_000), default: "10000", help: "Events retained per topic for replay."),
         Setting("retention-bytes", .bytes(1...(64 << 30)), default: "16MiB", help: "Payload bytes retained per topic for replay."),
         Setting("retention-total-bytes", .bytes(1...(1 << 40)), default: "256MiB",

@@ -46,6 +46,34 @@ extension BrokerIntegration {
             await again.close(); await watcher.close()
         }
 
+        @Test("an agent's topics whose events all left retention are forgotten at its quota, in memory and in the journal; sequences never restart")
+        func forgetsAbandonedTopics() async throws {
+            let folder = try TemporaryFolder()
+            let settings = ["--data-dir", folder.path, "--max-topics-per-agent", "2", "--retention-ms", "300"]
+            let first = try await BrokerProcess(settings)
+            let flooder = try await connectedAgent("flooder", broker: first)
+            for index in 1...3 { #expect(try await flooder.publish("a", ["n": index]).sequence == UInt64(index)) }
+            #expect(try await flooder.publish("b", ["n": 1]).sequence == 1)
+            // At its quota: a third topic is refused until a and b are forgotten (their events age out, their BEACONs end).
+            await #expect(throws: ParleyError.self) { try await flooder.publish("c", ["n": 1]) }
+            try await waitUntil("a and b are forgotten") { try await BrokerStatus.fetch(endpoint: first.endpoint).topics == 0 }
+            #expect(try await flooder.publish("c", ["n": 1]).sequence == 4, "a new topic starts above the forgotten a's #3")
+            #expect(try await flooder.publish("a", ["n": 4]).sequence == 4, "a opened again does not reuse #1…#3")
+            await flooder.close()
+            first.child.stop()
+            try await Task.sleep(for: .milliseconds(500))  // c and a age out before the restart
+
+            // Loaded back, the expired topics are forgotten before the journal is compacted: their records are gone.
+            let second = try await BrokerProcess(settings)
+            defer { second.stop() }
+            #expect(try await BrokerStatus.fetch(endpoint: second.endpoint).topics == 0)
+            let journal = try String(decoding: Data(contentsOf: URL(fileURLWithPath: folder.path + "/events.journal")), as: UTF8.self)
+            #expect(!journal.contains("callback.flooder."), "events of forgotten topics are still in the journal")
+            let again = try await connectedAgent("flooder", broker: second)
+            #expect(try await again.publish("b", ["n": 2]).sequence == 5, "the floor (#4) came back from the journal")
+            await again.close()
+        }
+
         /// 320 events of 1,000,000 bytes on one topic, journaled without compaction (as a long run leaves it), of
         /// which `retention-bytes 8MiB` retains the last 8.
         static let journaledEvents: UInt64 = 320
