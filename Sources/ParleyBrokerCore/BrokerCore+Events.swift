@@ -15,26 +15,29 @@ extension BrokerCore {
             counters.eventDedupeHits += 1
             return outbox.append(to: peer) { HeaderEncoder.encodeConfirm(confirmed, into: &$0) }
         }
-        if topics[publish.topic] == nil {
-            guard topics.count(of: agentID) < configuration.maxTopicsPerAgent else {
-                return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
-                              reason: "agent '\(agentID)' holds its maximum of \(configuration.maxTopicsPerAgent) topics "
-                                  + "(those whose events all left retention are forgotten at the next heartbeat)")
-            }
-            guard topics.count < configuration.maxTopics else {
-                return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer,
-                              reason: "the broker holds its maximum of \(configuration.maxTopics) topics")
-            }
-        }
         let timestamp = wallClockOffset &+ now
         let beaconRounds = configuration.beaconRounds
-        let (header, topicFrame, newlyActive) = topics.update(publish.topic, afterFloor: true) { log, limits in
+        var refusal: String?
+        let (perAgent, inAll) = (configuration.maxTopicsPerAgent, configuration.maxTopics)
+        let mayOpen = { (agentTopics: Int, allTopics: Int) -> Bool in
+            if agentTopics >= perAgent {
+                refusal = "agent '\(agentID)' holds its maximum of \(perAgent) topics "
+                    + "(those whose events all left retention are forgotten at the next heartbeat)"
+            } else if allTopics >= inAll {
+                refusal = "the broker holds its maximum of \(inAll) topics"
+            }
+            return refusal == nil
+        }
+        let stamped = topics.publish(publish.topic, mayOpen: mayOpen) { log, limits in
             let header = EventHeader(sequence: log.nextSequence(), timestamp: timestamp, eventID: publish.eventID,
                                      topic: publish.topic, contentType: publish.contentType)
             log.retain(RetainedEvent(header: header, payload: body, size: body?.byteCount ?? 0, retainedAt: now), limits: limits, now: now)
             let newlyActive = log.beaconsLeft == 0
             log.beaconsLeft = beaconRounds
             return (header, log.frame, newlyActive)
+        }
+        guard let (header, topicFrame, newlyActive) = stamped else {
+            return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer, reason: refusal ?? "")
         }
         if newlyActive, beaconRounds > 0 { beaconTopics.append(publish.topic) }
         publications.append(to: topicFrame, body: body.map { .payload($0.share()) } ?? .none) { HeaderEncoder.encodeEvent(header, into: &$0) }

@@ -7,6 +7,8 @@
 struct RecentRing<Value> {
     private struct Entry {
         let key: RequestKey
+        /// The key's hash bits in the index, so that letting the entry go does not hash the key again.
+        let tag: UInt32
         let value: Value
         let bytes: Int
         let finishedAt: UInt64
@@ -46,8 +48,9 @@ struct RecentRing<Value> {
         while count > 0, count >= capacity || bytes + size > byteBudget { dropOldest() }
         if count == storage.count { grow() }
         let position = (head + count) % storage.count
-        storage[position] = Entry(key: key, value: value, bytes: size, finishedAt: now)
-        index.set(Int32(position), for: key)
+        let tag = index.hashTag(of: key)
+        storage[position] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
+        index.set(Int32(position), for: key, tag: tag)
         count += 1
         bytes += size
     }
@@ -59,7 +62,7 @@ struct RecentRing<Value> {
 
     private mutating func dropOldest() {
         guard count > 0, let oldest = storage[head] else { return }
-        if index.value(for: oldest.key) == Int32(head) { index.remove(oldest.key) }
+        index.remove(oldest.key, tag: oldest.tag, ifValue: Int32(head))
         storage[head] = nil
         head = (head + 1) % storage.count
         count -= 1
@@ -73,7 +76,7 @@ struct RecentRing<Value> {
         for offset in 0..<count {
             let entry = storage[(head + offset) % storage.count]!
             fresh[offset] = entry
-            index.set(Int32(offset), for: entry.key)
+            index.set(Int32(offset), for: entry.key, tag: entry.tag)
         }
         storage = fresh
         head = 0

@@ -72,15 +72,28 @@ struct RetainedTopics<Payload: BrokerPayload> {
         return entry.topics
     }
 
-    /// Changes one topic's log (opening it if new, after its agent's floor when `afterFloor`: a topic a publisher
-    /// opens; not one the journal restores, whose events may predate the floor), then keeps the totals and the
-    /// budget. `change` gets the retention limits with the log.
-    mutating func update<Result>(_ topic: Topic, afterFloor: Bool = false,
-                                 _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
+    /// Changes one topic's log (opening it if new), then keeps the totals and the budget. `change` gets the
+    /// retention limits with the log.
+    mutating func update<Result>(_ topic: Topic, _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result {
+        modify(topic, afterFloor: false, mayOpen: { _, _ in true }, change)!
+    }
+
+    /// As `update`, for a PUBLISH: a new topic opens after its agent's floor, and only when `mayOpen` (given how many
+    /// topics the agent and the broker hold) says so; else nil and nothing changes. One lookup of the topic either way.
+    mutating func publish<Result>(_ topic: Topic, mayOpen: (_ agentTopics: Int, _ allTopics: Int) -> Bool,
+                                  _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result? {
+        modify(topic, afterFloor: true, mayOpen: mayOpen, change)
+    }
+
+    /// A topic a publisher opens starts after its agent's floor; one the journal restores does not (its events may
+    /// predate the floor).
+    private mutating func modify<Result>(_ topic: Topic, afterFloor: Bool, mayOpen: (Int, Int) -> Bool,
+                                         _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result? {
         let index: Dictionary<Topic, TopicLog<Payload>>.Index
         if let existing = logs.index(forKey: topic) {
             index = existing
         } else {
+            guard mayOpen(count(of: topic.agent), logs.count) else { return nil }
             logs[topic] = TopicLog(topic: topic, latest: afterFloor ? floor(of: topic.agent) : 0)
             topicsByAgent[topic.agent, default: AgentTopics()].topics.append(topic)
             index = logs.index(forKey: topic)!

@@ -59,7 +59,7 @@ public enum HeaderDecoder {
             return .deliver(Deliver(deliveryID: try reader.integer("delivery id"), callbackID: try reader.callbackID("callback id"),
                                     kind: try reader.kind(), attempt: try reader.byte("attempt"),
                                     timeoutMilliseconds: try reader.integer("timeout"), requester: try reader.string("requester"),
-                                    requesterLayer: try reader.string("requester layer"), contentType: try reader.string("content type")))
+                                    requesterLayer: try reader.string("requester layer"), contentType: try reader.contentType()))
         case .progress:
             return .progress(ProgressReport(deliveryID: try reader.integer("delivery id"), extendMilliseconds: try reader.integer("extend")))
         case .extended:
@@ -83,14 +83,14 @@ public enum HeaderDecoder {
                                       callbackID: try reader.callbackID("callback id")))
         case .publish:
             return .publish(Publish(eventID: try reader.callbackID("event id"), topic: try reader.topic(),
-                                    contentType: try reader.string("content type")))
+                                    contentType: try reader.contentType()))
         case .confirm:
             return .confirm(Confirm(eventID: try reader.callbackID("event id"), sequence: try reader.integer("sequence"),
                                     timestamp: try reader.integer("timestamp")))
         case .event:
             return .event(EventHeader(sequence: try reader.integer("sequence"), timestamp: try reader.integer("timestamp"),
                                       eventID: try reader.callbackID("event id"), topic: try reader.topic(),
-                                      contentType: try reader.string("content type")))
+                                      contentType: try reader.contentType()))
         case .replay:
             let selector = try reader.selector()
             let from: UInt64 = try reader.integer("from")
@@ -161,6 +161,23 @@ private struct Reader {
         return text
     }
 
+    /// A content type; the common ones come back as string literals, which need no allocation (a decoded
+    /// "application/json", 16 bytes, is one byte too long to be stored inline in a String).
+    mutating func contentType() throws(DecodeError) -> String {
+        let slice = try field("content type")
+        for known in Self.knownContentTypes where known.bytes.count == slice.count {
+            let same = known.bytes.withUnsafeBytes { known in (0..<known.count).allSatisfy { known[$0] == slice[$0] } }
+            if same { return known.text }
+        }
+        guard let text = String(validating: slice, as: UTF8.self) else {
+            throw .invalidField(field: "content type", problem: "not valid UTF-8")
+        }
+        return text
+    }
+
+    private static let knownContentTypes: [(text: String, bytes: [UInt8])] =
+        ["application/json", "text/plain", "application/octet-stream"].map { ($0, Array($0.utf8)) }
+
     mutating func name(_ field: String, problem: (String) -> String?) throws(DecodeError) -> String {
         let text = try string(field)
         if let reason = problem(text) { throw .invalidField(field: field, problem: reason) }
@@ -180,7 +197,7 @@ private struct Reader {
             throw .invalidField(field: "target", problem: "'\(text)' is not agent:<id>, cap:<name> or layer:<name>[/<cap>]")
         }
         return Request(callbackID: callbackID, kind: kind, timeoutMilliseconds: timeout, target: target,
-                       contentType: try string("content type"))
+                       contentType: try contentType())
     }
 
     mutating func topic() throws(DecodeError) -> Topic {
