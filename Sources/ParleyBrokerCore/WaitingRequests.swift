@@ -116,7 +116,11 @@ struct WaitingRequests<Key: Hashable> {
                 list.queues[requester] = queue
                 list.turns.append(requester)
             }
-            if let found { return found }
+            if let found {
+                // Taking live entries can leave the ended ones the majority, as removing does.
+                if list.stale * 2 > list.entries { compact(&list) }
+                return found
+            }
         }
         return nil
     }

@@ -69,4 +69,17 @@ struct WaitingRequestsTests {
         #expect(rest == expected)
         #expect(waiting.isEmpty && waiting.storedEntries == 0)
     }
+
+    @Test("taking the live requests from behind ended ones leaves no ended entries beyond the bound (fuzz finding)")
+    func takingLeavesNoStaleList() {
+        var waiting = WaitingRequests<RequestKey>()
+        for (requester, index) in [("a", 1), ("a", 3), ("b", 5), ("b", 8)] { park(&waiting, key(requester, UInt64(index)), .agent("away")) }
+        waiting.remove(key("a", 3))
+        waiting.remove(key("b", 8))  // half the entries ended: not compacted yet
+        // One at a time, as an agent with room for one request each time takes them.
+        #expect(waiting.takeNext(.agent("away")) == key("a", 1))
+        #expect(waiting.takeNext(.agent("away")) == key("b", 5))
+        #expect(waiting.storedEntries <= 2 * waiting.count + waiting.listCount,
+                "\(waiting.storedEntries) entries kept for \(waiting.count) parked requests in \(waiting.listCount) lists")
+    }
 }
