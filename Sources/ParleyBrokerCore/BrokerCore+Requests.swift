@@ -20,8 +20,12 @@ extension BrokerCore {
         }
         let requesterLayer = caller?.layer ?? agents[current: requester].layer
         let size = body?.byteCount ?? 0
-        if let (status, reason) = refusal(of: request, size: size, requester: caller?.id ?? key.requester, layer: requesterLayer,
-                                          forwarded: caller != nil) {
+        let owner = caller?.id ?? key.requester
+        // One lookup of the owner's load for the check and the count (nothing changes the table in between).
+        let loadIndex = pendingByRequester.index(forKey: owner)
+        if let (status, reason) = refusal(of: request, size: size, requester: owner,
+                                          load: loadIndex.map { pendingByRequester.values[$0] } ?? RequesterLoad(),
+                                          layer: requesterLayer, forwarded: caller != nil) {
             return sendResult(key, requester: requester, status: status, attempts: 0, body: .text(reason))
         }
         let timeout = min(UInt64(request.timeoutMilliseconds), configuration.maxDeadlineMilliseconds)
@@ -30,7 +34,11 @@ extension BrokerCore {
                                                    caller: caller?.id, payload: body, fingerprint: fingerprint,
                                                    deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds))
         pendingIndex.set(ticket.slot, for: key)
-        pendingByRequester[caller?.id ?? key.requester, default: RequesterLoad()].add(bytes: size)
+        if let loadIndex {
+            pendingByRequester.values[loadIndex].add(bytes: size)
+        } else {
+            pendingByRequester[owner, default: RequesterLoad()].add(bytes: size)
+        }
         pendingBytes += size
         counters.accepted += 1
         deadlines.insert(now + timeout, ticket)
@@ -188,11 +196,11 @@ extension BrokerCore {
     /// Why the request cannot be routed at all, or nil when it can (now or once an agent comes back).
     /// Forwarded requests (the gateway checked the policy) skip the same-layer rule and may name layers.
     /// Why a request of `size` payload bytes from `requester` (a forwarded call's original caller) is refused, or nil.
-    private func refusal(of request: Request, size: Int, requester: String, layer: String, forwarded: Bool) -> (Status, String)? {
+    private func refusal(of request: Request, size: Int, requester: String, load: RequesterLoad, layer: String,
+                         forwarded: Bool) -> (Status, String)? {
         if draining {
             return (.unavailable, "the broker is shutting down; retry with another broker or later")
         }
-        let load = pendingByRequester[requester] ?? RequesterLoad()
         if load.count >= configuration.maxPendingPerRequester {
             return (.overloaded, "agent '\(requester)' already has \(configuration.maxPendingPerRequester) pending requests")
         }

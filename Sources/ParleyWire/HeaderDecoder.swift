@@ -165,18 +165,14 @@ private struct Reader {
     /// "application/json", 16 bytes, is one byte too long to be stored inline in a String).
     mutating func contentType() throws(DecodeError) -> String {
         let slice = try field("content type")
-        for known in Self.knownContentTypes where known.bytes.count == slice.count {
-            let same = known.bytes.withUnsafeBytes { known in (0..<known.count).allSatisfy { known[$0] == slice[$0] } }
-            if same { return known.text }
-        }
+        if slice.equals("application/json") { return "application/json" }
+        if slice.equals("text/plain") { return "text/plain" }
+        if slice.equals("application/octet-stream") { return "application/octet-stream" }
         guard let text = String(validating: slice, as: UTF8.self) else {
             throw .invalidField(field: "content type", problem: "not valid UTF-8")
         }
         return text
     }
-
-    private static let knownContentTypes: [(text: String, bytes: [UInt8])] =
-        ["application/json", "text/plain", "application/octet-stream"].map { ($0, Array($0.utf8)) }
 
     mutating func name(_ field: String, problem: (String) -> String?) throws(DecodeError) -> String {
         let text = try string(field)

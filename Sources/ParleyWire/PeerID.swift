@@ -32,6 +32,14 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
         return try Swift.withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<Int(count)])) }
     }
 
+    /// Two words (the count folded into the second), not the synthesized four fields and the overflow array's
+    /// elements: a peer is looked up for every message.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(head)
+        hasher.combine(tail ^ UInt64(count) << 56)
+        if !overflow.isEmpty { overflow.withUnsafeBytes { hasher.combine(bytes: $0) } }
+    }
+
     /// The routing id in hex, for logs.
     public var description: String {
         withUnsafeBytes { raw in raw.map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined() }

@@ -19,13 +19,13 @@ public enum Target: Hashable, Sendable, CustomStringConvertible {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let scheme = UnsafeRawBufferPointer(rebasing: bytes[..<colon])
         let rest = UnsafeRawBufferPointer(rebasing: bytes[(colon + 1)...])
-        if scheme.elementsEqual("agent".utf8) {
+        if scheme.equals("agent") {
             guard Names.agentProblem(bytes: rest) == nil else { return nil }
             self = .agent(String(decoding: rest, as: UTF8.self))
-        } else if scheme.elementsEqual("cap".utf8) {
+        } else if scheme.equals("cap") {
             guard Names.capabilityProblem(bytes: rest) == nil else { return nil }
             self = .capability(String(decoding: rest, as: UTF8.self))
-        } else if scheme.elementsEqual("layer".utf8) {
+        } else if scheme.equals("layer") {
             let slash = rest.firstIndex(of: UInt8(ascii: "/"))
             let layer = UnsafeRawBufferPointer(rebasing: rest[..<(slash ?? rest.endIndex)])
             guard Names.layerProblem(bytes: layer) == nil else { return nil }

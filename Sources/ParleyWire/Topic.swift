@@ -19,9 +19,7 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `callback.<agent>.<event>` from a header's bytes, checking both names before any String is made.
     public init?(wire bytes: UnsafeRawBufferPointer) {
-        // "callback." compared as one 8-byte word and a dot (a generic comparison with a String's UTF-8 view cost
-        // several hundred instructions per PUBLISH).
-        guard bytes.count > 9, bytes.loadUnaligned(as: UInt64.self) == Self.callbackWord, bytes[8] == UInt8(ascii: ".") else { return nil }
+        guard bytes.count > 9, UnsafeRawBufferPointer(rebasing: bytes[..<9]).equals("callback.") else { return nil }
         let rest = UnsafeRawBufferPointer(rebasing: bytes[9...])
         guard let dot = rest.firstIndex(of: UInt8(ascii: ".")) else { return nil }
         let agent = UnsafeRawBufferPointer(rebasing: rest[..<dot])
@@ -30,9 +28,6 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
         self.agent = String(decoding: agent, as: UTF8.self)
         self.event = String(decoding: event, as: UTF8.self)
     }
-
-    /// The bytes "callback" as one word, in memory order.
-    private static let callbackWord: UInt64 = Array("callback".utf8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
 
     /// Why `text` is not a topic, or nil when it is.
     public static func problem(_ text: String) -> String? {
