@@ -3,9 +3,11 @@ import ZeroMQ
 
 /// Asks a broker for its state (STATUS → STATUS_REPLY). Needs no registration.
 public enum BrokerStatus {
-    /// The broker's state, or `ParleyError.brokerUnreachable` when no reply arrives within `timeout`.
-    public static func fetch(endpoint: String, timeout: Duration = .seconds(3)) async throws -> BrokerSnapshot {
-        let answer = try await StatusAnswer.ask(endpoint: endpoint, timeoutMilliseconds: timeout.wholeMilliseconds, refusalEnds: false)
+    /// The broker's state, or `ParleyError.brokerUnreachable` when no reply arrives within `timeout`
+    /// (`ParleyError.handshakeFailed` when the connection's security handshake failed). With CURVE, give `curve`.
+    public static func fetch(endpoint: String, curve: CurveClientKeys? = nil, timeout: Duration = .seconds(3)) async throws -> BrokerSnapshot {
+        let answer = try await StatusAnswer.ask(endpoint: endpoint, curve: curve, timeoutMilliseconds: timeout.wholeMilliseconds,
+                                                refusalEnds: false)
         guard case .reply(let bytes) = answer else { throw ParleyError.brokerUnreachable(endpoint: endpoint) }
         do {
             return try JSONDecoder().decode(BrokerSnapshot.self, from: Data(bytes))
@@ -26,19 +28,33 @@ public enum StatusAnswer: Sendable {
 
     /// One STATUS round trip on a short-lived DEALER, on a thread of its own (off the cooperative pool). With
     /// `refusalEnds`, an ERROR ends the wait; without, it is ignored (a broker refuses STATUS asked too often).
-    public static func ask(endpoint: String, timeoutMilliseconds: UInt64, refusalEnds: Bool) async throws -> StatusAnswer {
+    /// Throws `ParleyError.handshakeFailed` as soon as the security handshake fails, saying why.
+    public static func ask(endpoint: String, curve: CurveClientKeys? = nil, timeoutMilliseconds: UInt64,
+                           refusalEnds: Bool) async throws -> StatusAnswer {
         try await onOwnThread {
             let context = try Context()
             let socket = try Socket(context, type: .dealer)
             defer { socket.close() }
             try socket.setLinger(milliseconds: 0)
+            if let curve {
+                try socket.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
+                try socket.setCurveServerKey(curve.serverKey)
+            }
+            let monitor = try HandshakeMonitor(watching: socket)
+            defer { monitor.close() }
             try socket.connect(endpoint)
             try socket.send(HeaderEncoder.encode(.status))
             var poller = Poller()
             poller.add(socket)
             let deadline = MonotonicClock.milliseconds() + timeoutMilliseconds
             while MonotonicClock.milliseconds() < deadline {
-                _ = try poller.poll(timeoutMilliseconds: Int(deadline &- MonotonicClock.milliseconds()))
+                // In slices, so that a failed handshake is reported at once rather than as silence at the deadline.
+                _ = try poller.poll(timeoutMilliseconds: Int(min(deadline &- MonotonicClock.milliseconds(), 50)))
+                while let event = try monitor.next() {
+                    if let reason = ServerHandshake.failure(event, withKeys: curve != nil) {
+                        throw ParleyError.handshakeFailed(endpoint: endpoint, reason: reason)
+                    }
+                }
                 guard let frames = try socket.receiveMultipart(dontWait: true) else { continue }
                 switch try? HeaderDecoder.decode(frames[0].bytes) {
                 case .statusReply? where frames.count == 2: return .reply(frames[1].bytes)

@@ -24,6 +24,9 @@ public enum ParleyError: Error, Sendable, CustomStringConvertible {
     case registrationRefused(Status, reason: String)
     /// No WELCOME arrived in time.
     case brokerUnreachable(endpoint: String)
+    /// The connection's security handshake failed: CURVE required or not used by the server, the client's key
+    /// refused, or a wrong server key.
+    case handshakeFailed(endpoint: String, reason: String)
     /// The agent is not connected (not yet, or closed).
     case notConnected
     /// A payload could not be encoded or decoded.
@@ -35,6 +38,7 @@ public enum ParleyError: Error, Sendable, CustomStringConvertible {
         case .invalidConfiguration(let problem): "invalid agent configuration: \(problem)"
         case .registrationRefused(let status, let reason): "registration refused (\(status)): \(reason)"
         case .brokerUnreachable(let endpoint): "no answer from a broker at \(endpoint)"
+        case .handshakeFailed(let endpoint, let reason): "cannot connect to \(endpoint): \(reason)"
         case .notConnected: "the agent is not connected"
         case .payload(let problem): "payload: \(problem)"
         }

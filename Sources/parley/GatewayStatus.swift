@@ -19,8 +19,9 @@ enum GatewayStatus {
     }
 
     /// The gateway's report within `timeoutMilliseconds`, or a ``Failure`` saying what was wrong.
-    static func fetch(endpoint: String, timeoutMilliseconds: Int) async throws -> Report {
-        let answer = try await StatusAnswer.ask(endpoint: endpoint, timeoutMilliseconds: UInt64(max(timeoutMilliseconds, 1)), refusalEnds: true)
+    static func fetch(endpoint: String, curve: CurveClientKeys?, timeoutMilliseconds: Int) async throws -> Report {
+        let answer = try await StatusAnswer.ask(endpoint: endpoint, curve: curve, timeoutMilliseconds: UInt64(max(timeoutMilliseconds, 1)),
+                                                refusalEnds: true)
         switch answer {
         case .reply(let bytes):
             guard let report = try? JSONDecoder().decode(Report.self, from: Data(bytes)) else {

@@ -23,7 +23,8 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         if let gateway { return try await checkGateway(gateway) }
         do {
-            let snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, timeout: .milliseconds(timeoutMilliseconds))
+            let snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, curve: connection.brokerCurve(),
+                                                        timeout: .milliseconds(timeoutMilliseconds))
             print("healthy: broker at \(connection.broker), \(snapshot.agents.count) agent(s), \(snapshot.pending) pending")
         } catch {
             print("unhealthy: broker at \(connection.broker): \(error)")
@@ -34,7 +35,7 @@ struct HealthCommand: AsyncParsableCommand {
     private func checkGateway(_ endpoint: String) async throws {
         let report: GatewayStatus.Report
         do {
-            report = try await GatewayStatus.fetch(endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+            report = try await GatewayStatus.fetch(endpoint: endpoint, curve: connection.gatewayCurve(), timeoutMilliseconds: timeoutMilliseconds)
         } catch {
             print("unhealthy: gateway at \(endpoint): \(error)")
             throw ExitCode.failure

@@ -114,9 +114,3 @@ private func writeNewFile(_ path: String, contents: String, mode: mode_t) throws
         throw FileError(code: code)
     }
 }
-
-/// Prints `message` to standard error.
-private func printError(_ message: String) {
-    var line = Array((message + "\n").utf8)
-    _ = line.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
-}

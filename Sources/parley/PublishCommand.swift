@@ -25,9 +25,8 @@ struct PublishCommand: AsyncParsableCommand {
             throw ValidationError(Topic.problem(topic) ?? "--topic must be callback.<agent>.<event>")
         }
         let payload = try validatedJSON(json, option: "--json")
-        let agent = try Agent(AgentConfiguration(id: parsed.agent, layer: layer, brokerEndpoint: connection.broker,
-                                                 eventsEndpoint: connection.events))
-        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
+        let agent = try Agent(connection.agentConfiguration(id: parsed.agent, layer: layer))
+        try await connection.requireBroker()
         try await agent.connect()
         defer { Task { await agent.close() } }
         let receipt = try await agent.publish(parsed.event, data: payload)

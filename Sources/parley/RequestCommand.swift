@@ -49,8 +49,8 @@ struct RequestCommand: AsyncParsableCommand {
         }
         let payload = try validatedJSON(json, option: "--json")
         let agentID = id ?? "cli-\(CallbackID.random().description.prefix(8))"
-        let agent = try Agent(AgentConfiguration(id: agentID, layer: layer, brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
-        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
+        let agent = try Agent(connection.agentConfiguration(id: agentID, layer: layer))
+        try await connection.requireBroker()
         try await agent.connect()
         let outcome = await agent.send(requestKind, to: target, body: payload, timeout: .milliseconds(timeoutMilliseconds))
         await agent.close()

@@ -28,15 +28,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let delay = Duration.milliseconds(delayMilliseconds)
-        let agent = try Agent(AgentConfiguration(id: id, layer: layer, capabilities: capabilities,
-                                                 brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
+        let agent = try Agent(connection.agentConfiguration(id: id, layer: layer, capabilities: capabilities))
         agent.serve { request in
             print("\(request.kind) from \(request.requester) (attempt \(request.attempt)): \(String(decoding: request.body, as: UTF8.self))")
             fflush(nil)
             if delay > .zero { try await Task.sleep(for: delay) }
             return .answer(bytes: request.body)
         }
-        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
+        try await connection.requireBroker()
         try await agent.connect()
         print("agent \(id) serving in layer \(layer) with capabilities [\(capabilities.joined(separator: ", "))]")
         fflush(nil)

@@ -18,10 +18,11 @@ struct StatusCommand: AsyncParsableCommand {
     var output = OutputFormat.text
 
     func run() async throws {
-        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
+        try await connection.requireBroker()
         let snapshot: BrokerSnapshot
         do {
-            snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, timeout: .milliseconds(timeoutMilliseconds))
+            snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, curve: connection.brokerCurve(),
+                                                    timeout: .milliseconds(timeoutMilliseconds))
         } catch {
             print("broker at \(connection.broker): \(error)")
             throw ExitCode.failure

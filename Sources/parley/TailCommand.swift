@@ -25,9 +25,8 @@ struct TailCommand: AsyncParsableCommand {
         guard let selector = TopicSelector(topic) else {
             throw ValidationError("TOPIC must be callback.<agent>. or callback.<agent>.<event>, not '\(topic)'")
         }
-        let agent = try Agent(AgentConfiguration(id: "tail-\(CallbackID.random().description.prefix(8))", layer: "observer",
-                                                 brokerEndpoint: connection.broker, eventsEndpoint: connection.events))
-        try EndpointProbe.requireListener(at: connection.broker, what: "broker")
+        let agent = try Agent(connection.agentConfiguration(id: "tail-\(CallbackID.random().description.prefix(8))", layer: "observer"))
+        try await connection.requireBroker()
         try await agent.connect()
         let subscription = agent.subscribe([selector], from: from.map(SubscriptionStart.sequence) ?? .now)
         print("tailing \(selector) (Ctrl-C stops)")

@@ -54,6 +54,40 @@ extension BrokerIntegration {
             func stop() { gateway.stop(); broker.stop() }
         }
 
+        @Test("the CLI reaches a CURVE broker with --secret-key and --broker-key, and says at once why not without them, with an unknown key or a wrong broker key")
+        func commandLineWithKeys() async throws {
+            let operatorKey = try KeyPair(), strangerKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("ops", "domain", operatorKey)], observers: ["ops"])
+            defer { system.stop() }
+            let secret = try system.folder.write("ops.key", operatorKey.secretKey + "\n")
+            let stranger = try system.folder.write("stranger.key", strangerKey.secretKey + "\n")
+            let brokerKey = try system.folder.write("broker.pub", system.brokerKey + "\n")
+            let wrongKey = try system.folder.write("wrong.pub", strangerKey.publicKey + "\n")
+            let endpoints = ["--broker", system.broker.endpoint, "--events", system.broker.eventsEndpoint]
+            let keys = ["--secret-key", secret, "--broker-key", brokerKey]
+
+            let status = try await runToExit("parley", ["status"] + endpoints + keys)
+            #expect(status.status == 0 && status.output.contains("agents: "), "\(status.output) \(status.errors)")
+            let health = try await runToExit("parley", ["health"] + endpoints + keys)
+            #expect(health.status == 0 && health.output.hasPrefix("healthy"), "\(health.output) \(health.errors)")
+            let published = try await runToExit("parley", ["publish", "--topic", "callback.ops.on_cli"] + endpoints + keys)
+            #expect(published.status == 0 && published.output.contains("#1"), "\(published.output) \(published.errors)")
+
+            let cases: [(arguments: [String], says: String)] = [
+                ([], "the server requires CURVE"),
+                (["--secret-key", stranger, "--broker-key", brokerKey], "refused this client's key"),
+                (["--secret-key", secret, "--broker-key", wrongKey], "not the server's public key"),
+            ]
+            for (arguments, says) in cases {
+                let refused = try await runToExit("parley", ["status"] + endpoints + arguments, timeout: .seconds(30))
+                #expect(refused.status != 0 && refused.errors.contains(says), "\(arguments): \(refused.output) \(refused.errors)")
+            }
+            let plain = try await BrokerProcess()
+            defer { plain.stop() }
+            let needless = try await runToExit("parley", ["status", "--broker", plain.endpoint] + keys, timeout: .seconds(30))
+            #expect(needless.status != 0 && needless.errors.contains("does not use CURVE"), "\(needless.output) \(needless.errors)")
+        }
+
         @Test("with CURVE keys, an allowed cross-layer call works end to end and the handler sees the authenticated caller")
         func allowedWithKeys() async throws {
             let ordersKey = try KeyPair(), dbKey = try KeyPair()
