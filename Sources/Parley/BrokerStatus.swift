@@ -32,17 +32,8 @@ public enum StatusAnswer: Sendable {
     public static func ask(endpoint: String, curve: CurveClientKeys? = nil, timeoutMilliseconds: UInt64,
                            refusalEnds: Bool) async throws -> StatusAnswer {
         try await onOwnThread {
-            let context = try Context()
-            let socket = try Socket(context, type: .dealer)
-            defer { socket.close() }
-            try socket.setLinger(milliseconds: 0)
-            if let curve {
-                try socket.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
-                try socket.setCurveServerKey(curve.serverKey)
-            }
-            let monitor = try HandshakeMonitor(watching: socket)
-            defer { monitor.close() }
-            try socket.connect(endpoint)
+            let (socket, monitor) = try ServerHandshake.watchedDealer(to: endpoint, curve: curve)
+            defer { monitor.close(); socket.close() }
             try socket.send(HeaderEncoder.encode(.status))
             var poller = Poller()
             poller.add(socket)

@@ -9,17 +9,8 @@ public enum ServerHandshake {
     /// it failed.
     public static func check(endpoint: String, curve: CurveClientKeys?, timeout: Duration = .seconds(2)) async throws {
         try await onOwnThread {
-            let context = try Context()
-            let socket = try Socket(context, type: .dealer)
-            defer { socket.close() }
-            try socket.setLinger(milliseconds: 0)
-            if let curve {
-                try socket.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
-                try socket.setCurveServerKey(curve.serverKey)
-            }
-            let monitor = try HandshakeMonitor(watching: socket)
-            defer { monitor.close() }
-            try socket.connect(endpoint)
+            let (socket, monitor) = try ServerHandshake.watchedDealer(to: endpoint, curve: curve)
+            defer { monitor.close(); socket.close() }
             let deadline = MonotonicClock.milliseconds() + timeout.wholeMilliseconds
             while MonotonicClock.milliseconds() < deadline {
                 while let event = try monitor.next() {
@@ -33,6 +24,19 @@ public enum ServerHandshake {
         }
     }
 
+    /// A short-lived DEALER connected to `endpoint` (linger 0, with `curve` when given), its handshake watched.
+    static func watchedDealer(to endpoint: String, curve: CurveClientKeys?) throws -> (Socket, HandshakeMonitor) {
+        let socket = try Socket(try Context(), type: .dealer)
+        try socket.setLinger(milliseconds: 0)
+        if let curve {
+            try socket.setCurveKeys(publicKey: curve.publicKey, secretKey: curve.secretKey)
+            try socket.setCurveServerKey(curve.serverKey)
+        }
+        let monitor = try HandshakeMonitor(watching: socket)
+        try socket.connect(endpoint)
+        return (socket, monitor)
+    }
+
     /// What a failed handshake means for a client with or without CURVE keys; nil when it did not fail.
     static func failure(_ event: HandshakeMonitor.Event, withKeys: Bool) -> String? {
         switch event {
@@ -44,8 +48,9 @@ public enum ServerHandshake {
         case .refused(let status):
             "the server refused this client's key (ZAP status \(status)): its public key is not in the server's keys file"
         case .closedWithoutReason:
-            withKeys ? "the CURVE handshake failed: the server key given is not the server's public key"
-                : "the connection closed during the handshake"
+            // libzmq reports this too when a mechanism mismatch closes the connection before the server's greeting is read.
+            withKeys ? "the CURVE handshake failed: the server key given is not the server's public key, or the server does not use CURVE"
+                : "the connection closed during the handshake: the server may require CURVE (give this client's secret key and the server's public key)"
         case .protocolError(let code):
             "the handshake failed (ZMTP protocol error 0x\(String(code, radix: 16)))"
         }
