@@ -49,11 +49,12 @@ func writeSeed(directory: String, name: String, bytes: [UInt8]) {
     fclose(file)
 }
 
-/// One record of the simulated event journal (EventJournal's kinds 1, 2 and 3).
+/// One record of the simulated event journal (EventJournal's kinds 1 to 4).
 enum JournalRecord {
     case event(EventHeader, FuzzPayload?)
     case latest(Topic, UInt64)
     case topicFloor(String, UInt64)
+    case forgotten(Topic, UInt64)
 }
 
 /// What one step handed to the core, so the checker can tell which answers it explains.
@@ -120,6 +121,8 @@ struct ScriptRunner {
                 core.restoreLatest(topic, latest)
             case .topicFloor(let agent, let floor):
                 core.restoreTopicFloor(floor, of: agent)
+            case .forgotten(let topic, let latest):
+                core.restoreForgotten(topic, latest: latest)
             }
         }
         checker.restarted(old: old, new: core, journal: journalFile)
@@ -333,12 +336,12 @@ struct ScriptRunner {
         let outbox = core.outbox.messages
         let publications = core.publications.publications
         let journal = core.journal
-        let raisedFloors = core.raisedTopicFloors
+        let forgotten = core.forgottenTopics
         core.clearOutbox()
         if tracing { trace(input, outbox, publications) }
         checker.check(before: before, after: core, input: input, now: now, outbox: outbox, publications: publications)
         checker.checkJournal(journal, publications: publications)
-        for (agent, floor) in raisedFloors { journalFile.append(.topicFloor(agent, floor)) }
+        for (topic, latest) in forgotten { journalFile.append(.forgotten(topic, latest)) }
         for entry in journal { journalFile.append(.event(entry.header, entry.body)) }
         for message in outbox {
             if case .deliver(let deliver) = message.header {

@@ -46,6 +46,8 @@ public final class Broker: Sendable {
                 core.restoreLatest(topic, latest)
             case .topicFloor(let agent, let floor):
                 core.restoreTopicFloor(floor, of: agent)
+            case .forgotten(let topic, let latest):
+                core.restoreForgotten(topic, latest: latest)
             }
         }
         core.evictRestoredEvents(now: now)

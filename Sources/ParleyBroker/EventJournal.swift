@@ -11,7 +11,8 @@ import ZeroMQ
 /// File `events.journal`: records of [u32 length][u8 kind][fields], big-endian. Kind 1 is an event: its
 /// EVENT header bytes (as on the wire, with the sequence and timestamp) then the body. Kind 2 is a topic's
 /// latest sequence (kept when compaction drops all its events, so sequences are never reused). Kind 3 is an
-/// agent's topic floor (its forgotten topics' highest sequence, after which its new topics start). Records are
+/// agent's topic floor (its forgotten topics' highest sequence, after which its new topics start), written by
+/// compaction; kind 4 a topic forgotten, with its latest sequence, written when it is forgotten. Records are
 /// written before the CONFIRMs of a reactor turn go out (group commit), and synced to disk at that point
 /// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up. It is compacted at
 /// start-up and, while the broker runs, whenever it outgrows twice what is retained plus a slack
@@ -86,6 +87,11 @@ final class EventJournal {
     /// Queues an agent's topic floor for the next `commit`.
     func appendTopicFloor(_ floor: UInt64, of agent: String) {
         JournalFile.appendTopicFloor(floor, of: agent, to: &buffer)
+    }
+
+    /// Queues a forgotten topic for the next `commit`.
+    func appendForgotten(_ topic: Topic, latest: UInt64) {
+        JournalFile.appendForgotten(topic, latest: latest, to: &buffer)
     }
 
     /// Whether `bytes` more can be queued with disk space reserved for them: reserves 8 MiB ahead when it can,

@@ -37,6 +37,15 @@ enum JournalFile {
         buffer.append(contentsOf: name)
     }
 
+    /// Appends a forgotten topic's record (its latest sequence and the topic).
+    static func appendForgotten(_ topic: Topic, latest: UInt64, to buffer: inout [UInt8]) {
+        let name = Array(topic.description.utf8)
+        put(UInt32(1 + 8 + name.count), to: &buffer)
+        buffer.append(4)
+        put(latest, to: &buffer)
+        buffer.append(contentsOf: name)
+    }
+
     /// Writes all of `bytes` at the file's end (the descriptor is opened with O_APPEND).
     static func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32, path: String) throws {
         var offset = 0

@@ -67,6 +67,11 @@ struct JournalReader {
             validEnd = recordEnd
             return .topicFloor(agent, integer(record + 1, UInt64.self))
         }
+        if kind == 4, length >= 9 {
+            guard let topic = Topic(String(decoding: window[(record + 9)..<start], as: UTF8.self)) else { return nil }
+            validEnd = recordEnd
+            return .forgotten(topic, integer(record + 1, UInt64.self))
+        }
         return nil
     }
 
@@ -108,4 +113,6 @@ enum JournalRecord {
     case latest(Topic, UInt64)
     /// An agent whose topics were forgotten: its topics opened later start after this sequence.
     case topicFloor(String, UInt64)
+    /// A topic forgotten at this latest sequence: it goes, and its agent's floor rises to it.
+    case forgotten(Topic, UInt64)
 }

@@ -236,8 +236,8 @@ struct ReactorLoop {
     /// outbox. Unreachable peers are reported back to the core afterwards, then contested registrations settled.
     /// Throws when the journal cannot be written: events are never confirmed unless they are on disk.
     mutating func flush() throws {
-        if let journal, !core.journal.isEmpty || !core.raisedTopicFloors.isEmpty {
-            for (agent, floor) in core.raisedTopicFloors { journal.appendTopicFloor(floor, of: agent) }
+        if let journal, !core.journal.isEmpty || !core.forgottenTopics.isEmpty {
+            for (topic, latest) in core.forgottenTopics { journal.appendForgotten(topic, latest: latest) }
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
             try journal.commit()
             compactJournal()

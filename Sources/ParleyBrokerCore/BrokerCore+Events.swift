@@ -131,6 +131,11 @@ extension BrokerCore {
         topics.restoreFloor(floor, of: agent)
     }
 
+    /// Takes back from the journal that `topic` was forgotten at `latest` (it goes, its agent's floor rises).
+    public mutating func restoreForgotten(_ topic: Topic, latest: UInt64) {
+        topics.restoreForgotten(topic, latest: latest)
+    }
+
     /// After the journal is loaded: applies retention's age limit to what came back and forgets the topics left with
     /// nothing retained of agents at their topic quota, as the heartbeat does, so that the compacted journal drops them.
     public mutating func evictRestoredEvents(now: UInt64) {
@@ -185,7 +190,7 @@ extension BrokerCore {
             }
         }
         beaconTopics.removeLast(beaconTopics.count - stillActive)
-        let raised = topics.evictExpired(now: now)
-        if configuration.journaling { raisedTopicFloors += raised }
+        let forgotten = topics.evictExpired(now: now)
+        if configuration.journaling { forgottenTopics += forgotten }
     }
 }

@@ -14,8 +14,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     public internal(set) var publications = EncodedOutbox<[UInt8], Payload>()
     /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
     public internal(set) var journal: [(header: EventHeader, body: Payload?)] = []
-    /// Agents whose forgotten topics raised their floor, to write to the journal with `journal`; with `journaling` only.
-    public internal(set) var raisedTopicFloors: [(agent: String, floor: UInt64)] = []
+    /// Topics forgotten (with their latest sequences), to write to the journal before `journal`; with `journaling` only.
+    public internal(set) var forgottenTopics: [(topic: Topic, latest: UInt64)] = []
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
@@ -102,7 +102,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         outbox.removeAll()
         publications.removeAll()
         journal.removeAll(keepingCapacity: true)
-        raisedTopicFloors.removeAll()
+        forgottenTopics.removeAll()
     }
 
     /// Handles one decoded message from `peer`. `body` is the second frame, if there was one; `identity`

@@ -59,6 +59,16 @@ struct RetainedTopics<Payload: BrokerPayload> {
         topicsByAgent[agent, default: AgentTopics()].floor = max(floor, self.floor(of: agent))
     }
 
+    /// Takes back from the journal that `topic` was forgotten at `latest`: it goes (with whatever the journal's
+    /// earlier records put back in it) and its agent's floor rises to `latest`.
+    mutating func restoreForgotten(_ topic: Topic, latest: UInt64) {
+        if let log = logs[topic] {
+            account(from: log.size, to: TopicLog(topic: topic))
+            _ = forget([topic])
+        }
+        restoreFloor(latest, of: topic.agent)
+    }
+
     /// One agent's topics, ordered by event name: sorted once after topics were opened, not per call (issue 12: a
     /// REPLAY flood on an agent with 99,000 topics sorted them all for every REPLAY).
     mutating func topics(of agent: String) -> [Topic] {
@@ -107,9 +117,9 @@ struct RetainedTopics<Payload: BrokerPayload> {
 
     /// Applies every topic's own limits (the age limit moves with time), then forgets the topics left with nothing
     /// to replay (and no BEACON to send) of each agent holding its quota of topics, or of every agent when the
-    /// broker holds its maximum: a quota filled with abandoned topics frees up. Returns the agents whose floor
-    /// rose, with the new floor.
-    mutating func evictExpired(now: UInt64) -> [(agent: String, floor: UInt64)] {
+    /// broker holds its maximum: a quota filled with abandoned topics frees up. Returns the forgotten topics with
+    /// their latest sequences.
+    mutating func evictExpired(now: UInt64) -> [(topic: Topic, latest: UInt64)] {
         let brokerFull = logs.count >= limits.maxTopics
         var forgettable: [Topic] = []
         var index = logs.values.startIndex
@@ -127,28 +137,26 @@ struct RetainedTopics<Payload: BrokerPayload> {
         return forget(forgettable)
     }
 
-    /// Removes `forgotten` (topics with nothing retained) and raises their agents' floors past their sequences.
-    private mutating func forget(_ forgotten: [Topic]) -> [(agent: String, floor: UInt64)] {
+    /// Removes `forgotten` (topics with nothing retained: their totals are already out) and raises their agents'
+    /// floors past their sequences. Returns each with its latest sequence.
+    private mutating func forget(_ forgotten: [Topic]) -> [(topic: Topic, latest: UInt64)] {
         guard !forgotten.isEmpty else { return [] }
-        var gone: Set<Topic> = []
+        var gone: [(topic: Topic, latest: UInt64)] = []
         var floors: [String: UInt64] = [:]
         for topic in forgotten {
             guard let log = logs.removeValue(forKey: topic) else { continue }
-            gone.insert(topic)
+            gone.append((topic, log.latest))
             floors[topic.agent] = max(floors[topic.agent] ?? 0, log.latest)
         }
-        var raised: [(agent: String, floor: UInt64)] = []
+        let goneTopics = Set(gone.map(\.topic))
         for (agent, highest) in floors {
             guard var entry = topicsByAgent.removeValue(forKey: agent) else { continue }
-            entry.topics.removeAll { gone.contains($0) }  // one pass per agent, whatever it lost
+            entry.topics.removeAll { goneTopics.contains($0) }  // one pass per agent, whatever it lost
             entry.sortedCount = 0
-            if highest > entry.floor {
-                entry.floor = highest
-                raised.append((agent, highest))
-            }
+            entry.floor = max(entry.floor, highest)
             topicsByAgent[agent] = entry
         }
-        return raised
+        return gone
     }
 
     /// Drops the oldest events across topics until the footprint is at most 90% of the budget.
