@@ -83,6 +83,34 @@ extension BrokerIntegration {
             #expect(published.status == 0 && published.output.contains("published callback.cli.on_test #1"), "\(published.output) \(published.errors)")
         }
 
+        @Test("parley tail with * in the agent: live, every agent's matching events and nothing else; with --from, replayed from the agents registered now")
+        func tailAcrossAgents() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let endpoints = ["--broker", broker.endpoint, "--events", broker.eventsEndpoint]
+            let live = Task { try await runToExit("parley", ["tail", "callback.*.on_error", "--count", "2"] + endpoints) }
+            try await Task.sleep(for: .seconds(1))  // the tail's subscription reaches the broker
+            let game = try await connectedAgent("game", broker: broker)
+            let hud = try await connectedAgent("hud", broker: broker)
+            _ = try await game.publish("on_error", ["n": 1])
+            _ = try await hud.publish("on_start", ["n": 2])
+            _ = try await hud.publish("on_error", ["n": 3])
+            let followed = try await live.value
+            #expect(followed.status == 0, "\(followed.output) \(followed.errors)")
+            #expect(followed.output.contains(#"callback.game.on_error #1"#) && followed.output.contains(#"callback.hud.on_error #1"#)
+                    && !followed.output.contains("on_start"), "\(followed.output)")
+
+            let replayed = try await runToExit("parley", ["tail", "callback.*.on_*", "--from", "1", "--count", "3"] + endpoints)
+            #expect(replayed.status == 0, "\(replayed.output) \(replayed.errors)")
+            #expect(replayed.output.contains("from 2 agents"), "\(replayed.output)")
+            for line in ["callback.game.on_error #1", "callback.hud.on_start #1", "callback.hud.on_error #1"] {
+                #expect(replayed.output.contains(line + " ") && replayed.output.contains("(replayed)"), "\(line): \(replayed.output)")
+            }
+            let invalid = try await runToExit("parley", ["tail", "callback.a.b.c"] + endpoints)
+            #expect(invalid.status != 0 && invalid.errors.contains("PATTERN must be"), "\(invalid.errors)")
+            await game.close(); await hud.close()
+        }
+
         @Test("with nothing listening at the endpoint, status and request say so at once instead of waiting")
         func statusWithoutBroker() async throws {
             let clock = ContinuousClock()
