@@ -227,10 +227,9 @@ struct ScriptWriter {
     mutating func restart() { op(.admin, 3) }
 }
 
-/// Payload bytes: `share()` is a copy of the handle (the array's storage is shared).
+/// Payload bytes (a copy of the value shares the array's storage).
 struct FuzzPayload: BrokerPayload {
     let bytes: [UInt8]
-    func share() -> FuzzPayload { self }
     var fingerprint: UInt64 { bytes.withUnsafeBytes(payloadFingerprint) }
     var byteCount: Int { bytes.count }
 }

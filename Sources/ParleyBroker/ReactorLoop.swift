@@ -15,6 +15,8 @@ struct ReactorLoop {
     /// Reused frames and buffers, so that a message in transit allocates only its body's handle.
     private let reader = RouterReader()
     private let discardFrame = Message()
+    /// Where a kept payload is copied (`zmq_msg_copy`) to be sent: payloads are never consumed by a send.
+    private let outgoingBody = Message()
     private var encoded: [UInt8] = []
     private var unreachable: [PeerID] = []
     /// Messages dropped because a peer's queue was full (`peer-hwm` messages or `peer-queue-bytes`), and when that
@@ -277,7 +279,11 @@ struct ReactorLoop {
     private func publish(_ entry: EncodedOutbox<[UInt8], Message>.Entry) {
         do {
             try events.send(entry.destination, more: true, dontWait: true)
-            let body: Message? = if case .payload(let payload) = entry.body { payload } else { nil }
+            var body: Message?
+            if case .payload(let payload) = entry.body {
+                outgoingBody.copy(from: payload)
+                body = outgoingBody
+            }
             try core.publications.withHeader(of: entry) { header in
                 _ = try events.send(header, more: body != nil, dontWait: true)
                 if let body { _ = try events.send(body, dontWait: true) }
@@ -306,7 +312,9 @@ struct ReactorLoop {
         let body: Message?
         switch entry.body {
         case .none: body = nil
-        case .payload(let payload): body = payload
+        case .payload(let payload):
+            outgoingBody.copy(from: payload)
+            body = outgoingBody
         case .text(let text): body = Message(text)
         }
         let router = router

@@ -40,7 +40,7 @@ extension BrokerCore {
             return refuse(status: .overloaded, command: command, callbackID: publish.eventID, peer: peer, reason: refusal ?? "")
         }
         if newlyActive, beaconRounds > 0 { beaconTopics.append(publish.topic) }
-        publications.append(to: topicFrame, body: body.map { .payload($0.share()) } ?? .none) { HeaderEncoder.encodeEvent(header, into: &$0) }
+        publications.append(to: topicFrame, body: body.map { .payload($0) } ?? .none) { HeaderEncoder.encodeEvent(header, into: &$0) }
         let confirm = Confirm(eventID: publish.eventID, sequence: header.sequence, timestamp: header.timestamp)
         confirmedEvents.insert(key, confirm, now: now)
         if configuration.journaling { journal.append((header, body)) }
@@ -104,7 +104,7 @@ extension BrokerCore {
         for event in log.events(in: max(replay.from, oldest)...last) {
             guard budget.take(payloadBytes: event.payload?.byteCount ?? 0) else { break }
             sent += 1
-            send(peer, .event(event.header), event.payload.map { .payload($0.share()) } ?? .none)
+            send(peer, .event(event.header), event.payload.map { .payload($0) } ?? .none)
         }
         counters.eventsReplayed += UInt64(sent)
         return sent

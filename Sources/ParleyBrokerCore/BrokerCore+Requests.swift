@@ -16,7 +16,7 @@ extension BrokerCore {
         if let cached = outcomes.lookup(key) {
             guard cached.fingerprint == fingerprint else { return refuseReuse(key) }
             counters.dedupeHits += 1
-            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: share(cached.body))
+            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: cached.body)
         }
         let requesterLayer = caller?.layer ?? agents[current: requester].layer
         let size = body?.byteCount ?? 0
@@ -78,7 +78,7 @@ extension BrokerCore {
             return finish(slot, status: .cancelled, body: .text("cancelled by the requester"))
         }
         if let cached = outcomes.lookup(key) {
-            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: share(cached.body))
+            return sendResult(key, requester: requester, status: cached.status, attempts: cached.attempts, body: cached.body)
         }
         refuse(status: .badRequest, command: CommandCode.cancel.rawValue, callbackID: callbackID, peer: agents[current: requester].peer,
                reason: "no request with callback id \(callbackID) to cancel")
@@ -111,7 +111,7 @@ extension BrokerCore {
         let timeout = UInt32(clamping: pending[slot].deadline - now)
         let (callbackID, kind, requester) = (pending[slot].key.callbackID, pending[slot].kind, pending[slot].budgetOwner)
         let (requesterLayer, contentType) = (pending[slot].requesterLayer, pending[slot].contentType)
-        outbox.append(to: agents[current: agent].peer, body: pending[slot].payload.map { .payload($0.share()) } ?? .none) { bytes in
+        outbox.append(to: agents[current: agent].peer, body: pending[slot].payload.map { .payload($0) } ?? .none) { bytes in
             HeaderEncoder.encodeDeliver(deliveryID: deliveryID, callbackID: callbackID, kind: kind, attempt: attempts,
                                         timeoutMilliseconds: timeout, requester: requester, requesterLayer: requesterLayer,
                                         contentType: contentType, into: &bytes)
@@ -171,7 +171,7 @@ extension BrokerCore {
             case .payload(let payload): bytes = payload.byteCount
             case .text(let text): bytes = text.utf8.count
             }
-            outcomes.insert(request.key, CachedOutcome(status: status, attempts: request.attempts, body: share(body),
+            outcomes.insert(request.key, CachedOutcome(status: status, attempts: request.attempts, body: body,
                                                        fingerprint: request.fingerprint), now: latestNow, bytes: bytes)
         }
         sendResult(request.key, requester: request.requester, status: status, attempts: request.attempts, body: body)
@@ -290,10 +290,5 @@ extension BrokerCore {
         if agents.isAlive(handle) { return agents[current: handle].peer }
         guard let other = agents.handle(of: id), agents.isAlive(other) else { return nil }
         return agents[current: other].peer
-    }
-
-    private func share(_ body: Outbound<Payload>.Body) -> Outbound<Payload>.Body {
-        if case .payload(let payload) = body { return .payload(payload.share()) }
-        return body
     }
 }

@@ -1,10 +1,11 @@
-/// What the broker core needs from a payload it never decodes: a way to share it without copying its bytes,
-/// and a cheap fingerprint to tell a retry from a different request reusing a callback id.
+/// What the broker core needs from a payload it never decodes: its size, and a cheap fingerprint to tell a retry
+/// from a different request reusing a callback id.
 ///
-/// The reactor's implementation is a ZeroMQ message (`zmq_msg_copy` shares the buffer); tests use byte arrays.
+/// The reactor's implementation is a ZeroMQ message; tests use byte arrays.
+///
+/// The core keeps a payload (for redelivery, retention, the outcome cache) and puts the same one in the messages to
+/// send: the reactor sends a copy of each (`zmq_msg_copy`, a reference to the bytes) and never consumes a payload.
 public protocol BrokerPayload {
-    /// Another handle to the same bytes, to send while this one is kept for redelivery or the outcome cache.
-    func share() -> Self
     /// A 64-bit hash of the bytes. Read-only; the bytes are never interpreted.
     var fingerprint: UInt64 { get }
     /// The size in bytes, for retention limits.

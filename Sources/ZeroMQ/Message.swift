@@ -139,6 +139,13 @@ public final class Message: @unchecked Sendable {
         zmq_msg_move(pointer, other.pointer)
     }
 
+    /// Makes this message share `other`'s content (`zmq_msg_copy`), releasing its own: a reusable frame to send
+    /// a message that must be kept, without allocating a ``Message`` for it.
+    public func copy(from other: Message) {
+        guard other !== self else { return }
+        zmq_msg_copy(pointer, other.pointer)
+    }
+
     /// Returns a new message sharing this one's content (`zmq_msg_copy`).
     ///
     /// Large frames share one reference-counted buffer (no byte copy); small frames are copied.

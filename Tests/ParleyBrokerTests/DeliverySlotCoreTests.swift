@@ -57,7 +57,7 @@ struct DeliverySlotCoreTests {
         let result = try #require(broker.reply(from: spare, to: current, body: answer).only)
         #expect(result.peer == requester.peer)
         #expect(result.result == ResultHeader(callbackID: id, status: .ok, attempts: 2))
-        #expect(result.payload?.root === answer)
+        #expect(result.payload === answer)
         #expect(broker.core.pendingCount == 0)
         #expect(broker.core.counters.lateReplies == 2)
         #expect(broker.reply(from: spare, to: current).isEmpty)

@@ -53,7 +53,7 @@ struct ProgressAndCancelTests {
         let note = TestPayload("halfway there")
         let message = try #require(progress(&fixture, extend: 5_000, note: note).only)
         #expect(message.extended?.callbackID == fixture.id)
-        #expect(message.payload?.root === note)
+        #expect(message.payload === note)
         #expect(message.payload?.text == "halfway there")
     }
 

@@ -5,30 +5,18 @@ import Testing
 // Shared fixtures for the broker-core tests: a byte-array payload, a harness that drives the core with an
 // explicit clock, and accessors that read the outbox.
 
-/// A payload made of bytes. `share()` returns a new handle to the same bytes that remembers its origin,
-/// so a test can tell "this payload was passed through" from "a payload with equal bytes".
+/// A payload made of bytes. A class, so that a test can tell "this payload was passed through" (the same object,
+/// `===`) from "a payload with equal bytes".
 final class TestPayload: BrokerPayload {
     let bytes: [UInt8]
-    private let origin: TestPayload?
 
     init(_ bytes: [UInt8]) {
         self.bytes = bytes
-        origin = nil
     }
 
     convenience init(_ text: String) { self.init(Array(text.utf8)) }
 
-    private init(bytes: [UInt8], origin: TestPayload) {
-        self.bytes = bytes
-        self.origin = origin
-    }
-
-    /// The payload this one was shared from (itself when it is an original).
-    var root: TestPayload { origin ?? self }
-
     var text: String { String(decoding: bytes, as: UTF8.self) }
-
-    func share() -> TestPayload { TestPayload(bytes: bytes, origin: root) }
 
     var fingerprint: UInt64 { bytes.withUnsafeBytes(payloadFingerprint) }
 
