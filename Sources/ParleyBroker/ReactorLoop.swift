@@ -288,7 +288,9 @@ struct ReactorLoop {
                 _ = try events.send(header, more: body != nil, dontWait: true)
                 if let body { _ = try events.send(body, dontWait: true) }
             }
+            if body != nil, outgoingBody.count > 0 { outgoingBody.rebuild() }  // not sent: do not keep the payload
         } catch {
+            if outgoingBody.count > 0 { outgoingBody.rebuild() }
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
     }
@@ -319,6 +321,7 @@ struct ReactorLoop {
         }
         let router = router
         let sent = core.outbox.withHeader(of: entry) { header in Result { try router.send(to: entry.destination, header: header, body: body) } }
+        if body === outgoingBody, outgoingBody.count > 0 { outgoingBody.rebuild() }  // not sent: do not keep the payload
         switch sent {
         case .success(true): break
         case .success(false): queueFull(entry.destination)

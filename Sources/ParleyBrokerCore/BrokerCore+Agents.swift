@@ -132,6 +132,15 @@ extension BrokerCore {
     /// Whether registrations wait for `settleContestedHellos`.
     public var hasContestedHellos: Bool { !contestedHellos.isEmpty }
 
+    /// A HELLO, GATEWAY_HELLO or BYE from a peer whose claim waits to be settled replaces the claim (a peer that left,
+    /// or registers again, does not get the contested id afterwards).
+    mutating func withdrawContestedHello(of peer: PeerID, after header: Header) {
+        switch header {
+        case .hello, .gatewayHello, .bye: contestedHellos.removeAll { $0.peer == peer }
+        default: break
+        }
+    }
+
     /// BYE: the agent leaves for good. Requests it was serving move to another capable agent; requests
     /// addressed to it by id end with UNAVAILABLE.
     mutating func unregister(_ agent: AgentHandle, now: UInt64) {

@@ -109,6 +109,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// is the connection's authenticated user id (ZeroMQ's `User-Id`), if CURVE is in use.
     public mutating func handle(_ header: Header, body: Payload?, from peer: PeerID, identity: String? = nil, now: UInt64) {
         latestNow = max(latestNow, now)
+        if !contestedHellos.isEmpty { withdrawContestedHello(of: peer, after: header) }
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
         if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`

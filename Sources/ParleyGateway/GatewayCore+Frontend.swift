@@ -7,6 +7,7 @@ extension GatewayCore {
     /// Handles one decoded message from a caller. `identity` is the connection's CURVE user id, if any.
     public mutating func handleFront(_ header: Header, body: Message?, from peer: PeerID, identity: String?, now: UInt64) {
         latestNow = max(latestNow, now)
+        if header == .bye || header.code == .hello { contestedHellos.removeAll { $0.peer == peer } }  // the peer's claim is over
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
         guard let callerID = callerByPeer[peer], let index = callers.index(forKey: callerID) else {
             if case .request(let request) = header {

@@ -65,6 +65,22 @@ struct RegistrationTests {
         #expect(broker.snapshot.agents.map(\.state).sorted() == ["alive", "alive"])
     }
 
+    @Test("a contested claim is withdrawn when its peer says BYE or HELLO again before it is settled")
+    func contestedClaimWithdrawn() throws {
+        var broker = BrokerHarness()
+        let original = broker.register("solver", instance: 1)
+        let claimant = broker.newPeer()
+        let messages = broker.direct { core, now in
+            core.handle(.hello(Hello(instance: 2, agentID: "solver", layer: "app", capabilities: [])), body: nil, from: claimant, now: now)
+            core.handle(.bye, body: nil, from: claimant, now: now)
+            core.peerUnreachable(original.peer, now: now)  // even a holder found gone does not give the id to a peer that left
+            core.settleContestedHellos(now: now)
+        }
+        #expect(messages.filter { $0.peer == claimant }.isEmpty, "\(messages.map(\.header))")
+        #expect(!broker.core.hasContestedHellos)
+        #expect(broker.agentState("solver") == "away")
+    }
+
     @Test("the same instance from a new peer takes over the registration")
     func sameInstanceTakesOver() throws {
         var broker = BrokerHarness()
