@@ -9,16 +9,22 @@ struct AwayAgents {
     /// Agents away now.
     private(set) var count = 0
 
-    /// `id` went away at `since`.
-    mutating func add(_ id: String, since: UInt64) {
+    /// `id` went away at `since`; `isCurrent` (still away since that time) compacts the queue when its outdated
+    /// entries are most of it (agents going away again and again add entries while few are away).
+    mutating func add(_ id: String, since: UInt64, isCurrent: (String, UInt64) -> Bool) {
         queue.append((id, since))
         count += 1
+        compactIfOutdated(isCurrent)
     }
 
-    /// One away agent came back or was forgotten; `isCurrent` (still away since that time) compacts the queue when
-    /// its outdated entries are most of it.
+    /// One away agent came back or was forgotten; `isCurrent` compacts the queue as for `add`.
     mutating func removeOne(isCurrent: (String, UInt64) -> Bool) {
         count -= 1
+        compactIfOutdated(isCurrent)
+    }
+
+    /// Keeps the queue within twice the away agents (at least 32 entries are allowed before a pass).
+    private mutating func compactIfOutdated(_ isCurrent: (String, UInt64) -> Bool) {
         guard queue.count - head > 2 * max(count, 16) else { return }
         queue = queue[head...].filter { isCurrent($0.id, $0.since) }
         head = 0

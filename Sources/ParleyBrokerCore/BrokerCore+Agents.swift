@@ -170,7 +170,7 @@ extension BrokerCore {
         agents.unbind(record.peer, from: agent)
         agents[current: agent].isAlive = false
         agents[current: agent].awaySince = now
-        awayAgents.add(record.id, since: now)
+        awayAgents.add(record.id, since: now, isCurrent: isStillAway)
         requeueDeliveries(of: agent, now: now)
         while awayAgents.count > configuration.maxAwayAgents, let oldest = awayAgents.oldest(where: isStillAway),
               let handle = agents.handle(of: oldest) {
