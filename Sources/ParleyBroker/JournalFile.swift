@@ -21,28 +21,25 @@ enum JournalFile {
 
     /// Appends a topic's latest-sequence record.
     static func appendLatest(_ topic: Topic, _ latest: UInt64, to buffer: inout [UInt8]) {
-        let name = Array(topic.description.utf8)
-        put(UInt32(1 + 8 + name.count), to: &buffer)
-        buffer.append(2)
-        put(latest, to: &buffer)
-        buffer.append(contentsOf: name)
+        appendSequenceRecord(kind: 2, latest, name: topic.description, to: &buffer)
     }
 
     /// Appends an agent's topic floor record: its topics opened from now on start after `floor`.
     static func appendTopicFloor(_ floor: UInt64, of agent: String, to buffer: inout [UInt8]) {
-        let name = Array(agent.utf8)
-        put(UInt32(1 + 8 + name.count), to: &buffer)
-        buffer.append(3)
-        put(floor, to: &buffer)
-        buffer.append(contentsOf: name)
+        appendSequenceRecord(kind: 3, floor, name: agent, to: &buffer)
     }
 
     /// Appends a forgotten topic's record (its latest sequence and the topic).
     static func appendForgotten(_ topic: Topic, latest: UInt64, to buffer: inout [UInt8]) {
-        let name = Array(topic.description.utf8)
+        appendSequenceRecord(kind: 4, latest, name: topic.description, to: &buffer)
+    }
+
+    /// Kinds 2 to 4: `u64 sequence`, then a topic or agent id as UTF-8.
+    private static func appendSequenceRecord(kind: UInt8, _ sequence: UInt64, name: String, to buffer: inout [UInt8]) {
+        let name = Array(name.utf8)
         put(UInt32(1 + 8 + name.count), to: &buffer)
-        buffer.append(4)
-        put(latest, to: &buffer)
+        buffer.append(kind)
+        put(sequence, to: &buffer)
         buffer.append(contentsOf: name)
     }
 

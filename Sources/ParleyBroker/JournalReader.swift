@@ -56,23 +56,18 @@ struct JournalReader {
             let body = bodyStart == start ? nil : window.withUnsafeBytes { Message(bytes: UnsafeRawBufferPointer(rebasing: $0[bodyStart..<start])) }
             return .event(header, body)
         }
-        if kind == 2, length >= 9 {
-            guard let topic = Topic(String(decoding: window[(record + 9)..<start], as: UTF8.self)) else { return nil }
-            validEnd = recordEnd
-            return .latest(topic, integer(record + 1, UInt64.self))
+        // Kinds 2 to 4: `u64 sequence`, then a topic (2, 4) or an agent id (3).
+        guard (2...4).contains(kind), length >= 9 else { return nil }
+        let sequence = integer(record + 1, UInt64.self)
+        let name = String(decoding: window[(record + 9)..<start], as: UTF8.self)
+        let decoded: JournalRecord?
+        switch kind {
+        case 2: decoded = Topic(name).map { .latest($0, sequence) }
+        case 3: decoded = Names.agentProblem(name) == nil ? .topicFloor(name, sequence) : nil
+        default: decoded = Topic(name).map { .forgotten($0, sequence) }
         }
-        if kind == 3, length >= 9 {
-            let agent = String(decoding: window[(record + 9)..<start], as: UTF8.self)
-            guard Names.agentProblem(agent) == nil else { return nil }
-            validEnd = recordEnd
-            return .topicFloor(agent, integer(record + 1, UInt64.self))
-        }
-        if kind == 4, length >= 9 {
-            guard let topic = Topic(String(decoding: window[(record + 9)..<start], as: UTF8.self)) else { return nil }
-            validEnd = recordEnd
-            return .forgotten(topic, integer(record + 1, UInt64.self))
-        }
-        return nil
+        if decoded != nil { validEnd = recordEnd }
+        return decoded
     }
 
     /// Makes `count` unconsumed bytes available from `start`, reading on (and growing the window only for a

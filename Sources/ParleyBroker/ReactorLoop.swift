@@ -277,6 +277,7 @@ struct ReactorLoop {
 
     /// XPUB never blocks: at a subscriber's high-water mark its copy is dropped (it recovers by REPLAY).
     private func publish(_ entry: EncodedOutbox<[UInt8], Message>.Entry) {
+        defer { releaseUnsentBody() }
         do {
             try events.send(entry.destination, more: true, dontWait: true)
             var body: Message?
@@ -288,11 +289,14 @@ struct ReactorLoop {
                 _ = try events.send(header, more: body != nil, dontWait: true)
                 if let body { _ = try events.send(body, dontWait: true) }
             }
-            if body != nil, outgoingBody.count > 0 { outgoingBody.rebuild() }  // not sent: do not keep the payload
         } catch {
-            if outgoingBody.count > 0 { outgoingBody.rebuild() }
             logger.warning("publish failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// A send that failed leaves its payload in the reused frame: let it go rather than keep it until the next send.
+    private func releaseUnsentBody() {
+        if outgoingBody.count > 0 { outgoingBody.rebuild() }
     }
 
     /// A peer that does not read what it is sent is treated as gone: the message is dropped and the peer marked away
@@ -311,6 +315,7 @@ struct ReactorLoop {
     }
 
     private mutating func send(_ entry: EncodedOutbox<PeerID, Message>.Entry) {
+        defer { releaseUnsentBody() }
         let body: Message?
         switch entry.body {
         case .none: body = nil
@@ -321,7 +326,6 @@ struct ReactorLoop {
         }
         let router = router
         let sent = core.outbox.withHeader(of: entry) { header in Result { try router.send(to: entry.destination, header: header, body: body) } }
-        if body === outgoingBody, outgoingBody.count > 0 { outgoingBody.rebuild() }  // not sent: do not keep the payload
         switch sent {
         case .success(true): break
         case .success(false): queueFull(entry.destination)

@@ -63,7 +63,8 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// earlier records put back in it) and its agent's floor rises to `latest`.
     mutating func restoreForgotten(_ topic: Topic, latest: UInt64) {
         if let log = logs[topic] {
-            account(from: log.size, to: TopicLog(topic: topic))
+            bytes -= log.retainedBytes
+            events -= log.retainedCount
             _ = forget([topic])
         }
         restoreFloor(latest, of: topic.agent)
