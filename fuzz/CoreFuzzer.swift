@@ -54,7 +54,7 @@ enum JournalRecord {
     case event(EventHeader, FuzzPayload?)
     case latest(Topic, UInt64)
     case topicFloor(String, UInt64)
-    case forgotten(Topic, UInt64)
+    case mark(TopicMark)
 }
 
 /// What one step handed to the core, so the checker can tell which answers it explains.
@@ -121,8 +121,8 @@ struct ScriptRunner {
                 core.restoreLatest(topic, latest)
             case .topicFloor(let agent, let floor):
                 core.restoreTopicFloor(floor, of: agent)
-            case .forgotten(let topic, let latest):
-                core.restoreForgotten(topic, latest: latest)
+            case .mark(let mark):
+                core.restore(mark)
             }
         }
         checker.restarted(old: old, new: core, journal: journalFile)
@@ -267,6 +267,13 @@ struct ScriptRunner {
                 stopped = true
             case 3..<16:
                 restart()
+            case 16..<24:
+                let action: AdminAction = selector & 1 == 0 ? .evict : .purge
+                let agent = Tables.pick(Tables.agents, reader.byte())
+                let target = action == .evict ? agent : "callback.\(agent).\(Tables.pick(Tables.events, reader.byte()))"
+                let identity = Tables.pick(Tables.identities, reader.byte())
+                deliver(HeaderEncoder.encode(.admin(AdminCommand(action: action, target: target))), body: nil,
+                        from: Self.peer(reader.byte()), identity: identity, label: "ADMIN")
             default:
                 now += UInt64(selector % 64) * 13  // a message arrives before the reactor ran the timers
             }
@@ -307,6 +314,9 @@ struct ScriptRunner {
             input.header = .status
             perform(input) { core, _ in _ = core.snapshot() }
             checker.checkSnapshot(core)
+        case .success(.admin(let command)):
+            input.header = .admin(command)
+            perform(input) { core, now in _ = core.administer(command, from: peer, identity: identity, loopback: true, now: now) }
         case .success(let header):
             input.header = header
             let isRegistration = switch header {
@@ -336,12 +346,12 @@ struct ScriptRunner {
         let outbox = core.outbox.messages
         let publications = core.publications.publications
         let journal = core.journal
-        let forgotten = core.forgottenTopics
+        let marks = core.topicMarks
         core.clearOutbox()
         if tracing { trace(input, outbox, publications) }
         checker.check(before: before, after: core, input: input, now: now, outbox: outbox, publications: publications)
         checker.checkJournal(journal, publications: publications)
-        for (topic, latest) in forgotten { journalFile.append(.forgotten(topic, latest)) }
+        for mark in marks { journalFile.append(.mark(mark)) }
         for entry in journal { journalFile.append(.event(entry.header, entry.body)) }
         for message in outbox {
             if case .deliver(let deliver) = message.header {

@@ -74,7 +74,7 @@ enum Tables {
     static let keyRing = KeyRing(entries: [
         KeyEntry(publicKey: "k0", id: "a0", layer: "app", role: .agent),
         KeyEntry(publicKey: "k1", id: "a1", layer: "app", role: .agent),
-        KeyEntry(publicKey: "k2", id: "a2", layer: "domain", role: .agent),
+        KeyEntry(publicKey: "k2", id: "a2", layer: "domain", role: .agent, admin: true),
         KeyEntry(publicKey: "k3", id: "a3", layer: "infra", role: .agent),
         KeyEntry(publicKey: "kg", id: "gw", layer: nil, role: .gateway),
         KeyEntry(publicKey: "k1b", id: "a1", layer: "domain", role: .agent),

@@ -40,6 +40,8 @@ enum DecoderSeeds {
         ("error", .error(ErrorNotice(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: .none))),
         ("status", .status),
         ("status-reply", .statusReply),
+        ("admin-evict", .admin(AdminCommand(action: .evict, target: "worker-7"))),
+        ("admin-reply", .adminReply(AdminReply(status: .ok, action: .purge))),
         ("publish", .publish(Publish(eventID: id, topic: topic, contentType: "application/json"))),
         ("confirm", .confirm(Confirm(eventID: id, sequence: 17, timestamp: 1_767_225_600_000))),
         ("event", .event(EventHeader(sequence: .max, timestamp: 1, eventID: id, topic: topic, contentType: ""))),

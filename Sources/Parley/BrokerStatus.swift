@@ -31,10 +31,27 @@ public enum StatusAnswer: Sendable {
     /// Throws `ParleyError.handshakeFailed` as soon as the security handshake fails, saying why.
     public static func ask(endpoint: String, curve: CurveClientKeys? = nil, timeoutMilliseconds: UInt64,
                            refusalEnds: Bool) async throws -> StatusAnswer {
+        try await OneShotQuestion.ask(.status, endpoint: endpoint, curve: curve, timeoutMilliseconds: timeoutMilliseconds) { header, body in
+            switch header {
+            case .statusReply where body != nil: .reply(body!)
+            case .error where refusalEnds: .refused
+            default: nil
+            }
+        } ?? .silent
+    }
+}
+
+/// One command sent on a short-lived DEALER, and the first answer `match` accepts (STATUS, ADMIN).
+enum OneShotQuestion {
+    /// Sends `header`, then waits up to `timeoutMilliseconds` for a message `match` turns into a value (given the
+    /// decoded header and the body frame, if any); nil when none came. Runs on a thread of its own (off the
+    /// cooperative pool). Throws `ParleyError.handshakeFailed` as soon as the security handshake fails, saying why.
+    static func ask<Answer: Sendable>(_ header: Header, endpoint: String, curve: CurveClientKeys?, timeoutMilliseconds: UInt64,
+                                      match: @escaping @Sendable (Header, [UInt8]?) -> Answer?) async throws -> Answer? {
         try await onOwnThread {
             let (socket, monitor) = try ServerHandshake.watchedDealer(to: endpoint, curve: curve)
             defer { monitor.close(); socket.close() }
-            try socket.send(HeaderEncoder.encode(.status))
+            try socket.send(HeaderEncoder.encode(header))
             var poller = Poller()
             poller.add(socket)
             let deadline = MonotonicClock.milliseconds() + timeoutMilliseconds
@@ -46,14 +63,11 @@ public enum StatusAnswer: Sendable {
                         throw ParleyError.handshakeFailed(endpoint: endpoint, reason: reason)
                     }
                 }
-                guard let frames = try socket.receiveMultipart(dontWait: true) else { continue }
-                switch try? HeaderDecoder.decode(frames[0].bytes) {
-                case .statusReply? where frames.count == 2: return .reply(frames[1].bytes)
-                case .error? where refusalEnds: return .refused
-                default: continue
-                }
+                guard let frames = try socket.receiveMultipart(dontWait: true), frames.count <= 2,
+                      let decoded = try? HeaderDecoder.decode(frames[0].bytes) else { continue }
+                if let answer = match(decoded, frames.count == 2 ? frames[1].bytes : nil) { return answer }
             }
-            return .silent
+            return nil
         }
     }
 }

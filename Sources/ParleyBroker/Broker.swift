@@ -46,8 +46,8 @@ public final class Broker: Sendable {
                 core.restoreLatest(topic, latest)
             case .topicFloor(let agent, let floor):
                 core.restoreTopicFloor(floor, of: agent)
-            case .forgotten(let topic, let latest):
-                core.restoreForgotten(topic, latest: latest)
+            case .mark(let mark):
+                core.restore(mark)
             }
         }
         core.evictRestoredEvents(now: now)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CZeroMQ
+import ParleyBrokerCore
 import ParleyWire
 import ZeroMQ
 
@@ -12,7 +13,8 @@ import ZeroMQ
 /// EVENT header bytes (as on the wire, with the sequence and timestamp) then the body. Kind 2 is a topic's
 /// latest sequence (kept when compaction drops all its events, so sequences are never reused). Kind 3 is an
 /// agent's topic floor (its forgotten topics' highest sequence, after which its new topics start), written by
-/// compaction; kind 4 a topic forgotten, with its latest sequence, written when it is forgotten. Records are
+/// compaction; kind 4 a topic forgotten, with its latest sequence, written when it is forgotten; kind 5 a topic
+/// purged by an administrator, with the sequence it was purged through. Records are
 /// written before the CONFIRMs of a reactor turn go out (group commit), and synced to disk at that point
 /// when `sync` is on. A torn record at the end (a crash mid-write) is ignored at start-up. It is compacted at
 /// start-up and, while the broker runs, whenever it outgrows twice what is retained plus a slack
@@ -89,9 +91,9 @@ final class EventJournal {
         JournalFile.appendTopicFloor(floor, of: agent, to: &buffer)
     }
 
-    /// Queues a forgotten topic for the next `commit`.
-    func appendForgotten(_ topic: Topic, latest: UInt64) {
-        JournalFile.appendForgotten(topic, latest: latest, to: &buffer)
+    /// Queues a forgotten or purged topic for the next `commit`.
+    func append(_ mark: TopicMark) {
+        JournalFile.append(mark, to: &buffer)
     }
 
     /// Whether `bytes` more can be queued with disk space reserved for them: reserves 8 MiB ahead when it can,

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ParleyBrokerCore
 import ParleyWire
 import ZeroMQ
 
@@ -29,12 +30,16 @@ enum JournalFile {
         appendSequenceRecord(kind: 3, floor, name: agent, to: &buffer)
     }
 
-    /// Appends a forgotten topic's record (its latest sequence and the topic).
-    static func appendForgotten(_ topic: Topic, latest: UInt64, to buffer: inout [UInt8]) {
-        appendSequenceRecord(kind: 4, latest, name: topic.description, to: &buffer)
+    /// Appends a forgotten topic's record (kind 4: its latest sequence and the topic) or a purged one's (kind 5: the
+    /// sequence purged through and the topic).
+    static func append(_ mark: TopicMark, to buffer: inout [UInt8]) {
+        switch mark {
+        case .forgotten(let topic, let latest): appendSequenceRecord(kind: 4, latest, name: topic.description, to: &buffer)
+        case .purged(let topic, let through): appendSequenceRecord(kind: 5, through, name: topic.description, to: &buffer)
+        }
     }
 
-    /// Kinds 2 to 4: `u64 sequence`, then a topic or agent id as UTF-8.
+    /// Kinds 2 to 5: `u64 sequence`, then a topic or agent id as UTF-8.
     private static func appendSequenceRecord(kind: UInt8, _ sequence: UInt64, name: String, to buffer: inout [UInt8]) {
         let name = Array(name.utf8)
         put(UInt32(1 + 8 + name.count), to: &buffer)

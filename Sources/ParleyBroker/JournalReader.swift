@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ParleyBrokerCore
 import ParleyWire
 import ZeroMQ
 
@@ -56,15 +57,16 @@ struct JournalReader {
             let body = bodyStart == start ? nil : window.withUnsafeBytes { Message(bytes: UnsafeRawBufferPointer(rebasing: $0[bodyStart..<start])) }
             return .event(header, body)
         }
-        // Kinds 2 to 4: `u64 sequence`, then a topic (2, 4) or an agent id (3).
-        guard (2...4).contains(kind), length >= 9 else { return nil }
+        // Kinds 2 to 5: `u64 sequence`, then a topic (2, 4, 5) or an agent id (3).
+        guard (2...5).contains(kind), length >= 9 else { return nil }
         let sequence = integer(record + 1, UInt64.self)
         let name = String(decoding: window[(record + 9)..<start], as: UTF8.self)
         let decoded: JournalRecord?
         switch kind {
         case 2: decoded = Topic(name).map { .latest($0, sequence) }
         case 3: decoded = Names.agentProblem(name) == nil ? .topicFloor(name, sequence) : nil
-        default: decoded = Topic(name).map { .forgotten($0, sequence) }
+        case 4: decoded = Topic(name).map { .mark(.forgotten($0, latest: sequence)) }
+        default: decoded = Topic(name).map { .mark(.purged($0, through: sequence)) }
         }
         if decoded != nil { validEnd = recordEnd }
         return decoded
@@ -108,6 +110,6 @@ enum JournalRecord {
     case latest(Topic, UInt64)
     /// An agent whose topics were forgotten: its topics opened later start after this sequence.
     case topicFloor(String, UInt64)
-    /// A topic forgotten at this latest sequence: it goes, and its agent's floor rises to it.
-    case forgotten(Topic, UInt64)
+    /// A topic forgotten, or purged by an administrator.
+    case mark(TopicMark)
 }

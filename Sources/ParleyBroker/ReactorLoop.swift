@@ -99,6 +99,8 @@ struct ReactorLoop {
         switch decoded {
         case .success(.status):
             answerStatus(peer, now: now)
+        case .success(.admin(let command)):
+            administer(command, peer: peer, now: now)
         case .success(.publish(let publish)) where core.isRegistered(peer) && !journalHasRoom(for: body):
             core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
                         reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
@@ -173,18 +175,47 @@ struct ReactorLoop {
         core.refuseMalformed(command: command, callbackID: callbackID, from: peer, reason: reason)
     }
 
-    private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
-        let identity = headerFrame.property("User-Id")
+    /// Whether a STATUS or ADMIN from `peer` is within the rates (20 a second per connection or identity, 100 per
+    /// source address without CURVE); else it is refused with ERROR OVERLOADED.
+    private mutating func withinAskingRates(_ command: CommandCode, peer: PeerID, identity: String?, now: UInt64) -> Bool {
+        let name = command == .status ? "STATUS" : "ADMIN"
         guard statusTokens.take(Asker(identity: identity, peer: peer), now: now) else {
-            core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
-                        reason: "STATUS asked more than \(statusTokens.rate) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
-            return
+            core.refuse(status: .overloaded, command: command.rawValue, callbackID: nil, peer: peer,
+                        reason: "\(name) asked more than \(statusTokens.rate) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
+            return false
         }
         if let address = sourceAddress(identity: identity), !statusAddressTokens.take(address, now: now) {
-            core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer,
-                        reason: "STATUS asked more than \(statusAddressTokens.rate) times a second from this address; ask again later")
-            return
+            core.refuse(status: .overloaded, command: command.rawValue, callbackID: nil, peer: peer,
+                        reason: "\(name) asked more than \(statusAddressTokens.rate) times a second from this address; ask again later")
+            return false
         }
+        return true
+    }
+
+    /// ADMIN: the core obeys it or refuses it; either way it goes to the log as an audit record (`event: admin`).
+    private mutating func administer(_ command: AdminCommand, peer: PeerID, now: UInt64) {
+        let identity = headerFrame.property("User-Id")
+        guard withinAskingRates(.admin, peer: peer, identity: identity, now: now) else { return }
+        let address = headerFrame.property("Peer-Address") ?? ""
+        let record = core.administer(command, from: peer, identity: identity, loopback: Self.isLocal(address), now: now)
+        var metadata: Logger.Metadata = ["event": "admin", "action": "\(record.action)", "target": "\(record.target)",
+                                         "status": "\(record.status)", "detail": "\(record.detail)", "peer_address": "\(address)"]
+        if let identity { metadata["identity"] = "\(identity)" }
+        if record.status == .ok {
+            logger.notice("admin action", metadata: metadata)
+        } else {
+            logger.warning("admin action refused", metadata: metadata)
+        }
+    }
+
+    /// Whether a connection's `Peer-Address` is this host: loopback, or none at all (ipc and inproc).
+    static func isLocal(_ address: String) -> Bool {
+        address.isEmpty || address == "::1" || address.hasPrefix("127.") || address.hasPrefix("::ffff:127.")
+    }
+
+    private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
+        let identity = headerFrame.property("User-Id")
+        guard withinAskingRates(.status, peer: peer, identity: identity, now: now) else { return }
         let full = core.mayListAgents(identity: identity)
         let report: [UInt8]
         if let cached = largeStatusReports[full], now &- cached.at < 1_000 {
@@ -238,8 +269,8 @@ struct ReactorLoop {
     /// outbox. Unreachable peers are reported back to the core afterwards, then contested registrations settled.
     /// Throws when the journal cannot be written: events are never confirmed unless they are on disk.
     mutating func flush() throws {
-        if let journal, !core.journal.isEmpty || !core.forgottenTopics.isEmpty {
-            for (topic, latest) in core.forgottenTopics { journal.appendForgotten(topic, latest: latest) }
+        if let journal, !core.journal.isEmpty || !core.topicMarks.isEmpty {
+            for mark in core.topicMarks { journal.append(mark) }
             for entry in core.journal { journal.append(entry.header, body: entry.body) }
             try journal.commit()
             compactJournal()

@@ -131,9 +131,13 @@ extension BrokerCore {
         topics.restoreFloor(floor, of: agent)
     }
 
-    /// Takes back from the journal that `topic` was forgotten at `latest` (it goes, its agent's floor rises).
-    public mutating func restoreForgotten(_ topic: Topic, latest: UInt64) {
-        topics.restoreForgotten(topic, latest: latest)
+    /// Takes back a forgotten or purged topic from the journal: a forgotten one goes (its agent's floor rises), a
+    /// purged one loses the events up to the purge.
+    public mutating func restore(_ mark: TopicMark) {
+        switch mark {
+        case .forgotten(let topic, let latest): topics.restoreForgotten(topic, latest: latest)
+        case .purged(let topic, let through): _ = topics.purge(topic, through: through)
+        }
     }
 
     /// After the journal is loaded: applies retention's age limit to what came back and forgets the topics left with
@@ -191,6 +195,6 @@ extension BrokerCore {
         }
         beaconTopics.removeLast(beaconTopics.count - stillActive)
         let forgotten = topics.evictExpired(now: now)
-        if configuration.journaling { forgottenTopics += forgotten }
+        if configuration.journaling { topicMarks += forgotten.map { .forgotten($0.topic, latest: $0.latest) } }
     }
 }

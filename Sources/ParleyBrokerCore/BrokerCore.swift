@@ -14,8 +14,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     public internal(set) var publications = EncodedOutbox<[UInt8], Payload>()
     /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
     public internal(set) var journal: [(header: EventHeader, body: Payload?)] = []
-    /// Topics forgotten (with their latest sequences), to write to the journal before `journal`; with `journaling` only.
-    public internal(set) var forgottenTopics: [(topic: Topic, latest: UInt64)] = []
+    /// Topics forgotten or purged, to write to the journal before `journal`; with `journaling` only.
+    public internal(set) var topicMarks: [TopicMark] = []
     /// Running totals.
     public internal(set) var counters = BrokerCounters()
 
@@ -102,7 +102,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         outbox.removeAll()
         publications.removeAll()
         journal.removeAll(keepingCapacity: true)
-        forgottenTopics.removeAll()
+        topicMarks.removeAll()
     }
 
     /// Handles one decoded message from `peer`. `body` is the second frame, if there was one; `identity`
@@ -113,6 +113,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
         if case .hello(let hello) = header { return register(hello, peer: peer, identity: identity, now: now) }
         if case .gatewayHello(let hello) = header { return registerGateway(hello, peer: peer, identity: identity, now: now) }
         if case .status = header { return }  // answered by the reactor from `snapshot`
+        if case .admin = header { return }  // answered through `administer`, which needs to know where the asker is
         if case .replay(let replay) = header { return self.replay(replay, to: peer, identity: identity) }  // read-only: no registration needed
         guard let agent = agents.handle(of: peer) else {
             return refuseUnregistered(header, peer: peer)
@@ -143,9 +144,9 @@ public struct BrokerCore<Payload: BrokerPayload> {
             cancel(callbackID, from: agent)
         case .publish(let publish):
             self.publish(publish, body: body, from: agents[current: agent].id, peer: peer, now: now)
-        case .hello, .status, .replay, .gatewayHello:
+        case .hello, .status, .admin, .replay, .gatewayHello:
             break
-        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .confirm, .event, .gap, .replayEnd, .beacon:
+        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .adminReply, .confirm, .event, .gap, .replayEnd, .beacon:
             refuse(status: .badRequest, command: header.code.rawValue, callbackID: nil, peer: peer,
                    reason: "\(header.code) is sent by the broker, not to it")
         }

@@ -70,6 +70,15 @@ struct RetainedTopics<Payload: BrokerPayload> {
         restoreFloor(latest, of: topic.agent)
     }
 
+    /// Drops what `topic` retains up to `sequence` (all of it when nil); nil when the broker holds no such topic.
+    mutating func purge(_ topic: Topic, through sequence: UInt64? = nil) -> (events: Int, bytes: Int, latest: UInt64)? {
+        guard logs[topic] != nil else { return nil }
+        return update(topic) { log, _ in
+            let dropped = log.purge(through: sequence ?? log.latest)
+            return (dropped.events, dropped.bytes, log.latest)
+        }
+    }
+
     /// One agent's topics, ordered by event name: sorted once after topics were opened, not per call (issue 12: a
     /// REPLAY flood on an agent with 99,000 topics sorted them all for every REPLAY).
     mutating func topics(of agent: String) -> [Topic] {

@@ -92,6 +92,14 @@ struct TopicLog<Payload: BrokerPayload> {
         }
     }
 
+    /// Drops the retained events up to `sequence` (an administrator's purge), releasing their payloads; the
+    /// sequence counter stays. Returns how many events and payload bytes went.
+    mutating func purge(through sequence: UInt64) -> Size {
+        let before = size
+        while head < retained.count, retained[head].header.sequence <= sequence { dropOldest() }
+        return (before.bytes - bytes, before.events - retainedCount)
+    }
+
     /// How many events are retained.
     var retainedCount: Int { retained.count - head }
 

@@ -2,7 +2,7 @@ import ParleyWire
 
 extension KeyRing {
     /// The keys an entry may have.
-    static let entryKeys = ["id", "role", "layer", "capabilities", "observer", "readers", "public"]
+    static let entryKeys = ["id", "role", "layer", "capabilities", "observer", "admin", "readers", "public"]
 
     /// Reads and validates the keys file at `path`.
     ///
@@ -17,7 +17,7 @@ extension KeyRing {
     /// Refused, naming the line: YAML syntax errors; a top level other than a mapping with `keys`; entries that
     /// are not mappings or have unknown keys; a missing or invalid `id` or `public`; a `role` other than `agent`
     /// or `gateway`; an agent without a valid `layer`; a gateway with a layer or capabilities; `capabilities` that
-    /// is not a list of valid capability names; `observer` other than true or false; a public key or id used twice;
+    /// is not a list of valid capability names; `observer` or `admin` other than true or false; a public key or id used twice;
     /// `readers` on a gateway, or naming an id the file does not list.
     public static func parse(_ text: String, source: String) throws(ConfigurationError) -> KeyRing {
         let reader = ConfigurationReader(source: source)
@@ -110,20 +110,25 @@ extension KeyRing {
             }
         }
 
-        var observer = false
-        if let observerNode = fields.optional("observer") {
-            switch try reader.text(observerNode, "\(label): 'observer'") {
-            case "true": observer = true
-            case "false": observer = false
-            case let word: throw reader.error(observerNode.line, "\(label): 'observer' must be true or false, not '\(word)'")
-            }
-        }
+        let observer = try flag("observer", of: fields, label: label, reader)
+        let admin = try flag("admin", of: fields, label: label, reader)
 
         let keyNode = try fields.required("public")
         let key = try reader.text(keyNode, "\(label): 'public'")
         if let problem = Z85.keyProblem(key) { throw reader.error(keyNode.line, "\(label): \(problem)") }
         return KeyEntry(publicKey: key, id: id, layer: layer, role: role, capabilities: capabilities, observer: observer,
-                        readers: readers, line: node.line)
+                        admin: admin, readers: readers, line: node.line)
+    }
+
+    /// An optional true-or-false field of an entry (false when absent).
+    private static func flag(_ name: String, of fields: ConfigurationReader.Fields, label: String,
+                             _ reader: ConfigurationReader) throws(ConfigurationError) -> Bool {
+        guard let node = fields.optional(name) else { return false }
+        switch try reader.text(node, "\(label): '\(name)'") {
+        case "true": return true
+        case "false": return false
+        case let word: throw reader.error(node.line, "\(label): '\(name)' must be true or false, not '\(word)'")
+        }
     }
 
     private static func parseReaders(_ node: ConfigurationNode, label: String,

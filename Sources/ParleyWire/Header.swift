@@ -10,7 +10,7 @@ public enum CommandCode: UInt8, Sendable, CaseIterable {
     case hello = 0x01, welcome = 0x02, heartbeat = 0x03, bye = 0x04
     case request = 0x10, deliver = 0x11, progress = 0x12, extended = 0x13
     case cancel = 0x14, revoke = 0x15, reply = 0x16, result = 0x17, error = 0x18
-    case status = 0x20, statusReply = 0x21
+    case status = 0x20, statusReply = 0x21, admin = 0x22, adminReply = 0x23
     case publish = 0x30, confirm = 0x31, event = 0x32, replay = 0x33, gap = 0x34, replayEnd = 0x35, beacon = 0x36
     case gatewayHello = 0x40, forward = 0x41
 }
@@ -128,6 +128,37 @@ public struct ErrorNotice: Hashable, Sendable {
     }
 }
 
+/// What an ADMIN command asks the broker to do.
+public enum AdminAction: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Forget an agent's registration now, as if it had said BYE (the target is an agent id).
+    case evict = 1
+    /// Drop every event a topic retains; its sequence goes on (the target is a topic).
+    case purge = 2
+
+    public var description: String {
+        switch self {
+        case .evict: "evict"
+        case .purge: "purge"
+        }
+    }
+}
+
+/// ADMIN: an administrator's action on the broker (any peer → broker; only admin identities are obeyed).
+public struct AdminCommand: Hashable, Sendable {
+    public var action: AdminAction
+    /// The agent id (evict) or topic (purge); checked against the naming rules by the broker, not the decoder.
+    public var target: String
+    public init(action: AdminAction, target: String) { self.action = action; self.target = target }
+}
+
+/// ADMIN_REPLY: how an ADMIN ended (broker → peer). The body is a UTF-8 account of what was done, or why not.
+public struct AdminReply: Hashable, Sendable {
+    /// OK, UNAUTHORIZED (not an admin identity), NO_ROUTE (no such agent or topic) or BAD_REQUEST (a bad target).
+    public var status: Status
+    public var action: AdminAction
+    public init(status: Status, action: AdminAction) { self.status = status; self.action = action }
+}
+
 /// A decoded header: one case per command.
 public enum Header: Hashable, Sendable {
     case hello(Hello)
@@ -149,6 +180,8 @@ public enum Header: Hashable, Sendable {
     case status
     /// The broker's state as a JSON document in the body.
     case statusReply
+    case admin(AdminCommand)
+    case adminReply(AdminReply)
     case publish(Publish)
     case confirm(Confirm)
     case event(EventHeader)
@@ -177,6 +210,8 @@ public enum Header: Hashable, Sendable {
         case .error: .error
         case .status: .status
         case .statusReply: .statusReply
+        case .admin: .admin
+        case .adminReply: .adminReply
         case .publish: .publish
         case .confirm: .confirm
         case .event: .event

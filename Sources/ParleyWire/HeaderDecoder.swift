@@ -53,6 +53,11 @@ public enum HeaderDecoder {
         case .bye: return .bye
         case .status: return .status
         case .statusReply: return .statusReply
+        case .admin:
+            let action = try reader.adminAction()
+            return .admin(AdminCommand(action: action, target: try reader.string("target")))
+        case .adminReply:
+            return .adminReply(AdminReply(status: try reader.status(), action: try reader.adminAction()))
         case .request:
             return .request(try reader.request())
         case .deliver:
@@ -215,6 +220,12 @@ private struct Reader {
         let raw = try byte("kind")
         guard let kind = RequestKind(rawValue: raw) else { throw .invalidField(field: "kind", problem: "unknown kind \(raw)") }
         return kind
+    }
+
+    mutating func adminAction() throws(DecodeError) -> AdminAction {
+        let raw = try byte("action")
+        guard let action = AdminAction(rawValue: raw) else { throw .invalidField(field: "action", problem: "unknown admin action \(raw)") }
+        return action
     }
 
     mutating func status() throws(DecodeError) -> Status {

@@ -16,6 +16,12 @@ public enum HeaderEncoder {
             put(welcome.maxBodyBytes, &bytes)
         case .heartbeat, .bye, .status, .statusReply:
             break
+        case .admin(let admin):
+            bytes.append(admin.action.rawValue)
+            put(admin.target, &bytes)
+        case .adminReply(let reply):
+            bytes.append(reply.status.rawValue)
+            bytes.append(reply.action.rawValue)
         case .request(let request):
             put(request, &bytes)
         case .deliver(let deliver):

@@ -21,6 +21,8 @@ public struct KeyEntry: Sendable, Hashable {
     public var capabilities: [String]?
     /// Whether this identity sees the broker's full STATUS (every agent, layer and capability) with CURVE on.
     public var observer: Bool
+    /// Whether this identity may send ADMIN (evict an agent, purge a topic) with CURVE on.
+    public var admin: Bool
     /// Who may read this agent's events (subscribe to or replay its topics) besides itself, or nil when every
     /// identity may.
     public var readers: [String]?
@@ -29,7 +31,7 @@ public struct KeyEntry: Sendable, Hashable {
 
     /// Makes an entry; nothing is validated (``KeyRing/parse(_:source:)`` validates files).
     public init(publicKey: String, id: String, layer: String?, role: KeyRole, capabilities: [String]? = nil, observer: Bool = false,
-                readers: [String]? = nil, line: Int = 0) {
+                admin: Bool = false, readers: [String]? = nil, line: Int = 0) {
         self.publicKey = publicKey
         self.id = id
         self.layer = layer
@@ -37,6 +39,7 @@ public struct KeyEntry: Sendable, Hashable {
         self.capabilities = capabilities
         self.readers = readers
         self.observer = observer
+        self.admin = admin
         self.line = line
     }
 }

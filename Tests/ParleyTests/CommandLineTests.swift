@@ -1,4 +1,5 @@
 import Foundation
+import Parley
 import ParleyWire
 import Testing
 
@@ -109,6 +110,41 @@ extension BrokerIntegration {
             let invalid = try await runToExit("parley", ["tail", "callback.a.b.c"] + endpoints)
             #expect(invalid.status != 0 && invalid.errors.contains("PATTERN must be"), "\(invalid.errors)")
             await game.close(); await hud.close()
+        }
+
+        @Test("without CURVE, parley admin from this host evicts an agent (told BYE, gone from STATUS) and purges a topic, which stays purged after a restart; unknown names exit 1")
+        func adminEvictAndPurge() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess(["--data-dir", folder.path])
+            let endpoints = ["--broker", broker.endpoint, "--events", broker.eventsEndpoint]
+            let worker = try RawAgent(endpoint: broker.endpoint)
+            defer { worker.close() }
+            try await worker.register(id: "worker", layer: "domain")
+            let evicted = try await runToExit("parley", ["admin", "evict", "worker"] + endpoints)
+            #expect(evicted.status == 0 && evicted.output.contains("agent 'worker' evicted (it was alive"), "\(evicted.output) \(evicted.errors)")
+            #expect(try await worker.next()?.header == .bye, "the evicted agent is told it is not registered any more")
+            #expect(try await BrokerStatus.fetch(endpoint: broker.endpoint).agents.isEmpty)
+            let unknown = try await runToExit("parley", ["admin", "evict", "worker"] + endpoints)
+            #expect(unknown.status == 1 && unknown.output.contains("refused (NO_ROUTE): no agent 'worker' is registered"), "\(unknown.output)")
+
+            let game = try await connectedAgent("game", broker: broker)
+            for index in 1...3 { _ = try await game.publish("on_error", ["n": index]) }
+            await game.close()
+            let purged = try await runToExit("parley", ["admin", "purge", "callback.game.on_error"] + endpoints)
+            #expect(purged.status == 0 && purged.output.contains("purged 3 event(s)"), "\(purged.output) \(purged.errors)")
+            broker.child.stop()
+
+            let restarted = try await BrokerProcess(["--data-dir", folder.path])
+            defer { restarted.stop() }
+            let again = try await connectedAgent("game", broker: restarted)
+            #expect(try await again.publish("on_error", ["n": 4]).sequence == 4, "the sequence goes on after a purge")
+            await again.close()
+            let tail = try await runToExit("parley", ["tail", "callback.game.on_error", "--from", "1", "--count", "1",
+                                                      "--broker", restarted.endpoint, "--events", restarted.eventsEndpoint])
+            #expect(tail.output.contains("GAP callback.game.on_error #1…#3") && tail.output.contains("callback.game.on_error #4"),
+                    "purged events came back after the restart: \(tail.output)")
+            let invalid = try await runToExit("parley", ["admin", "purge", "callback.game", "--broker", restarted.endpoint])
+            #expect(invalid.status == 1 && invalid.output.contains("refused (BAD_REQUEST): invalid topic"), "\(invalid.output)")
         }
 
         @Test("with nothing listening at the endpoint, status and request say so at once instead of waiting")

@@ -22,9 +22,9 @@ extension BrokerIntegration {
             let gatewayKey: String
 
             /// `capabilities` gives an agent's `capabilities` list in the keys files, by agent id; `observers` are
-            /// marked `observer: true`; `readers` gives an agent's `readers` list, by agent id.
+            /// marked `observer: true`, `admins` `admin: true`; `readers` gives an agent's `readers` list, by agent id.
             init(agents: [(id: String, layer: String, key: KeyPair)], capabilities: [String: [String]] = [:],
-                 observers: Set<String> = [], readers: [String: [String]] = [:]) async throws {
+                 observers: Set<String> = [], admins: Set<String> = [], readers: [String: [String]] = [:]) async throws {
                 folder = try TemporaryFolder()
                 let brokerPair = try KeyPair()
                 let gatewayPair = try KeyPair()
@@ -36,13 +36,15 @@ extension BrokerIntegration {
                     "  - id: \(agent.id)\n    layer: \(agent.layer)\n    public: \"\(agent.key.publicKey)\"\n"
                         + (capabilities[agent.id].map { "    capabilities: [\($0.joined(separator: ", "))]\n" } ?? "")
                         + (observers.contains(agent.id) ? "    observer: true\n" : "")
+                        + (admins.contains(agent.id) ? "    admin: true\n" : "")
                         + (readers[agent.id].map { "    readers: [\($0.joined(separator: ", "))]\n" } ?? "")
                 }.joined()
                 let brokerKeys = try folder.write("broker-keys.yaml", "keys:\n" + agentEntries
                                                   + "  - id: gateway\n    role: gateway\n    public: \"\(gatewayPair.publicKey)\"\n")
                 let gatewayKeys = try folder.write("gateway-keys.yaml", "keys:\n" + agentEntries)
                 let policy = try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule()))
-                broker = try await BrokerProcess(["--secret-key", brokerSecret, "--keys", brokerKeys])
+                broker = try await BrokerProcess(["--secret-key", brokerSecret, "--keys", brokerKeys, "--log-format", "json"],
+                                                 captureStandardError: true)
                 gateway = try await GatewayProcess(broker: broker, policy: policy, auditLog: folder.path + "/audit.jsonl",
                                                    arguments: ["--secret-key", gatewaySecret, "--keys", gatewayKeys, "--broker-key", brokerPair.publicKey])
             }
@@ -86,6 +88,35 @@ extension BrokerIntegration {
             defer { plain.stop() }
             let needless = try await runToExit("parley", ["status", "--broker", plain.endpoint] + keys, timeout: .seconds(30))
             #expect(needless.status != 0 && needless.errors.contains("does not use CURVE"), "\(needless.output) \(needless.errors)")
+        }
+
+        @Test("with CURVE, `parley admin evict` is refused to an identity not marked admin (even an observer) and obeyed for an admin; both are audited in the broker's log")
+        func adminEvict() async throws {
+            let opsKey = try KeyPair(), uiKey = try KeyPair(), workerKey = try KeyPair()
+            let system = try await SecureSystem(agents: [("ops", "domain", opsKey), ("ui", "domain", uiKey), ("worker", "domain", workerKey)],
+                                                observers: ["ui", "ops"], admins: ["ops"])
+            defer { system.stop() }
+            let worker = try await connectedAgent("worker", broker: system.broker, curve: system.keys(workerKey))
+            let brokerKey = try system.folder.write("broker.pub", system.brokerKey + "\n")
+            func evict(as pair: KeyPair, _ name: String) async throws -> (status: Int32, output: String, errors: String) {
+                let secret = try system.folder.write("\(name).key", pair.secretKey + "\n")
+                return try await runToExit("parley", ["admin", "evict", "worker", "--broker", system.broker.endpoint,
+                                                      "--secret-key", secret, "--broker-key", brokerKey])
+            }
+
+            let refused = try await evict(as: uiKey, "ui")
+            #expect(refused.status == 1, "\(refused.output) \(refused.errors)")
+            #expect(refused.output.contains("refused (UNAUTHORIZED): identity 'ui' is not marked admin in the keys file"))
+            let obeyed = try await evict(as: opsKey, "ops")
+            #expect(obeyed.status == 0 && obeyed.output.contains("agent 'worker' evicted"), "\(obeyed.output) \(obeyed.errors)")
+
+            let adminLines = { system.broker.child.stderrLines.filter { $0.contains(#""event":"admin""#) } }
+            try await waitUntil("both admin records are in the broker's log") { adminLines().count == 2 }
+            let audit = adminLines()
+            #expect(audit[0].contains(#""identity":"ui""#) && audit[0].contains(#""status":"UNAUTHORIZED""#), "\(audit[0])")
+            #expect(audit[1].contains(#""identity":"ops""#) && audit[1].contains(#""status":"OK""#)
+                    && audit[1].contains(#""action":"evict""#) && audit[1].contains(#""target":"worker""#), "\(audit[1])")
+            await worker.close()
         }
 
         @Test("with CURVE keys, an allowed cross-layer call works end to end and the handler sees the authenticated caller")

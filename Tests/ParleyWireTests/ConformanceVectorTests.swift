@@ -206,6 +206,8 @@ private enum ConformanceFields {
         case .error: "ERROR"
         case .status: "STATUS"
         case .statusReply: "STATUS_REPLY"
+        case .admin: "ADMIN"
+        case .adminReply: "ADMIN_REPLY"
         case .publish: "PUBLISH"
         case .confirm: "CONFIRM"
         case .event: "EVENT"
@@ -234,6 +236,10 @@ private enum ConformanceFields {
             fields = ["heartbeat_ms": int(w.heartbeatMilliseconds), "liveness": int(w.liveness), "max_body": int(w.maxBodyBytes)]
         case .heartbeat, .bye, .status, .statusReply:
             fields = [:]
+        case .admin(let a):
+            fields = ["action": text(a.action.description), "target": text(a.target)]
+        case .adminReply(let r):
+            fields = ["status": text(r.status.description), "action": text(r.action.description)]
         case .request(let r):
             fields = request(r)
         case .deliver(let d):
@@ -300,6 +306,12 @@ private enum ConformanceFields {
         case "BYE": return .bye
         case "STATUS": return .status
         case "STATUS_REPLY": return .statusReply
+        case "ADMIN":
+            guard let action = reader.adminAction(), let target = reader.string("target") else { return nil }
+            return .admin(AdminCommand(action: action, target: target))
+        case "ADMIN_REPLY":
+            guard let status = reader.status("status"), let action = reader.adminAction() else { return nil }
+            return .adminReply(AdminReply(status: status, action: action))
         case "REQUEST":
             return request(reader).map(Header.request)
         case "DELIVER":
@@ -389,6 +401,8 @@ private enum ConformanceFields {
         func id(_ key: String) -> CallbackID? { string(key).flatMap { CallbackID(hex: $0) } }
 
         func kind() -> RequestKind? { RequestKind.allCases.first { $0.description == string("kind") } }
+
+        func adminAction() -> AdminAction? { AdminAction.allCases.first { $0.description == string("action") } }
 
         func status(_ key: String) -> Status? { Status.allCases.first { $0.description == string(key) } }
 

@@ -118,6 +118,8 @@ enum Samples {
         .error(ErrorNotice(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: .none)),
         .status,
         .statusReply,
+        .admin(AdminCommand(action: .purge, target: "callback.planner-1.on_error")),
+        .adminReply(AdminReply(status: .unauthorized, action: .evict)),
         .publish(Publish(eventID: callbackID, topic: topic, contentType: "application/json")),
         .confirm(Confirm(eventID: callbackID, sequence: 17, timestamp: 1_767_225_600_000)),
         .event(EventHeader(sequence: .max, timestamp: 1, eventID: callbackID, topic: topic, contentType: "")),

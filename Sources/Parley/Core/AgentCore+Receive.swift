@@ -58,7 +58,7 @@ extension AgentCore {
             send(table.receive(gap))
         case .replayEnd(let end):
             send(table.receive(end))
-        case .heartbeat, .statusReply, .hello, .request, .progress, .cancel, .reply, .status, .publish, .replay, .beacon,
+        case .heartbeat, .statusReply, .admin, .adminReply, .hello, .request, .progress, .cancel, .reply, .status, .publish, .replay, .beacon,
              .gatewayHello, .forward:
             break
         }

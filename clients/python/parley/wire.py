@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 PROTOCOL_VERSION = 1
 SIGNATURE = 0x50
@@ -48,6 +48,8 @@ class Command(enum.IntEnum):
     ERROR = 0x18
     STATUS = 0x20
     STATUS_REPLY = 0x21
+    ADMIN = 0x22
+    ADMIN_REPLY = 0x23
     PUBLISH = 0x30
     CONFIRM = 0x31
     EVENT = 0x32
@@ -83,6 +85,17 @@ class Status(enum.IntEnum):
     def is_handler_status(self) -> bool:
         """Whether a handler may REPLY with it (the others are the broker's to give)."""
         return self in (Status.OK, Status.DECLINED, Status.FAILED)
+
+
+class AdminAction(enum.IntEnum):
+    """What an ADMIN asks the broker to do (PROTOCOL.md section 6.15)."""
+
+    EVICT = 1
+    PURGE = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 class Kind(enum.IntEnum):
@@ -245,6 +258,8 @@ LAYOUTS: Dict[Command, List[Tuple[str, str, str]]] = {
     Command.ERROR: [("status", "status", "status"), ("refused_command", "command", "u8"), ("callback_id", "callback id", "id16")],
     Command.STATUS: [],
     Command.STATUS_REPLY: [],
+    Command.ADMIN: [("action", "action", "admin_action"), ("target", "target", "str")],
+    Command.ADMIN_REPLY: [("status", "status", "status"), ("action", "action", "admin_action")],
     Command.PUBLISH: [("event_id", "event id", "id16"), ("topic", "topic", "topic"), ("content_type", "content type", "str")],
     Command.CONFIRM: [("event_id", "event id", "id16"), ("sequence", "sequence", "u64"), ("timestamp", "timestamp", "u64")],
     Command.EVENT: [("sequence", "sequence", "u64"), ("timestamp", "timestamp", "u64"), ("event_id", "event id", "id16"),
@@ -330,6 +345,18 @@ class _Reader:
         return text
 
 
+_Code = TypeVar("_Code", Kind, Status, AdminAction)
+
+
+def _code(reader: _Reader, wire: str, codes: Type[_Code], unknown: str) -> _Code:
+    """A one-byte code of `codes`; an unknown value is refused with `unknown` and the value."""
+    raw = reader.byte(wire)
+    try:
+        return codes(raw)
+    except ValueError:
+        raise DecodeError(f"{unknown} {raw}") from None
+
+
 def _read(reader: _Reader, wire: str, kind: str) -> Any:
     if kind == "u8":
         return reader.byte(wire)
@@ -351,20 +378,14 @@ def _read(reader: _Reader, wire: str, kind: str) -> Any:
             raise DecodeError(f"invalid capability count: {count} exceeds {MAX_CAPABILITIES}")
         return [reader.name("capability", capability_problem) for _ in range(count)]
     if kind == "kind":
-        raw = reader.byte(wire)
-        try:
-            return Kind(raw)
-        except ValueError:
-            raise DecodeError(f"invalid kind: unknown kind {raw}") from None
+        return _code(reader, wire, Kind, "invalid kind: unknown kind")
     if kind in ("status", "handler_status"):
-        raw = reader.byte(wire)
-        try:
-            status = Status(raw)
-        except ValueError:
-            raise DecodeError(f"invalid status: unknown status {raw}") from None
+        status = _code(reader, wire, Status, "invalid status: unknown status")
         if kind == "handler_status" and not status.is_handler_status:
             raise DecodeError(f"invalid status: a handler may reply OK, DECLINED or FAILED, not {status.name}")
         return status
+    if kind == "admin_action":
+        return _code(reader, wire, AdminAction, "invalid action: unknown admin action")
     if kind == "timeout":
         value = struct.unpack(">I", reader.take(4, wire))[0]
         if value == 0:
@@ -460,6 +481,8 @@ def _write(out: bytearray, value: Any, attribute: str, wire: str, kind: str) -> 
             _put_string(out, name, "capability")
     elif kind == "kind":
         out.append(int(Kind.parse(value)))
+    elif kind == "admin_action":
+        out.append(int(AdminAction[value.upper()] if isinstance(value, str) else value))
     elif kind in ("status", "handler_status"):
         out.append(int(Status[value] if isinstance(value, str) else value))
     else:
@@ -500,7 +523,7 @@ def to_json_fields(header: Header) -> Dict[str, Any]:
             result[key] = value.hex()
         elif isinstance(value, Status):
             result[key] = value.name
-        elif isinstance(value, Kind):
+        elif isinstance(value, (Kind, AdminAction)):
             result[key] = value.label
         else:
             result[key] = value
@@ -521,6 +544,8 @@ def from_json_fields(command: str, fields: Dict[str, Any]) -> Header:
             value = Status[value]
         elif kind == "kind":
             value = Kind.parse(value)
+        elif kind == "admin_action":
+            value = AdminAction[value.upper()]
         values[attribute] = value
     return Header(cmd, **values)
 
