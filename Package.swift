@@ -8,7 +8,10 @@ import PackageDescription
 //   naming its line; Yams gives node positions (a small C parser, libyaml, builds in seconds).
 // - swift-metrics + swift-prometheus: the processes' /metrics (issue 7). swift-metrics is the API the executables
 //   record through; swift-prometheus renders the text format. Together with swift-atomics they add ~11 s to a clean
-//   debug build on 2 cores (measured on a scratch package); no SwiftNIO: the HTTP endpoint is a small POSIX server.
+//   debug build on 2 cores (measured on a scratch package).
+// - swift-nio (NIOCore, NIOPosix, NIOHTTP1): the /metrics and /health endpoint serves every connection at once on one
+//   event loop (issue 16: the hand-written server answered one connection at a time, so idle connections delayed
+//   /health past a probe's timeout). It reuses swift-atomics and swift-collections, already here.
 // - swift-service-lifecycle: SIGTERM/SIGINT → graceful shutdown of each process's services (the reactor, the
 //   metrics server, the gateway's policy reloads). It brings swift-async-algorithms and two modules of
 //   swift-collections: ~21 s more on a clean debug build (measured the same way).
@@ -28,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -74,6 +78,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(

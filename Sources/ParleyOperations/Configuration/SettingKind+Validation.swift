@@ -1,4 +1,5 @@
 import ParleyPolicy
+import NIOCore
 
 extension SettingKind {
     /// `text` checked against the kind: the value to keep (normalised: `10_000` → `10000`, `1MiB` → `1048576`),
@@ -34,7 +35,7 @@ extension SettingKind {
             }
             return .success(text)
         case .address:
-            guard IPAddress(text) != nil else {
+            guard (try? SocketAddress(ipAddress: text, port: 0)) != nil else {
                 return .failure(SettingKindMismatch("must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::1, ::), not '\(text)'"))
             }
             return .success(text)

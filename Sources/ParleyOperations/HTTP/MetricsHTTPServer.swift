@@ -1,9 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Synchronization
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// A response of the ``MetricsHTTPServer``.
 public struct HTTPResponse: Sendable {
@@ -28,30 +25,25 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
     public let description: String
 }
 
-/// The small HTTP/1.1 server behind `/metrics` and `/health`: a plain POSIX socket served by one thread.
+/// The HTTP/1.1 server behind `/metrics` and `/health`, on SwiftNIO: one event-loop thread serves every connection
+/// at once, so idle or slow clients (a stuck scraper, a load balancer's spare connections) never delay a health probe.
 ///
-/// Why not SwiftNIO or an HTTP framework: a scrape endpoint answers one GET every few seconds, and SwiftNIO
-/// (with an HTTP server on top) would add minutes to every clean build for that. This server accepts one
-/// connection at a time, reads the request head (at most 8 KiB, within `ioTimeoutMilliseconds`), answers `GET`
-/// and `HEAD` through `route` (404 for unknown paths, 405 for other methods, 400 for garbage), writes the whole
-/// response with `Connection: close`, and closes. A client that stalls holds the server for at most the timeout.
+/// It answers `GET` and `HEAD` through `route` (404 for unknown paths, 405 for other methods, 400 for garbage, 431
+/// for a request head over 8 KiB), with `Connection: close`, and closes. A connection that sends nothing for
+/// `ioTimeoutMilliseconds` is closed. `route` and `onTick` run on the server's one thread, never at the same time.
 ///
 /// `init` binds and listens (so a busy port is a start-up error); `run()` blocks its thread until `stop()`,
 /// calling `onTick` at least every `tickMilliseconds` (the owner refreshes its metrics there). `stop()` is thread-safe.
 public final class MetricsHTTPServer: Sendable {
-    /// The bound address, such as `127.0.0.1:9410`.
+    /// The bound address, such as `127.0.0.1:9410` or `[::1]:9410`.
     public let boundAddress: String
     /// The bound port (useful when asked for port 0).
     public let port: UInt16
-    private let listener: Int32
-    private let wakePipe: (read: Int32, write: Int32)
-    private let stopping = Atomic<Bool>(false)
-    private let route: @Sendable (_ method: String, _ path: String) -> HTTPResponse?
-    private let onTick: @Sendable () -> Void
-    private let tickMilliseconds: Int32
-    private let ioTimeoutMilliseconds: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+    private let ticks: RepeatedTask
 
-    /// Binds `address:port` (port 0: any free port) and listens.
+    /// Binds `address:port` (port 0: any free port; the address an IPv4 or IPv6 literal) and listens.
     ///
     /// - Parameters:
     ///   - route: the response for a `GET` of `path` (the query string removed), or nil for 404. Runs on the server thread.
@@ -59,190 +51,114 @@ public final class MetricsHTTPServer: Sendable {
     public init(address: String, port: UInt16, ioTimeoutMilliseconds: Int = 2_000, tickMilliseconds: Int32 = 1_000,
                 route: @escaping @Sendable (_ method: String, _ path: String) -> HTTPResponse?,
                 onTick: @escaping @Sendable () -> Void = {}) throws {
-        guard let ip = IPAddress(address) else {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: address, port: Int(port))
+        } catch {
             throw HTTPServerError(description: "'\(address)' is not an IP address to listen on")
         }
-        func failure(_ what: String) -> HTTPServerError {
-            HTTPServerError(description: "cannot listen on \(ip):\(port) for metrics: \(what): \(String(cString: strerror(errno)))")
-        }
-        let domain: Int32
-        switch ip.family {
-        case .v4: domain = AF_INET
-        case .v6: domain = AF_INET6
-        }
-        let descriptor = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw failure("socket") }
-        var yes: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var bound: Int32
-        switch ip.family {
-        case .v4(let addr):
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = port.bigEndian
-            socketAddress.sin_addr = addr
-            bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let shown = address.contains(":") ? "[\(address)]" : address
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let idleTimeout = TimeAmount.milliseconds(Int64(ioTimeoutMilliseconds))
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderListSize = 8_192
+                    limits.maxHeaderFieldSize = 8_192
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(HTTPResponseEncoder())
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
+                                                                                    informationalResponseStrategy: .drop,
+                                                                                    limitConfiguration: limits)))
+                    try pipeline.addHandler(MetricsRequestHandler(route: route, onTick: onTick))
+                }
             }
-        case .v6(let addr):
-            var socketAddress = sockaddr_in6()
-            socketAddress.sin6_family = sa_family_t(AF_INET6)
-            socketAddress.sin6_port = port.bigEndian
-            socketAddress.sin6_addr = addr
-            bound = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+        do {
+            channel = try bootstrap.bind(to: socketAddress).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            let reason = (error as? IOError).map { "\($0.description.contains("Address already in use") ? "Address already in use" : $0.description)" }
+                ?? "\(error)"
+            throw HTTPServerError(description: "cannot listen on \(shown):\(port) for metrics: bind: \(reason)")
         }
-        guard bound == 0, listen(descriptor, 16) == 0 else {
-            let error = failure("bind")
-            close(descriptor)
-            throw error
-        }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        let boundPort = withUnsafePointer(to: &storage) { pointer -> UInt16 in
-            switch ip.family {
-            case .v4: pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-            case .v6: pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
-            }
-        }
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else {
-            let error = failure("pipe")
-            close(descriptor)
-            throw error
-        }
-        for end in pipeEnds {
-            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(end, F_SETFL, O_NONBLOCK)
-        }
-        self.listener = descriptor
-        self.wakePipe = (pipeEnds[0], pipeEnds[1])
-        self.port = boundPort
-        self.boundAddress = "\(ip):\(boundPort)"
-        self.route = route
-        self.onTick = onTick
-        self.tickMilliseconds = tickMilliseconds
-        self.ioTimeoutMilliseconds = ioTimeoutMilliseconds
+        self.port = UInt16(channel.localAddress?.port ?? Int(port))
+        boundAddress = "\(shown):\(self.port)"
+        ticks = channel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(Int64(tickMilliseconds))) { _ in onTick() }
     }
 
-    /// Serves until `stop()`; then closes the listening socket.
+    /// Serves until `stop()`; then closes the listening socket and stops the server thread.
     public func run() {
-        defer {
-            close(listener)
-            close(wakePipe.read)
-            close(wakePipe.write)
-        }
-        var descriptors = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0)]
-        while !stopping.load(ordering: .acquiring) {
-            onTick()
-            let ready = poll(&descriptors, nfds_t(descriptors.count), tickMilliseconds)
-            guard ready > 0, descriptors[0].revents & Int16(POLLIN) != 0 else { continue }
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { continue }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            serve(connection)
-            close(connection)
-        }
+        try? channel.closeFuture.wait()
+        ticks.cancel()
+        try? group.syncShutdownGracefully()
     }
 
     /// Makes `run()` return. Thread-safe; idempotent.
     public func stop() {
-        stopping.store(true, ordering: .releasing)
-        var byte: UInt8 = 1
-        _ = write(wakePipe.write, &byte, 1)
+        channel.close(promise: nil)
+    }
+}
+
+/// Answers one request per connection: the route's response, or the error it calls for, then close.
+private final class MetricsRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let route: @Sendable (String, String) -> HTTPResponse?
+    private let onTick: @Sendable () -> Void
+    private var request: HTTPRequestHead?
+    private var answered = false
+
+    init(route: @escaping @Sendable (String, String) -> HTTPResponse?, onTick: @escaping @Sendable () -> Void) {
+        self.route = route
+        self.onTick = onTick
     }
 
-    private func serve(_ connection: Int32) {
-        var timeout = timeval(tv_sec: ioTimeoutMilliseconds / 1_000, tv_usec: (ioTimeoutMilliseconds % 1_000) * 1_000)
-        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let head: [UInt8]
-        switch readHead(connection) {
-        case .complete(let bytes): head = bytes
-        case .tooLarge: return respond(connection, .text(431, "request head too large\n"), includeBody: true)
-        case .failed: return  // timeout or the client went away: nothing to answer
-        }
-        let requestLine = head.prefix { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }
-        let parts = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)),
-              let method = String(validating: parts[0], as: UTF8.self),
-              let target = String(validating: parts[1], as: UTF8.self), target.hasPrefix("/") else {
-            return respond(connection, .text(400, "bad request\n"), includeBody: true)
-        }
-        guard method == "GET" || method == "HEAD" else {
-            return respond(connection, .text(405, "only GET and HEAD\n"), includeBody: true, extraHeaders: "Allow: GET, HEAD\r\n")
-        }
-        onTick()
-        let path = String(target.prefix { $0 != "?" })
-        let response = route(method, path) ?? .text(404, "not found: try /metrics or /health\n")
-        respond(connection, response, includeBody: method == "GET")
-    }
-
-    private enum HeadRead { case complete([UInt8]), tooLarge, failed }
-
-    /// Reads until the blank line ending the request head.
-    private func readHead(_ connection: Int32) -> HeadRead {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2_048)
-        let terminator: [UInt8] = Array("\r\n\r\n".utf8)
-        let bareTerminator: [UInt8] = Array("\n\n".utf8)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return .failed }
-            bytes.append(contentsOf: chunk[0..<count])
-            if contains(bytes, terminator) || contains(bytes, bareTerminator) { return .complete(bytes) }
-            if bytes.count > 8_192 { return .tooLarge }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let head = request, !answered else { return }
+            guard head.method == .GET || head.method == .HEAD else {
+                return respond(context, .text(405, "only GET and HEAD\n"), includeBody: true, allow: true)
+            }
+            onTick()
+            let path = String(head.uri.prefix { $0 != "?" })
+            let response = route(head.method.rawValue, path) ?? .text(404, "not found: try /metrics or /health\n")
+            respond(context, response, includeBody: head.method == .GET)
         }
     }
 
-    private func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
-        guard bytes.count >= pattern.count else { return false }
-        for start in 0...(bytes.count - pattern.count) where bytes[start] == pattern[0] {
-            if bytes[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
-        }
-        return false
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !answered else { return context.close(promise: nil) }
+        let tooLarge = (error as? HTTPParserError) == .headerOverflow
+        respond(context, tooLarge ? .text(431, "request head too large\n") : .text(400, "bad request\n"), includeBody: true)
     }
 
-    private func respond(_ connection: Int32, _ response: HTTPResponse, includeBody: Bool, extraHeaders: String = "") {
-        let head = "HTTP/1.1 \(response.status) \(Self.reason(response.status))\r\n"
-            + "Content-Type: \(response.contentType)\r\nContent-Length: \(response.body.count)\r\n"
-            + "Cache-Control: no-store\r\nConnection: close\r\n\(extraHeaders)\r\n"
-        var bytes = Array(head.utf8)
-        if includeBody { bytes += response.body }
-        var offset = 0
-        while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { send(connection, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent < 0, errno == EINTR { continue }
-            guard sent > 0 else { return }
-            offset += sent
-        }
-        // Lingering close: read what the client still sends (bounded by the I/O timeout and 64 KiB) so that closing
-        // with unread input does not reset the connection before the client has read the response.
-        shutdown(connection, Int32(SHUT_WR))
-        var drained = 0
-        var sink = [UInt8](repeating: 0, count: 4_096)
-        while drained < 65_536 {
-            let count = sink.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { break }
-            drained += count
-        }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { return context.close(promise: nil) }  // said nothing in time
+        context.fireUserInboundEventTriggered(event)
     }
 
-    private static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 400: "Bad Request"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 431: "Request Header Fields Too Large"
-        case 503: "Service Unavailable"
-        default: "Status"
+    private func respond(_ context: ChannelHandlerContext, _ response: HTTPResponse, includeBody: Bool, allow: Bool = false) {
+        answered = true
+        var headers = HTTPHeaders([("Content-Type", response.contentType), ("Content-Length", "\(response.body.count)"),
+                                   ("Cache-Control", "no-store"), ("Connection", "close")])
+        if allow { headers.add(name: "Allow", value: "GET, HEAD") }
+        let status = HTTPResponseStatus(statusCode: response.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if includeBody, !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 }
