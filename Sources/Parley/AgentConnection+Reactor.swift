@@ -196,7 +196,7 @@ extension AgentConnection {
               reactor.lastStallWarning.map({ now &- $0 >= 60_000 }) ?? true else { return }
         reactor.lastStallWarning = now
         logger.warning("a request handler ran on the agent's reactor thread without suspending; heartbeats waited for it",
-                       metadata: ["agent": "\(configuration.id)", "milliseconds": "\(now &- started)",
+                       metadata: ["agent": "\(configuration.id)", "milliseconds": .stringConvertible(now &- started),
                                   "remedy": "await before long synchronous work, or set startsHandlersInline = false"])
     }
 

@@ -67,8 +67,8 @@ public final class Broker: Sendable {
             try journal.truncate(to: reader.validEnd)
             logger.warning("event journal not compacted", metadata: ["event": "journal_not_compacted", "error": "\(error)"])
         }
-        logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": "\(records)",
-                                                       "sync": "\(options.syncJournal)"])
+        logger.info("event journal loaded", metadata: ["event": "journal_loaded", "directory": "\(directory)", "records": .stringConvertible(records),
+                                                       "sync": .stringConvertible(options.syncJournal)])
         return journal
     }
 
@@ -141,7 +141,7 @@ public final class Broker: Sendable {
             reactor.loop.core.shutdown()
             try reactor.loop.flush()
             reactor.sampler.take(reactor.loop, now: MonotonicClock.milliseconds(), draining: true, logChanges: false, onSample: onSample)
-            logger.notice("broker stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
+            logger.notice("broker stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": .stringConvertible(unfinished)])
         }
     }
 }
@@ -186,7 +186,7 @@ struct BrokerSampler {
         var remaining = agents
         for agent in current {
             let metadata: Logger.Metadata = ["agent": "\(agent.id)", "layer": "\(agent.layer)",
-                                             "capabilities": "\(agent.capabilities.joined(separator: ","))"]
+                                             "capabilities": .array(agent.capabilities.map { .string($0) })]
             switch remaining.removeValue(forKey: agent.id)?.state {
             case nil:
                 logger.info("agent joined", metadata: metadata.merging(["event": "agent_joined", "state": "\(agent.state)"]) { $1 })

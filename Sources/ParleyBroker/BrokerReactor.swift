@@ -44,7 +44,7 @@ struct BrokerReactor: ReactorProcess {
         draining = true
         loop.core.beginDraining()
         logger.notice("shutting down: draining pending requests",
-                      metadata: ["event": "shutdown", "pending": "\(loop.core.pendingCount)", "grace_ms": "\(grace)"])
+                      metadata: ["event": "shutdown", "pending": .stringConvertible(loop.core.pendingCount), "grace_ms": .stringConvertible(grace)])
         sample(now: now)
     }
 

@@ -261,7 +261,7 @@ struct ReactorLoop {
         let now = MonotonicClock.milliseconds()
         guard now &- lastRefusalLog >= 10_000 else { return }
         logger.warning("subscription refused", metadata: ["event": "subscription_refused", "reason": "\(problem)",
-                                                          "refused_so_far": "\(refusedSubscriptions)"])
+                                                          "refused_so_far": .stringConvertible(refusedSubscriptions)])
         lastRefusalLog = now
     }
 
@@ -297,10 +297,10 @@ struct ReactorLoop {
     private func log(_ event: EventJournal.CompactionEvent) {
         switch event {
         case .started(let size):
-            logger.info("event journal compaction started", metadata: ["event": "journal_compaction_started", "bytes": "\(size)",
-                                                                      "retained_footprint": "\(core.retainedEventFootprint)"])
+            logger.info("event journal compaction started", metadata: ["event": "journal_compaction_started", "bytes": .stringConvertible(size),
+                                                                      "retained_footprint": .stringConvertible(core.retainedEventFootprint)])
         case .finished(let before, let after):
-            logger.info("event journal compacted", metadata: ["event": "journal_compacted", "bytes_before": "\(before)", "bytes_after": "\(after)"])
+            logger.info("event journal compacted", metadata: ["event": "journal_compacted", "bytes_before": .stringConvertible(before), "bytes_after": .stringConvertible(after)])
         case .failed(let reason):
             logger.warning("event journal not compacted", metadata: ["event": "journal_not_compacted", "error": "\(reason)"])
         }
@@ -340,7 +340,7 @@ struct ReactorLoop {
         let now = MonotonicClock.milliseconds()
         guard now &- lastFullQueueLog >= 10_000 else { return }
         logger.warning(isGateway ? "gateway queue full: message dropped" : "peer queue full: message dropped, peer marked away", metadata: [
-            "event": "peer_queue_full", "peer": "\(peer)", "dropped_so_far": "\(droppedAtHighWaterMark)",
+            "event": "peer_queue_full", "peer": "\(peer)", "dropped_so_far": .stringConvertible(droppedAtHighWaterMark),
         ])
         lastFullQueueLog = now
     }

@@ -27,7 +27,7 @@ struct AuditWriter {
         }
         if let unwritten = unwrittenInEpisode {
             logger.notice("the audit trail is writable again: cross-layer calls go through",
-                          metadata: ["event": "audit_recovered", "audit_log": "\(log.path)", "refused_calls": "\(unwritten)"])
+                          metadata: ["event": "audit_recovered", "audit_log": "\(log.path)", "refused_calls": .stringConvertible(unwritten)])
             unwrittenInEpisode = nil
         }
         return true

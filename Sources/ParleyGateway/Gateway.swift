@@ -65,7 +65,7 @@ public final class Gateway: Sendable {
         try frontend.bind(options.endpoint)
         let endpoint = (try? frontend.lastEndpoint) ?? options.endpoint
         logger.info("gateway listening", metadata: ["event": "bind", "endpoint": "\(endpoint)", "broker": "\(options.brokerEndpoint)",
-                                                   "policy": "\(initialPolicy.source)", "rules": "\(initialPolicy.rules.count)"])
+                                                   "policy": "\(initialPolicy.source)", "rules": .stringConvertible(initialPolicy.rules.count)])
 
         var core = GatewayCore(configuration: options.core, policy: initialPolicy, keyRing: options.frontendSecurity?.keyRing,
                                now: MonotonicClock.milliseconds(), wallClock: WallClock.milliseconds())
@@ -84,7 +84,7 @@ public final class Gateway: Sendable {
             reactor.flush()
             onSample(reactor.statistics.sample(reactor.core, draining: true, now: MonotonicClock.milliseconds()))
             reactor.backend.close()
-            logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": "\(unfinished)"])
+            logger.notice("gateway stopped", metadata: ["event": "stopped", "endpoint": "\(endpoint)", "ended_unavailable": .stringConvertible(unfinished)])
         }
     }
 
@@ -165,7 +165,7 @@ public final class Gateway: Sendable {
         if let loss = core.brokerLoss {
             logger.warning("lost the broker; calls in flight end UNAVAILABLE; registering again",
                            metadata: ["event": "broker_lost", "broker": "\(options.brokerEndpoint)", "cause": "\(loss.cause)",
-                                      "ended_unavailable": "\(loss.endedCalls)"])
+                                      "ended_unavailable": .stringConvertible(loss.endedCalls)])
         }
         var notQueued: [CallbackID] = []
         for outbound in core.backOutbox {

@@ -34,7 +34,7 @@ struct GatewayReactor: ReactorProcess {
             core.reload(policy)
             statistics.policyReloads += 1
             logger.notice("policy reloaded", metadata: ["event": "policy_reloaded", "policy": "\(policy.source)",
-                                                        "rules": "\(policy.rules.count)"])
+                                                        "rules": .stringConvertible(policy.rules.count)])
         }
         if now >= nextSample {
             nextSample = now + max(options.sampleIntervalMilliseconds, 10)
@@ -98,8 +98,8 @@ struct GatewayReactor: ReactorProcess {
     mutating func beginDraining(now: UInt64) {
         draining = true
         logger.notice("shutting down: new calls get UNAVAILABLE, forwarded calls may finish",
-                      metadata: ["event": "shutdown", "forwards": "\(core.forwardsInFlight)",
-                                 "grace_ms": "\(options.shutdownGraceMilliseconds)"])
+                      metadata: ["event": "shutdown", "forwards": .stringConvertible(core.forwardsInFlight),
+                                 "grace_ms": .stringConvertible(options.shutdownGraceMilliseconds)])
     }
 
     /// Sends what the core decided (see `Gateway.flush`).

@@ -124,7 +124,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 StartupReport.refuse(program, "\(configuration.locating(error))")
                 throw ExitCode(StartupReport.configurationExitStatus)
             }
-            logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": "\(options.security!.keyRing.entries.count)"])
+            logger.notice("CURVE enabled", metadata: ["keys": "\(keys)", "known keys": .stringConvertible(options.security!.keyRing.entries.count)])
         } else {
             // Unset: a random token per start, handed to a gateway started beside the broker through a private file.
             if let token = configuration.text("gateway-token") {

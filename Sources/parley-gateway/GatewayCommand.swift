@@ -115,7 +115,7 @@ struct GatewayCommand: AsyncParsableCommand {
             StartupReport.refuse(program, "\(configuration.locating(error))")
             throw ExitCode(StartupReport.configurationExitStatus)
         }
-        logger.info("policy loaded", metadata: ["event": "policy_loaded", "policy": "\(policyPath)", "rules": "\(loadedPolicy.rules.count)"])
+        logger.info("policy loaded", metadata: ["event": "policy_loaded", "policy": "\(policyPath)", "rules": .stringConvertible(loadedPolicy.rules.count)])
 
         let gateway: Gateway
         do {

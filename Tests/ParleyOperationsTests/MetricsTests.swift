@@ -67,7 +67,7 @@ struct MetricsTests {
 
 @Suite("JSON log lines")
 struct JSONLogTests {
-    @Test("each log call is one JSON object on one line: time, level, logger, message, then the metadata")
+    @Test("each log call is one JSON object on one line: time, level, logger, message, then the metadata, typed")
     func oneObjectPerLine() throws {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
@@ -76,7 +76,9 @@ struct JSONLogTests {
         logger[metadataKey: "process"] = "test"
         logger.info("agent joined", metadata: ["event": "agent_joined", "agent": "echo \"1\"\n", "message": "shadowed"])
         logger.debug("not at this level")
-        logger.notice("stopped", metadata: ["event": "stopped", "details": ["pending": "0", "list": ["a", "b"]]])
+        logger.notice("stopped", metadata: ["event": "stopped", "details": ["pending": "0", "list": ["a", "b"]],
+                                            "pid": .stringConvertible(Int32(4242)), "sync": .stringConvertible(true),
+                                            "huge": .stringConvertible(UInt64.max)])
         close(ends[1])
         let data = FileHandle(fileDescriptor: ends[0]).readDataToEndOfFile()
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
@@ -95,5 +97,9 @@ struct JSONLogTests {
         let details = try #require(second["details"] as? [String: Any])
         #expect(details["pending"] as? String == "0")
         #expect(details["list"] as? [String] == ["a", "b"])
+        #expect(second["pid"] as? Int == 4242, "an integer is a JSON number, not a string")
+        #expect(second["sync"] as? Bool == true)
+        #expect(lines[1].contains(#""sync":true"#) && lines[1].contains(#""pid":4242"#))
+        #expect(second["huge"] as? String == "18446744073709551615", "an integer beyond Int stays exact, as a string")
     }
 }

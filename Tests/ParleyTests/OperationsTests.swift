@@ -104,6 +104,11 @@ extension BrokerIntegration {
             for event in ["start", "bind", "agent_joined", "agent_left", "shutdown", "stopped"] {
                 #expect(events.contains(event), "\(event) in \(events)")
             }
+            let objects = broker.child.stderrLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let start = try #require(objects.first { $0["event"] as? String == "start" })
+            #expect(start["pid"] is Int, "typed fields: \(start)")
+            let joined = try #require(objects.first { $0["event"] as? String == "agent_joined" && $0["agent"] as? String == "store" })
+            #expect(joined["capabilities"] as? [String] == ["persistence", "echo"], "\(joined)")
         }
 
         @Test("with 20 idle connections held open to /metrics (a request head begun, never finished), /health is still answered within 100 ms")

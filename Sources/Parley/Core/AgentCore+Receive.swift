@@ -72,7 +72,7 @@ extension AgentCore {
         case .beacon(let beacon):
             send(table.receive(beacon))
         default:
-            logger.warning("malformed message on the events socket", metadata: ["bytes": "\(bytes.count)"])
+            logger.warning("malformed message on the events socket", metadata: ["bytes": .stringConvertible(bytes.count)])
         }
     }
 

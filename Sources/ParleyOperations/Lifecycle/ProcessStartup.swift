@@ -42,7 +42,7 @@ public enum ProcessStartup {
         LogSetup.bootstrap(format: LogFormat(rawValue: configuration.string("log-format"))!,
                            level: Logger.Level(rawValue: configuration.string("log-level"))!)
         let logger = Logger(label: program)
-        logger.notice("starting", metadata: ["event": "start", "pid": "\(getpid())", "config": "\(configuration.configFile ?? "none")"])
+        logger.notice("starting", metadata: ["event": "start", "pid": .stringConvertible(getpid()), "config": "\(configuration.configFile ?? "none")"])
         return .run(configuration, logger)
     }
 }

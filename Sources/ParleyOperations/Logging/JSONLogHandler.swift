@@ -8,7 +8,8 @@ import ParleyWire
 import Synchronization
 
 /// A swift-log handler writing one JSON object per line: `time` (UTC, RFC 3339 with milliseconds), `level`,
-/// `logger` (the label), `message`, then the metadata as string fields (nested metadata as JSON).
+/// `logger` (the label), `message`, then the metadata: strings as strings, `.stringConvertible` integers as JSON
+/// numbers and booleans as JSON booleans, arrays and dictionaries as JSON arrays and objects.
 ///
 /// Lifecycle lines carry an `event` field (`start`, `bind`, `agent_joined`, `shutdown`, …) so that log
 /// pipelines can select them without parsing messages. Thread-safe: each line goes out in one `write`.
@@ -55,6 +56,9 @@ public struct JSONLogHandler: LogHandler {
     private static func write(_ value: Logger.Metadata.Value, to json: inout JSONWriter) {
         switch value {
         case .string(let text): json.string(text)
+        case .stringConvertible(let convertible as Bool): json.bool(convertible)
+        case .stringConvertible(let convertible as any BinaryInteger):
+            if let signed = Int(exactly: convertible) { json.integer(signed) } else { json.string(convertible.description) }
         case .stringConvertible(let convertible): json.string(convertible.description)
         case .array(let items):
             json.openArray()
