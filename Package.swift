@@ -125,7 +125,7 @@ let package = Package(
             path: "bench/Sources/parley-bench"
         ),
         .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ParleyWire"]),
         .testTarget(name: "ParleyWireTests", dependencies: ["ParleyWire"]),
         .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBrokerCore", "ParleyWire"]),
         .testTarget(name: "ParleyPolicyTests", dependencies: ["ParleyPolicy", "ParleyWire"]),

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyWire
 import ZeroMQ
 
 /// CURVE on a server socket: the server's key pair, and the key ring that says who may connect.
@@ -67,7 +68,7 @@ public func readKey(_ path: String) throws -> String {
         throw ConfigurationError(file: path, line: 0, problem: "cannot read the key file")
     }
     let key = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
-    guard key.count == 40, Curve.z85Decode(key)?.count == 32 else {
+    guard key.count == 40, Z85.decode(key)?.count == 32 else {
         throw ConfigurationError(file: path, line: 1, problem: "not a 40-character Z85 CURVE key")
     }
     return key

@@ -1,3 +1,5 @@
+import ParleyWire
+
 /// The checks of a keys file against the rules of keys and against a policy (kept apart from the lookups, which
 /// the fuzz build compiles on their own).
 extension KeyRing {

@@ -1,3 +1,5 @@
+import ParleyWire
+
 /// One ZAP request (ZeroMQ RFC 27), as a ``ZAPHandler``'s `authenticate` function sees it.
 ///
 /// A plain value: `Sendable` and thread-safe.
@@ -27,7 +29,7 @@ public struct ZAPRequest: Sendable, Equatable {
     /// ``Curve/generateKeyPair()`` produces; `nil` unless the mechanism is `"CURVE"` with a 32-byte key.
     public var curvePublicKey: String? {
         guard mechanism == "CURVE", let key = credentials.first, key.count == 32 else { return nil }
-        return Curve.z85Encode(key)
+        return Z85.encode(key)
     }
 }
 
