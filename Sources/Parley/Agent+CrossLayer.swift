@@ -31,13 +31,22 @@ extension Agent {
 
     /// Sends `callback` through the gateway and returns its outcome, whatever the status.
     public func executeOutcome<Payload: Encodable & Sendable>(_ callback: LayerCallback<Payload>) async throws -> Outcome {
-        if let problem = Names.layerProblem(callback.toLayer) { throw ParleyError.invalidConfiguration(problem) }
-        if let need = callback.need, let problem = Names.capabilityProblem(need) { throw ParleyError.invalidConfiguration(problem) }
+        try await sendAcrossLayers(callback.kind, toLayer: callback.toLayer, need: callback.need, body: JSONPayload.encode(callback.payload),
+                                   timeout: callback.timeout, retries: callback.retries)
+    }
+
+    /// Sends an encoded `body` through the gateway to an agent of `layer` offering `need` (any agent of the layer when
+    /// nil) and returns the outcome, whatever the status. Throws only for an invalid layer or capability name.
+    public func sendAcrossLayers(_ kind: RequestKind = .call, toLayer layer: String, need: String?, body: [UInt8],
+                                 contentType: String = "application/json", timeout: Duration = .seconds(30),
+                                 retries: Int = 3) async throws -> Outcome {
+        if let problem = Names.layerProblem(layer) { throw ParleyError.invalidConfiguration(problem) }
+        if let need, let problem = Names.capabilityProblem(need) { throw ParleyError.invalidConfiguration(problem) }
         if gatewayStarted.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
             gateway.startInBackground()
         }
-        return await send(callback.kind, to: .layer(callback.toLayer, capability: callback.need), body: try JSONPayload.encode(callback.payload),
-                          contentType: "application/json", timeout: callback.timeout, retries: callback.retries, via: gateway)
+        return await send(kind, to: .layer(layer, capability: need), body: body, contentType: contentType, timeout: timeout,
+                          retries: retries, via: gateway)
     }
 
     /// A domain agent asks the infrastructure layer for what it `need`s (through a port), e.g. `"persistence"`.

@@ -14,14 +14,11 @@ struct HealthCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: BrokerOptions
 
-    @Option(help: "Check the gateway at this endpoint (its frontend, e.g. tcp://127.0.0.1:7420) instead of the broker.")
-    var gateway: String?
-
     @Option(name: .customLong("timeout-ms"), help: "How long to wait for an answer.")
     var timeoutMilliseconds = 2_000
 
     func run() async throws {
-        if let gateway { return try await checkGateway(gateway) }
+        if let gateway = connection.gatewayOption { return try await checkGateway(gateway) }
         do {
             let snapshot = try await BrokerStatus.fetch(endpoint: connection.broker, curve: connection.brokerCurve(),
                                                         timeout: .milliseconds(timeoutMilliseconds))

@@ -18,13 +18,18 @@ struct ParleyCommand: AsyncParsableCommand {
 }
 
 /// Options every subcommand that talks to the broker shares; their defaults come from `PARLEY_BROKER`,
-/// `PARLEY_EVENTS`, `PARLEY_SECRET_KEY`, `PARLEY_BROKER_KEY` and `PARLEY_GATEWAY_KEY` when set.
+/// `PARLEY_EVENTS`, `PARLEY_GATEWAY`, `PARLEY_SECRET_KEY`, `PARLEY_BROKER_KEY` and `PARLEY_GATEWAY_KEY` when set.
 struct BrokerOptions: ParsableArguments {
     @Option(help: "The broker's ROUTER endpoint (environment: PARLEY_BROKER).")
     var broker = ProcessInfo.processInfo.environment["PARLEY_BROKER"] ?? "tcp://127.0.0.1:7410"
 
     @Option(help: "The broker's events (XPUB) endpoint (environment: PARLEY_EVENTS).")
     var events = ProcessInfo.processInfo.environment["PARLEY_EVENTS"] ?? "tcp://127.0.0.1:7411"
+
+    @Option(name: .customLong("gateway"),
+            help: ArgumentHelp("The gateway's frontend endpoint, for layer: targets (environment: PARLEY_GATEWAY; default tcp://127.0.0.1:7420); `health` checks the gateway when it is given here.",
+                               valueName: "endpoint"))
+    var gatewayOption: String?
 
     @Option(name: .customLong("secret-key"),
             help: ArgumentHelp("CURVE: this client's secret key file (PREFIX.key from `parley keygen --out PREFIX`; environment: PARLEY_SECRET_KEY).",
@@ -39,6 +44,9 @@ struct BrokerOptions: ParsableArguments {
             help: ArgumentHelp("CURVE: the gateway's public key file, for a gateway's health (environment: PARLEY_GATEWAY_KEY).",
                                valueName: "file"))
     var gatewayKeyOption: String?
+
+    /// The gateway's frontend: `--gateway`, else `PARLEY_GATEWAY`, else the default port on loopback.
+    var gateway: String { gatewayOption ?? ProcessInfo.processInfo.environment["PARLEY_GATEWAY"] ?? "tcp://127.0.0.1:7420" }
 
     private var secretKeyFile: String? { secretKeyOption ?? ProcessInfo.processInfo.environment["PARLEY_SECRET_KEY"] }
     private var brokerKeyFile: String? { brokerKeyOption ?? ProcessInfo.processInfo.environment["PARLEY_BROKER_KEY"] }
@@ -65,6 +73,7 @@ struct BrokerOptions: ParsableArguments {
     func agentConfiguration(id: String, layer: String, capabilities: [String] = []) throws -> AgentConfiguration {
         var configuration = AgentConfiguration(id: id, layer: layer, capabilities: capabilities, brokerEndpoint: broker,
                                                eventsEndpoint: events)
+        configuration.gatewayEndpoint = gateway
         configuration.curve = try curveKeys()
         return configuration
     }

@@ -11,16 +11,16 @@ struct RequestCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: BrokerOptions
 
-    @Option(help: "Where to send it: agent:<id> or cap:<name>.")
+    @Option(help: "Where to send it: agent:<id> or cap:<name> (in --layer), or layer:<layer>[/<cap>] (another layer, through the gateway).")
     var to: String
 
     @Option(help: "The JSON payload.")
     var json = "{}"
 
-    @Option(help: "help or clarification.")
+    @Option(help: "help, clarification, or call (what a cross-layer policy rule usually allows).")
     var kind = "help"
 
-    @Option(help: "The layer this CLI agent registers in (requests stay inside one layer).")
+    @Option(help: "The layer this CLI agent registers in (agent: and cap: targets stay inside it).")
     var layer = "domain"
 
     @Option(help: "The agent id this CLI registers with (default: cli-<random>).")
@@ -40,19 +40,28 @@ struct RequestCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let target = Target(to) else { throw ValidationError("--to must be agent:<id> or cap:<name>, not '\(to)'") }
+        guard let target = Target(to) else {
+            throw ValidationError("--to must be agent:<id>, cap:<name> or layer:<layer>[/<cap>], not '\(to)'")
+        }
         let requestKind: RequestKind
         switch kind {
         case "help": requestKind = .help
         case "clarification": requestKind = .clarification
-        default: throw ValidationError("--kind must be help or clarification")
+        case "call": requestKind = .call
+        default: throw ValidationError("--kind must be help, clarification or call")
         }
         let payload = try validatedJSON(json, option: "--json")
         let agentID = id ?? "cli-\(CallbackID.random().description.prefix(8))"
         let agent = try Agent(connection.agentConfiguration(id: agentID, layer: layer))
         try await connection.requireBroker()
         try await agent.connect()
-        let outcome = await agent.send(requestKind, to: target, body: payload, timeout: .milliseconds(timeoutMilliseconds))
+        let outcome: Outcome
+        if case .layer(let layer, let capability) = target {
+            outcome = try await agent.sendAcrossLayers(requestKind, toLayer: layer, need: capability, body: payload,
+                                                       timeout: .milliseconds(timeoutMilliseconds), retries: 0)
+        } else {
+            outcome = await agent.send(requestKind, to: target, body: payload, timeout: .milliseconds(timeoutMilliseconds))
+        }
         await agent.close()
         if output == .json {
             try printJSON(PrintedOutcome(status: "\(outcome.status)", attempts: outcome.attempts, reply: outcome.text))

@@ -147,6 +147,27 @@ extension BrokerIntegration {
             #expect(invalid.status == 1 && invalid.output.contains("refused (BAD_REQUEST): invalid topic"), "\(invalid.output)")
         }
 
+        @Test("parley request --to layer:… goes through the gateway named by PARLEY_GATEWAY: allowed by the policy it is answered, denied it ends UNAUTHORIZED, both audited")
+        func crossLayerRequest() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await GatewayProcess(broker: broker, in: folder)
+            defer { gateway.stop() }
+            let store = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "store", "--layer", "infrastructure",
+                                                         "--cap", "persistence"], readyPrefix: "agent store serving")
+            defer { store.stop() }
+            let environment = ["PARLEY_BROKER": broker.endpoint, "PARLEY_GATEWAY": gateway.endpoint]
+            let allowed = try await runToExit("parley", ["request", "--to", "layer:infrastructure/persistence", "--kind", "call",
+                                                         "--json", #"{"key":"order-7"}"#], environment: environment)
+            #expect(allowed.status == 0 && allowed.output.contains("OK (attempts: 1)") && allowed.output.contains(#"{"key":"order-7"}"#),
+                    "\(allowed.output) \(allowed.errors)")
+            let denied = try await runToExit("parley", ["request", "--to", "layer:presentation", "--kind", "call"], environment: environment)
+            #expect(denied.status == 1 && denied.output.contains("UNAUTHORIZED"), "\(denied.output) \(denied.errors)")
+            let audit = try String(contentsOfFile: folder.path + "/audit.jsonl", encoding: .utf8)
+            #expect(audit.split(separator: "\n").count == 2, "both decisions are audited: \(audit)")
+        }
+
         @Test("with nothing listening at the endpoint, status and request say so at once instead of waiting")
         func statusWithoutBroker() async throws {
             let clock = ContinuousClock()
