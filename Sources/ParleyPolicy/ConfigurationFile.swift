@@ -6,14 +6,16 @@ import Musl
 import Darwin
 #endif
 
-/// Reads configuration files: whole, as UTF-8, refusing anything unreadable with a ``ConfigurationError``.
-enum ConfigurationFile {
-    /// Larger files are refused: a policy or keys file is a few kilobytes.
+/// Reads configuration files (policy, keys, and the processes' config files): whole, as UTF-8, refusing anything
+/// unreadable with a ``ConfigurationError``. The one reader of configuration text in the code base.
+package enum ConfigurationFile {
+    /// Larger files are refused: a configuration file is a few kilobytes.
     static let maxBytes = 16 << 20
 
-    /// The text of the file at `path`; line 0 errors when it cannot be read, line N when byte N is not UTF-8.
-    static func readText(path: String) throws(ConfigurationError) -> String {
-        let bytes = try readBytes(path: path)
+    /// The text of the file at `path`; a line-0 error ("cannot read `what`: reason") when it cannot be read, line N
+    /// when a byte of line N is not UTF-8.
+    package static func readText(path: String, describedAs what: String = "the file") throws(ConfigurationError) -> String {
+        let bytes = try readBytes(path: path, describedAs: what)
         return try decode(bytes, source: path)
     }
 
@@ -37,9 +39,9 @@ enum ConfigurationFile {
         return String(text)
     }
 
-    private static func readBytes(path: String) throws(ConfigurationError) -> [UInt8] {
-        func failure(_ what: String) -> ConfigurationError {
-            ConfigurationError(file: path, line: 0, problem: "cannot read the file: \(what)")
+    private static func readBytes(path: String, describedAs what: String) throws(ConfigurationError) -> [UInt8] {
+        func failure(_ reason: String) -> ConfigurationError {
+            ConfigurationError(file: path, line: 0, problem: "cannot read \(what): \(reason)")
         }
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { throw failure(String(cString: strerror(errno))) }

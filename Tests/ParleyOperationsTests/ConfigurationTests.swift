@@ -101,7 +101,7 @@ struct ConfigurationTests {
     func syntax() throws {
         let cases: [(String, Int, String)] = [
             ("endpoint: tcp://127.0.0.1:1\nheartbeat-ms: 200\n  max-body: 1MiB\n", 3, "invalid YAML"),
-            ("heartbeat-ms: 200\nendpoint: tcp://127.0.0.1:1\nheartbeat-ms: 300\n", 3, "'heartbeat-ms' is set twice"),
+            ("heartbeat-ms: 200\nendpoint: tcp://127.0.0.1:1\nheartbeat-ms: 300\n", 3, "key 'heartbeat-ms' appears more than once"),
             ("- heartbeat-ms\n", 1, "must be a mapping of settings"),
             ("endpoint: \"tcp://127.0.0.1:1\n", 2, "while scanning a quoted scalar (line 1)"),
         ]
