@@ -9,6 +9,8 @@ import PackageDescription
 // - swift-metrics + swift-prometheus: the processes' /metrics (issue 7). swift-metrics is the API the executables
 //   record through; swift-prometheus renders the text format. Together with swift-atomics they add ~11 s to a clean
 //   debug build on 2 cores (measured on a scratch package).
+// - swift-collections (HeapModule): the broker's and the agents' timers (issue 16: no hand-written heap). The package
+//   is already resolved for swift-service-lifecycle; HeapModule itself builds in seconds.
 // - swift-nio (NIOCore, NIOPosix, NIOHTTP1): the /metrics and /health endpoint serves every connection at once on one
 //   event loop (issue 16: the hand-written server answered one connection at a time, so idle connections delayed
 //   /health past a probe's timeout). It reuses swift-atomics and swift-collections, already here.
@@ -32,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,12 +45,13 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ParleyWire"]),
         // The wire protocol and the values every layer shares (routing ids, the CURVE key ring): no dependencies.
         .target(name: "ParleyWire"),
-        // The broker's protocol rules as a sans-I/O state machine: nothing but ParleyWire and the standard library
-        // (no libzmq, no Foundation, no clock, no random source; BrokerCoreImportsTests checks the imports).
+        // The broker's protocol rules as a sans-I/O state machine: nothing but ParleyWire, the standard library and
+        // swift-collections' HeapModule for its timers (no libzmq, no Foundation, no clock, no random source;
+        // BrokerCoreImportsTests checks the imports).
         // Cross-module optimisation: the reactor uses the generic `BrokerCore<Message>`, which must be specialised in
         // the broker's module (without it a round trip costs twice the instructions: unspecialised generic code).
         .target(
-            name: "ParleyBrokerCore", dependencies: ["ParleyWire"],
+            name: "ParleyBrokerCore", dependencies: ["ParleyWire", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]
         ),
         // The broker process's I/O: the reactor around the core, the event journal, the options.
@@ -85,7 +89,8 @@ let package = Package(
         ),
         .target(
             name: "Parley",
-            dependencies: ["ZeroMQ", "ParleyWire", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ZeroMQ", "ParleyWire", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "HeapModule", package: "swift-collections")]
         ),
         .executableTarget(
             name: "parley-broker",

@@ -5,6 +5,7 @@
 #
 # Each module is compiled on its own, with its real name, so the sources build unchanged:
 #   ParleyWire        Sources/ParleyWire/*.swift (the protocol, routing ids, the CURVE key ring)
+#   InternalCollectionsUtilities, HeapModule  swift-collections' heap, from SwiftPM's checkout (resolved first)
 #   ParleyBrokerCore  Sources/ParleyBrokerCore/*.swift, the sans-I/O core (it imports nothing else), built with
 #                     -enable-testing so the fuzzer can check the core's internal tables
 # All of them are instrumented for libFuzzer and AddressSanitizer (FUZZ_SANITIZERS to change).
@@ -30,9 +31,26 @@ module() {
 }
 
 echo "building the fuzzers in $OUT (sanitizers: $SANITIZERS)"
+swift package resolve >/dev/null
+COLLECTIONS=$(swift package show-dependencies --format json | python3 -c 'import json, sys
+def find(node):
+    if node["identity"] == "swift-collections": return node["path"]
+    return next((path for child in node["dependencies"] if (path := find(child))), None)
+print(find(json.load(sys.stdin)))')
+# The language features and availability names swift-collections' Package.swift sets for its targets.
+COLLECTIONS_FLAGS=(-package-name swift_collections -enable-upcoming-feature MemberImportVisibility -enable-experimental-feature BuiltinModule
+    -enable-experimental-feature Lifetimes -enable-experimental-feature InoutLifetimeDependence
+    -enable-experimental-feature AddressableParameters -enable-experimental-feature AddressableTypes)
+for version in 5.0 5.1 5.6 5.7 5.8 5.9 5.10 6.0 6.1 6.2 6.3 6.4 6.5; do
+    COLLECTIONS_FLAGS+=(-Xfrontend -define-availability -Xfrontend "SwiftStdlib $version:macOS 9999")
+done
+mapfile -t utilities < <(find "$COLLECTIONS/Sources/InternalCollectionsUtilities" -name '*.swift')  # names with spaces
+module InternalCollectionsUtilities "${COLLECTIONS_FLAGS[@]}" -- "${utilities[@]}"
+module HeapModule "${COLLECTIONS_FLAGS[@]}" -- "$COLLECTIONS"/Sources/HeapModule/*.swift
 module ParleyWire -- Sources/ParleyWire/*.swift
 module ParleyBrokerCore -enable-testing -- Sources/ParleyBrokerCore/*.swift
-broker_objects=("$OUT/objects/ParleyWire.o" "$OUT/objects/ParleyBrokerCore.o")
+broker_objects=("$OUT/objects/InternalCollectionsUtilities.o" "$OUT/objects/HeapModule.o" "$OUT/objects/ParleyWire.o"
+                "$OUT/objects/ParleyBrokerCore.o")
 
 echo "  link fuzz-decoder"
 "$SWIFTC" "${COMMON[@]}" fuzz/DecoderFuzzer.swift fuzz/DecoderSeeds.swift \

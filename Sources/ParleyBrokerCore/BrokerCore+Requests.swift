@@ -41,7 +41,7 @@ extension BrokerCore {
         }
         pendingBytes += size
         counters.accepted += 1
-        deadlines.insert(now + timeout, ticket)
+        deadlines.insert(Due(now + timeout, ticket))
         dispatch(ticket.slot, now: now)
     }
 
@@ -63,7 +63,7 @@ extension BrokerCore {
         let wanted = min(now + UInt64(progress.extendMilliseconds), pending[slot].hardDeadline)
         if progress.extendMilliseconds > 0, wanted > pending[slot].deadline {
             pending[slot].deadline = wanted
-            deadlines.insert(wanted, pending.ticket(slot))
+            deadlines.insert(Due(wanted, pending.ticket(slot)))
         }
         let request = pending[slot]
         guard let peer = livePeer(of: request.requester, id: request.key.requester) else { return }

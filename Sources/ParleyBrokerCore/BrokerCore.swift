@@ -1,3 +1,4 @@
+import HeapModule
 import ParleyWire
 
 /// The broker's routing and correlation logic as a sans-I/O state machine.
@@ -30,7 +31,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
     var pendingIndex: RequestIndex
     /// Requests no live agent can serve yet (their slots), by what they wait for.
     var waiting = WaitingRequests<Int32>()
-    var deadlines = DeadlineHeap<PendingTicket>()
+    var deadlines = Heap<Due<PendingTicket>>()
     var outcomes: RecentRing<CachedOutcome<Payload>>
     /// Until then, requests for targets nobody offers wait instead of ending NO_ROUTE (agents re-register
     /// after a broker restart); then the ones still without a route end NO_ROUTE. nil once the grace is over
@@ -83,7 +84,7 @@ public struct BrokerCore<Payload: BrokerPayload> {
 
     /// When `tick` should next run.
     public var nextWakeup: UInt64 {
-        min(nextHeartbeat, deadlines.earliest ?? .max, routeGraceEnds ?? .max)
+        min(nextHeartbeat, deadlines.min?.time ?? .max, routeGraceEnds ?? .max)
     }
 
     /// At the end of the start-up grace: parked requests whose target still has no route end NO_ROUTE.
@@ -161,7 +162,8 @@ public struct BrokerCore<Payload: BrokerPayload> {
     /// Runs timers due at `now`: deadlines, heartbeats, liveness, outcome-cache expiry.
     public mutating func tick(now: UInt64) {
         latestNow = max(latestNow, now)
-        while let ticket = deadlines.popDue(now) {
+        while let due = deadlines.min, due.time <= now {
+            let ticket = deadlines.removeMin().key
             guard let request = pending.request(ticket), request.deadline <= now else { continue }
             finish(ticket.slot, status: .timeout, body: .text("no answer within the deadline (\(request.attempts) attempt(s))"))
         }

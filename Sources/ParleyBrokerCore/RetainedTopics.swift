@@ -1,3 +1,4 @@
+import HeapModule
 import ParleyWire
 
 /// Every topic's log, and the broker-wide budget over what they retain together.
@@ -172,16 +173,16 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// Drops the oldest events across topics until the footprint is at most 90% of the budget.
     private mutating func shrinkToBudget() {
         let target = limits.retentionTotalBytes - limits.retentionTotalBytes / 10
-        var oldest = DeadlineHeap<Topic>()
+        var oldest = Heap<Due<Topic>>()
         for (topic, log) in logs {
-            if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
+            if let retainedAt = log.oldestRetainedAt { oldest.insert(Due(retainedAt, topic)) }
         }
-        while footprint > target, let topic = oldest.popDue(.max), var log = logs.removeValue(forKey: topic) {
+        while footprint > target, let topic = oldest.popMin()?.key, var log = logs.removeValue(forKey: topic) {
             let before = log.size
             log.dropOldest()
             account(from: before, to: log)
             evictedForBudget += 1
-            if let retainedAt = log.oldestRetainedAt { oldest.insert(retainedAt, topic) }
+            if let retainedAt = log.oldestRetainedAt { oldest.insert(Due(retainedAt, topic)) }
             logs[topic] = log
         }
     }

@@ -24,7 +24,10 @@ extension AgentCore {
             held = nil
             complete(pending)
         }
-        while let timer = timers.popDue(now) { fire(timer, now: now) }
+        while let due = timers.min, due.time <= now {
+            timers.removeMin()
+            fire(due.key, now: now)
+        }
     }
 
     /// Every `syncInterval`, subscriptions to quiet topics ask the broker for what they may have missed (see
@@ -39,7 +42,7 @@ extension AgentCore {
     /// How long the driver may wait for input before the next `tick`, in milliseconds.
     func wait(now: UInt64) -> UInt64 {
         var wait = min(Self.maximumWait, heartbeatMilliseconds - min(heartbeatMilliseconds, now &- lastSent))
-        if let earliest = timers.earliest { wait = min(wait, earliest &- min(earliest, now)) }
+        if let earliest = timers.min?.time { wait = min(wait, earliest &- min(earliest, now)) }
         if let pending = held { wait = min(wait, (pending.since + HeldResult.window) &- min(pending.since + HeldResult.window, now)) }
         wait = min(wait, (lastSync + Self.syncInterval) &- min(lastSync + Self.syncInterval, now))
         if !registered, let deadline = connectDeadline { wait = min(wait, deadline &- min(deadline, now)) }

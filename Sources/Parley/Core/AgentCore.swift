@@ -1,4 +1,5 @@
 import Logging
+import HeapModule
 import ParleyWire
 
 /// One agent connection's side of the protocol, without I/O: registration, calls (held until registered,
@@ -73,7 +74,7 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
     var publishes: [CallbackID: PendingPublish] = [:]
     /// Deliveries whose handlers run in this session; a REPLY is sent only for these.
     var deliveries: Set<UInt64> = []
-    var timers = DeadlineHeap<Timer>()
+    var timers = Heap<Due<Timer>>()
     var table: SubscriptionTable
 
     /// A core that starts registering at `now`; `connectTimeout` (milliseconds) when `connect()` waits for it.
@@ -162,7 +163,7 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
         calls.removeAll()
         publishes.removeAll()
         deliveries.removeAll()
-        timers.removeAll()
+        timers = Heap()
         table.removeAll()
         registered = false
         isFinished = true
@@ -188,11 +189,11 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
 
     /// Adds a timer; rebuilds the heap from the live calls and publishes when stale entries outnumber them.
     mutating func schedule(_ timer: Timer, at time: UInt64) {
-        timers.insert(time, timer)
+        timers.insert(Due(time, timer))
         guard timers.count > 2 * (calls.count + publishes.count) + 1_024 else { return }
-        timers.removeAll()
-        for (id, call) in calls { timers.insert(call.timerAt, .call(id)) }
-        for (id, pending) in publishes { timers.insert(pending.deadline, .publish(id)) }
+        timers = Heap()
+        for (id, call) in calls { timers.insert(Due(call.timerAt, .call(id))) }
+        for (id, pending) in publishes { timers.insert(Due(pending.deadline, .publish(id))) }
     }
 
     /// Forgets the session's deliveries (the broker delivers them again, with new ids, if they still matter)
