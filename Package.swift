@@ -42,7 +42,7 @@ let package = Package(
             pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]  // `make` links the patched build of deps/libzmq instead
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ParleyWire"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ", "ParleyWire", "ParleyStatistics"]),
         // The wire protocol and the values every layer shares (routing ids, the CURVE key ring): no dependencies.
         .target(name: "ParleyWire"),
         // The broker's protocol rules as a sans-I/O state machine: nothing but ParleyWire, the standard library and
@@ -57,7 +57,8 @@ let package = Package(
         // The broker process's I/O: the reactor around the core, the event journal, the options.
         .target(
             name: "ParleyBroker",
-            dependencies: ["ParleyBrokerCore", "ZeroMQ", "ParleyWire", "ParleyPolicy", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ParleyBrokerCore", "ZeroMQ", "ParleyWire", "ParleyPolicy", "ParleyStatistics",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "ParleyPolicy",
@@ -89,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "Parley",
-            dependencies: ["ZeroMQ", "ParleyWire", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["ZeroMQ", "ParleyWire", "ParleyStatistics", .product(name: "Logging", package: "swift-log"),
                            .product(name: "HeapModule", package: "swift-collections")]
         ),
         .executableTarget(
@@ -124,12 +125,12 @@ let package = Package(
         .executableTarget(
             name: "parley-bench",
             dependencies: [
-                "ZeroMQ", "CZeroMQ", "ParleyWire", "Parley", .product(name: "Logging", package: "swift-log"),
+                "ZeroMQ", "CZeroMQ", "ParleyWire", "ParleyStatistics", "Parley", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/Sources/parley-bench"
         ),
-        .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
+        .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ParleyStatistics", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ParleyWire"]),
         .testTarget(name: "ParleyWireTests", dependencies: ["ParleyWire"]),
         .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBrokerCore", "ParleyWire"]),

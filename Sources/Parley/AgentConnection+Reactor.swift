@@ -1,4 +1,5 @@
 import Logging
+import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ

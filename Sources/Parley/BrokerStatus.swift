@@ -1,4 +1,5 @@
 import Foundation
+import ParleyStatistics
 import ZeroMQ
 
 /// Asks a broker for its state (STATUS → STATUS_REPLY). Needs no registration.

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyStatistics
 import ZeroMQ
 
 /// Whether a server accepts this client's connection: the security handshake (CURVE, or none), checked without

@@ -1,5 +1,6 @@
 import Logging
 import ParleyBrokerCore
+import ParleyStatistics
 import ParleyWire
 import Synchronization
 import ZeroMQ

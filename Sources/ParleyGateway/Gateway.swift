@@ -276,7 +276,7 @@ struct GatewayStatistics {
     /// `encoded` goes to the broker: a FORWARD's start time is kept (a retry of a call the gateway ended restarts it).
     mutating func sendingToBroker(_ encoded: [UInt8]) {
         guard let id = encoded.withUnsafeBytes({ HeaderDecoder.requestCallbackID($0) }) else { return }
-        forwardStarts[id] = NanosecondClock.now()
+        forwardStarts[id] = MonotonicClock.nanoseconds()
     }
 
     /// `header` goes to a caller: a RESULT is counted by status.
@@ -293,7 +293,7 @@ struct GatewayStatistics {
         default: return
         }
         guard let start = forwardStarts.removeValue(forKey: callbackID) else { return }
-        latency.record(nanoseconds: NanosecondClock.now() &- start)
+        latency.record(nanoseconds: MonotonicClock.nanoseconds() &- start)
     }
 
     /// Drops the start times of calls the core ended itself (its own TIMEOUT, a cancellation).

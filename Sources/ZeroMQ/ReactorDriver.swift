@@ -1,3 +1,4 @@
+import ParleyStatistics
 /// What a process plugs into `ReactorDriver`: its timers and queued work, its waiting, its reading, and how it
 /// winds down. The broker, the gateway and each agent connection conform, with their sans-I/O core inside.
 public protocol ReactorProcess {

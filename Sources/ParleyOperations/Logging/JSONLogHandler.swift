@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import ParleyStatistics
 import ParleyWire
 import Synchronization
 
@@ -35,7 +36,7 @@ public struct JSONLogHandler: LogHandler {
         var json = JSONWriter(capacity: 256)
         json.openObject()
         json.key(fixed: "time")
-        json.timestamp(millisecondsSinceEpoch: Self.nowMilliseconds())
+        json.timestamp(millisecondsSinceEpoch: WallClock.milliseconds())
         json.key(fixed: "level")
         json.string(event.level.rawValue)
         json.key(fixed: "logger")
@@ -72,13 +73,6 @@ public struct JSONLogHandler: LogHandler {
             }
             json.closeObject()
         }
-    }
-
-    /// Now, in milliseconds since the Unix epoch.
-    static func nowMilliseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return UInt64(spec.tv_sec) * 1_000 + UInt64(spec.tv_nsec / 1_000_000)
     }
 }
 

@@ -28,7 +28,7 @@ public final class LatestSample<Sample: ReactorSample>: Sendable {
     /// The latest sample and its age in milliseconds, if the reactor stored one yet.
     public func load() -> (sample: Sample, age: UInt64)? {
         guard let sample = sample.withLock({ $0 }) else { return nil }
-        return (sample, NanosecondClock.now() / 1_000_000 &- sample.takenAt)
+        return (sample, MonotonicClock.nanoseconds() / 1_000_000 &- sample.takenAt)
     }
 
     /// `/health`: 503 `starting` before the first sample, `draining` once shutdown began, `stalled` when the

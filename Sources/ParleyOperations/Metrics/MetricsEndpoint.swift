@@ -35,9 +35,7 @@ public final class MetricsEndpoint: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = LatencyHistogram.boundsNanoseconds.map { .nanoseconds(Int64($0)) }
         self.factory = factory
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        startTime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        startTime = WallClock.seconds()
         CoreMetrics.Gauge(label: "process_start_time_seconds", factory: factory).record(startTime)
         CoreMetrics.Gauge(label: "parley_build_info", dimensions: [("program", program), ("version", ParleyVersion.current)],
                           factory: factory).record(1)
@@ -58,9 +56,7 @@ public final class MetricsEndpoint: Sendable {
         openDescriptors.record(statistics.openDescriptors)
         maxDescriptors.record(statistics.maxDescriptors)
         threads.record(statistics.threads)
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        uptime.record(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 - startTime)
+        uptime.record(WallClock.seconds() - startTime)
         let increase = lastCPU.exchange(statistics.cpuSeconds)
         if increase > 0 { cpu.increment(by: increase) }
     }

@@ -2,6 +2,7 @@
 import Glibc
 #elseif canImport(Musl)
 import Musl
+import ParleyStatistics
 #endif
 
 /// Nanoseconds from CLOCK_MONOTONIC. `MonotonicClock.milliseconds()` is too coarse for round trips of ~100 µs.

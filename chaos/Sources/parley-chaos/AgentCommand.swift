@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Parley
+import ParleyStatistics
 import Synchronization
 import ZeroMQ
 
