@@ -17,6 +17,29 @@ import PackageDescription
 // - swift-service-lifecycle: SIGTERM/SIGINT → graceful shutdown of each process's services (the reactor, the
 //   metrics server, the gateway's policy reloads). It brings swift-async-algorithms and two modules of
 //   swift-collections: ~21 s more on a clean debug build (measured the same way).
+/// Every package the build resolves, at the version the tests run with. Everyone (the tests, agents depending on the
+/// Parley library) gets semantic-version ranges from these; with PARLEY_PINNED_DEPENDENCIES=1 (deploy/Dockerfile) the
+/// build takes exactly these versions, the transitive ones included, so that an image built later holds the same
+/// code (Package.resolved is not committed: its commit ids would be this machine's mirrors', not GitHub's).
+let versions: [(url: String, version: Version, direct: Bool)] = [
+    ("https://github.com/apple/swift-argument-parser", "1.8.2", true),
+    ("https://github.com/apple/swift-log", "1.16.2", true),
+    ("https://github.com/jpsim/Yams", "6.2.2", true),
+    ("https://github.com/apple/swift-metrics", "2.13.0", true),
+    ("https://github.com/swift-server/swift-prometheus", "2.4.1", true),
+    ("https://github.com/swift-server/swift-service-lifecycle", "2.13.0", true),
+    ("https://github.com/apple/swift-nio", "2.101.3", true),
+    ("https://github.com/apple/swift-collections", "1.6.0", true),
+    ("https://github.com/apple/swift-atomics", "1.3.0", false),
+    ("https://github.com/apple/swift-async-algorithms", "1.1.4", false),
+    ("https://github.com/apple/swift-system", "1.8.1", false),
+]
+let pinned = Context.environment["PARLEY_PINNED_DEPENDENCIES"] == "1"
+let dependencies: [Package.Dependency] = versions.compactMap { entry in
+    if pinned { return .package(url: entry.url, exact: entry.version) }
+    return entry.direct ? .package(url: entry.url, from: entry.version) : nil
+}
+
 let package = Package(
     name: "Parley",
     platforms: [.macOS(.v14)],
@@ -26,16 +49,7 @@ let package = Package(
         .executable(name: "parley", targets: ["parley"]),
         .library(name: "Parley", targets: ["Parley"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-    ],
+    dependencies: dependencies,
     targets: [
         .systemLibrary(
             name: "CZeroMQ",
