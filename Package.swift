@@ -14,6 +14,8 @@ import PackageDescription
 // - swift-nio (NIOCore, NIOPosix, NIOHTTP1): the /metrics and /health endpoint serves every connection at once on one
 //   event loop (issue 16: the hand-written server answered one connection at a time, so idle connections delayed
 //   /health past a probe's timeout). It reuses swift-atomics and swift-collections, already here.
+// - modelcontextprotocol/swift-sdk (MCP): `parley mcp`, the Model Context Protocol server through which LLM hosts join
+//   (issue 18). Its MCP module needs swift-system and swift-log, already here; ~20 s on a clean debug build.
 // - swift-service-lifecycle: SIGTERM/SIGINT → graceful shutdown of each process's services (the reactor, the
 //   metrics server, the gateway's policy reloads). It brings swift-async-algorithms and two modules of
 //   swift-collections: ~21 s more on a clean debug build (measured the same way).
@@ -30,9 +32,11 @@ let versions: [(url: String, version: Version, direct: Bool)] = [
     ("https://github.com/swift-server/swift-service-lifecycle", "2.13.0", true),
     ("https://github.com/apple/swift-nio", "2.101.3", true),
     ("https://github.com/apple/swift-collections", "1.6.0", true),
+    ("https://github.com/modelcontextprotocol/swift-sdk", "0.12.1", true),
     ("https://github.com/apple/swift-atomics", "1.3.0", false),
     ("https://github.com/apple/swift-async-algorithms", "1.1.4", false),
-    ("https://github.com/apple/swift-system", "1.8.1", false),
+    ("https://github.com/apple/swift-system", "1.8.1", true),
+    ("https://github.com/mattt/eventsource", "1.1.1", false),
 ]
 let pinned = Context.environment["PARLEY_PINNED_DEPENDENCIES"] == "1"
 let dependencies: [Package.Dependency] = versions.compactMap { entry in
@@ -129,10 +133,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // `parley mcp`: Parley's tools for an LLM host over the Model Context Protocol.
+        .target(
+            name: "ParleyMCP",
+            dependencies: ["Parley", .product(name: "MCP", package: "swift-sdk")]
+        ),
         .executableTarget(
             name: "parley",
             dependencies: [
-                "Parley", "ParleyWire", "ParleyPolicy", "ZeroMQ",
+                "Parley", "ParleyWire", "ParleyPolicy", "ZeroMQ", "ParleyMCP", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -150,7 +160,10 @@ let package = Package(
         .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBrokerCore", "ParleyWire"]),
         .testTarget(name: "ParleyPolicyTests", dependencies: ["ParleyPolicy", "ParleyWire"]),
         .testTarget(name: "ParleyGatewayTests", dependencies: ["ParleyGateway", "ParleyPolicy", "ParleyWire"]),
-        .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ParleyOperations", "ZeroMQ"]),
+        // swift-system: the MCP tests hand `parley mcp`'s pipes to the MCP client's stdio transport as FileDescriptors.
+        .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ParleyOperations", "ZeroMQ",
+                                                        .product(name: "MCP", package: "swift-sdk"),
+                                                        .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "ParleyOperationsTests", dependencies: ["ParleyOperations", "ParleyStatistics", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

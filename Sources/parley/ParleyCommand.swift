@@ -13,7 +13,7 @@ struct ParleyCommand: AsyncParsableCommand {
         abstract: "Send requests, run a demo agent, publish and tail events, and inspect a Parley broker.",
         version: ParleyVersion.current,
         subcommands: [RequestCommand.self, ServeCommand.self, StatusCommand.self, PublishCommand.self, TailCommand.self,
-                      PolicyCommand.self, KeygenCommand.self, HealthCommand.self, AdministerCommand.self]
+                      PolicyCommand.self, KeygenCommand.self, HealthCommand.self, AdministerCommand.self, MCPCommand.self]
     )
 }
 

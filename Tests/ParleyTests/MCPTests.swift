@@ -1,0 +1,167 @@
+import Foundation
+import MCP
+import Parley
+import SystemPackage
+import Testing
+
+/// `parley mcp` driven by a real MCP client (the swift-sdk's `Client`) over the process's stdin and stdout.
+final class MCPSession: @unchecked Sendable {
+    let process = Process()
+    let client = Client(name: "parley-tests", version: "1")
+    private let toServer = Pipe()
+    private let fromServer = Pipe()
+
+    /// Starts `parley mcp` with `arguments` and completes the MCP handshake.
+    init(_ arguments: [String], environment: [String: String] = [:]) async throws {
+        process.executableURL = TestProcess.buildDirectory.appendingPathComponent("parley")
+        process.arguments = ["mcp"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardInput = toServer
+        process.standardOutput = fromServer
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let transport = StdioTransport(input: FileDescriptor(rawValue: fromServer.fileHandleForReading.fileDescriptor),
+                                       output: FileDescriptor(rawValue: toServer.fileHandleForWriting.fileDescriptor))
+        _ = try await client.connect(transport: transport)
+    }
+
+    /// Calls `tool` and returns its text and whether it is an error result.
+    func call(_ tool: String, _ arguments: [String: Value] = [:]) async throws -> (text: String, isError: Bool) {
+        let (content, isError) = try await client.callTool(name: tool, arguments: arguments)
+        let text = content.compactMap { if case .text(let text, _, _) = $0 { text } else { nil } }.joined(separator: "\n")
+        return (text, isError ?? false)
+    }
+
+    /// Disconnects the client (ending its transport's read loop) and stops the server.
+    func close() async {
+        await client.disconnect()
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// Runs `body` with a `parley mcp` session, closing it whether `body` succeeds or throws.
+func withMCPSession(_ arguments: [String], _ body: (MCPSession) async throws -> Void) async throws {
+    let session = try await MCPSession(arguments)
+    do {
+        try await body(session)
+    } catch {
+        await session.close()
+        throw error
+    }
+    await session.close()
+}
+
+extension BrokerIntegration {
+    @Suite("parley mcp: an LLM host's MCP client on Parley")
+    struct MCPTests {
+        @Test("the tool list and each tool's required arguments are the ones documented (a change to them is deliberate)")
+        func toolList() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            try await withMCPSession(["--broker", broker.endpoint, "--id", "llm"]) { session in
+                let tools = try await session.client.listTools().tools
+                let required = Dictionary(uniqueKeysWithValues: tools.map { tool in
+                    (tool.name, (tool.inputSchema.objectValue?["required"]?.arrayValue ?? []).compactMap(\.stringValue))
+                })
+                #expect(tools.map(\.name) == ["request_help", "request_clarification", "coordinate", "call_layer", "publish_event",
+                                              "broker_status", "next_request", "reply", "progress"])
+                #expect(required == ["request_help": ["to", "problem"], "request_clarification": ["to", "question"],
+                                     "coordinate": ["targets", "task"], "call_layer": ["layer", "context"], "publish_event": ["event"],
+                                     "broker_status": [], "next_request": [], "reply": ["request_id", "answer"], "progress": ["request_id"]])
+                #expect(tools.allSatisfy { ($0.description ?? "").count > 80 }, "every tool tells a model what it does")
+            }
+        }
+
+        @Test("request_help is answered by a Swift agent; an unknown agent is an error result naming NO_ROUTE and the agents that exist")
+        func requestHelp() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let helper = try await connectedAgent("helper", capabilities: ["math"], broker: broker) { request in
+                .answer(bytes: Array(#"{"sum":4,"from":"\#(request.requester)"}"#.utf8))
+            }
+            try await withMCPSession(["--broker", broker.endpoint, "--id", "llm"]) { session in
+                let answer = try await session.call("request_help", ["to": "cap:math", "problem": ["q": "2+2"]])
+                #expect(!answer.isError && answer.text == #"{"sum":4,"from":"llm"}"#, "\(answer)")
+                let missing = try await session.call("request_help", ["to": "nobody", "problem": "hi"])
+                #expect(missing.isError && missing.text.hasPrefix("NO_ROUTE: ") && missing.text.contains("helper (layer domain; math)"),
+                        "\(missing)")
+                await helper.close()
+            }
+        }
+
+        @Test("a request to the MCP agent is taken with next_request and answered with reply; one left past its deadline ends TIMEOUT and a late reply is told so")
+        func serving() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            try await withMCPSession(["--broker", broker.endpoint, "--id", "llm", "--cap", "reasoning"]) { session in
+                let asker = try await connectedAgent("asker", broker: broker)
+                let answered = Task { await asker.send(.clarification, to: .capability("reasoning"), body: Array(#""why?""#.utf8), timeout: .seconds(20)) }
+                let taken = try await session.call("next_request", ["wait_seconds": 10])
+                #expect(taken.text.contains("kind: clarification") && taken.text.contains("requester: asker") && taken.text.contains(#""why?""#),
+                        "\(taken)")
+                let id = try #require(taken.text.split(separator: "\n").first { $0.hasPrefix("request_id: ") }?.dropFirst(12))
+                #expect(try await session.call("progress", ["request_id": .string(String(id)), "note": "thinking", "extend_seconds": 20]).text == "done")
+                #expect(try await session.call("reply", ["request_id": .string(String(id)), "answer": ["because": 42]]).text == "done")
+                let outcome = await answered.value
+                #expect(outcome.status == .ok && outcome.text == #"{"because":42}"#, "\(outcome.status) \(outcome.text)")
+
+                let late = Task { await asker.send(.help, to: .agent("llm"), body: Array("1".utf8), timeout: .seconds(1)) }
+                let second = try await session.call("next_request", ["wait_seconds": 10])
+                let lateID = try #require(second.text.split(separator: "\n").first { $0.hasPrefix("request_id: ") }?.dropFirst(12))
+                #expect(await late.value.status == .timeout, "the requester is told TIMEOUT at its deadline")
+                try await Task.sleep(for: .milliseconds(300))
+                let tooLate = try await session.call("reply", ["request_id": .string(String(lateID)), "answer": "sorry"])
+                #expect(tooLate.isError && tooLate.text.contains("too late") && tooLate.text.contains("deadline passed"), "\(tooLate)")
+                await asker.close()
+            }
+        }
+
+        @Test("call_layer goes through the gateway: a call the policy forbids is an UNAUTHORIZED error result, an allowed one is answered")
+        func crossLayer() async throws {
+            let folder = try TemporaryFolder()
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            let gateway = try await GatewayProcess(broker: broker, in: folder)
+            defer { gateway.stop() }
+            let store = try await connectedAgent("store", layer: "infrastructure", capabilities: ["persistence"], broker: broker) { request in
+                .answer(bytes: request.body)
+            }
+            try await withMCPSession(["--broker", broker.endpoint, "--gateway", gateway.endpoint, "--id", "llm", "--layer", "domain"]) { session in
+                let allowed = try await session.call("call_layer", ["layer": "infrastructure", "need": "persistence", "context": ["key": "k"]])
+                #expect(!allowed.isError && allowed.text == #"{"key":"k"}"#, "\(allowed)")
+                let denied = try await session.call("call_layer", ["layer": "presentation", "context": "render this"])
+                #expect(denied.isError && denied.text.hasPrefix("UNAUTHORIZED: "), "\(denied)")
+                await store.close()
+            }
+        }
+
+        @Test("bad arguments are MCP errors, not crashes or requests sent anyway; the server keeps serving")
+        func badArguments() async throws {
+            let broker = try await BrokerProcess()
+            defer { broker.stop() }
+            try await withMCPSession(["--broker", broker.endpoint, "--id", "llm"]) { session in
+                let bad: [(String, [String: Value], String)] = [
+                    ("request_help", ["problem": "hi"], "'to' must be a non-empty string"),
+                    ("request_help", ["to": "a.b", "problem": "hi"], "'to' must be an agent id"),
+                    ("request_help", ["to": "layer:infrastructure", "problem": "hi"], "use call_layer"),
+                    ("request_help", ["to": "helper", "problem": "hi", "timeout_seconds": -1], "'timeout_seconds' must be a number"),
+                    ("reply", ["request_id": "req-1", "answer": "x", "status": "maybe"], "'status' must be ok, declined or failed"),
+                    ("coordinate", ["targets": [], "task": "x"], "'targets' must be a non-empty list"),
+                    ("no_such_tool", [:], "unknown tool"),
+                ]
+                for (tool, arguments, says) in bad {
+                    do {
+                        let result = try await session.call(tool, arguments)
+                        Issue.record("\(tool) \(arguments) was accepted: \(result)")
+                    } catch let error as MCPError {
+                        #expect("\(error)".contains(says), "\(tool): \(error)")
+                    }
+                }
+                #expect(try await session.call("reply", ["request_id": "req-9", "answer": "x"]).text.contains("no request req-9 is waiting"))
+                #expect(try await session.call("broker_status").text.contains(#""id":"llm""#), "still serving after the bad calls")
+            }
+        }
+    }
+}
