@@ -7,6 +7,13 @@ public struct Outcome: Sendable {
     /// How many deliveries the broker made (the handler saw attempt numbers 1 … attempts).
     public var attempts: Int
 
+    /// An outcome with `status`, `body` and the number of deliveries made (`attempts`).
+    public init(status: Status, body: [UInt8], attempts: Int) {
+        self.status = status
+        self.body = body
+        self.attempts = attempts
+    }
+
     /// The body as UTF-8 text (for reasons and logs).
     public var text: String { String(decoding: body, as: UTF8.self) }
 

@@ -30,13 +30,22 @@ public struct ParleyToolCalls: Sendable {
         case "coordinate":
             return try await coordinate(arguments)
         case "call_layer":
-            let outcome = try await agent.sendAcrossLayers(.call, toLayer: arguments.name("layer"), need: arguments.optionalName("need"),
-                                                           body: arguments.payload("context"), timeout: arguments.timeout(),
-                                                           retries: 0)
-            return await result(outcome)
+            let (layer, need, body, timeout) = (try arguments.name("layer"), try arguments.optionalName("need"),
+                                                try arguments.payload("context"), try arguments.timeout())
+            if let problem = Names.layerProblem(layer) { throw MCPError.invalidParams("call_layer: \(problem)") }
+            if let need, let problem = Names.capabilityProblem(need) { throw MCPError.invalidParams("call_layer: \(problem)") }
+            return await watched {
+                do {
+                    return try await agent.sendAcrossLayers(.call, toLayer: layer, need: need, body: body, timeout: timeout, retries: 0)
+                } catch {
+                    return Outcome(status: .badRequest, body: Array("\(error)".utf8), attempts: 0)
+                }
+            }
         case "publish_event":
             let receipt = try await agent.publish(try arguments.name("event"), data: arguments.payload("data", default: .null))
             return text("published \(receipt.topic) #\(receipt.sequence)")
+        case "recent_events":
+            return try await recentEvents(arguments)
         case "broker_status":
             let snapshot = try await BrokerStatus.fetch(endpoint: brokerEndpoint, curve: brokerCurve)
             return text(String(decoding: try JSONEncoder().encode(snapshot), as: UTF8.self))
@@ -53,7 +62,35 @@ public struct ParleyToolCalls: Sendable {
     }
 
     private func ask(_ kind: RequestKind, to target: Target, body: [UInt8], _ arguments: ToolArguments) async throws -> CallTool.Result {
-        await result(await agent.send(kind, to: target, body: body, timeout: try arguments.timeout()))
+        let timeout = try arguments.timeout()
+        return await watched { await agent.send(kind, to: target, body: body, timeout: timeout) }
+    }
+
+    /// Runs `call`; from 2 s on, asks the broker for STATUS every second, and when two in a row go unanswered ends
+    /// the tool call at once with an error saying the broker went away (the call is cancelled and left to end on
+    /// its own), rather than leaving the model waiting until the deadline.
+    private func watched(_ call: @escaping @Sendable () async -> Outcome) async -> CallTool.Result {
+        let (endpoint, curve) = (brokerEndpoint, brokerCurve)
+        let first = FirstOf<Outcome?>()
+        let calling = Task { first.offer(await call()) }
+        let watching = Task {
+            guard (try? await Task.sleep(for: .seconds(2))) != nil else { return }
+            var silent = 0
+            while silent < 2 {
+                let answered = (try? await BrokerStatus.fetch(endpoint: endpoint, curve: curve, timeout: .milliseconds(300))) != nil
+                silent = answered ? 0 : silent + 1
+                guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+            }
+            first.offer(nil)
+        }
+        let ending = await first.value()
+        watching.cancel()
+        guard let outcome = ending else {
+            calling.cancel()
+            return failure("UNAVAILABLE: the broker at \(brokerEndpoint) stopped answering while the request was in flight; "
+                           + "whether it was served is unknown. Try again once broker_status answers.")
+        }
+        return await result(outcome)
     }
 
     private func coordinate(_ arguments: ToolArguments) async throws -> CallTool.Result {
@@ -74,6 +111,55 @@ public struct ParleyToolCalls: Sendable {
         } catch ParleyError.outcome(let status, let reason) {
             return failure("\(status): \(reason)")
         }
+    }
+
+    /// Replays what the broker retains of the agent's events (from `from_sequence`), until `limit` events or until
+    /// nothing more arrives for a moment (a replay has no end marker at the SDK's level).
+    private func recentEvents(_ arguments: ToolArguments) async throws -> CallTool.Result {
+        let agentID = try arguments.name("agent")
+        let event = try arguments.optionalName("event")
+        let limit = values(arguments, "limit", default: 50, maximum: 500)
+        let from = UInt64(values(arguments, "from_sequence", default: 1, maximum: Int.max))
+        let subscription: EventSubscription
+        do {
+            subscription = try agent.subscribe(to: agentID, events: event.map { [$0] }, from: .sequence(from))
+        } catch {
+            throw MCPError.invalidParams("recent_events: \(error)")
+        }
+        defer { subscription.cancel() }
+        let lines = await withTaskGroup(of: [String]?.self) { group in
+            group.addTask {
+                var lines: [String] = []
+                for await notice in subscription {
+                    switch notice {
+                    case .event(let event):
+                        lines.append("\(event.topic) #\(event.sequence) \(event.timestamp) \(String(decoding: event.data, as: UTF8.self))")
+                    case .gap(let topic, let from, let to):
+                        lines.append("GAP \(topic) #\(from)…#\(to): no longer retained by the broker")
+                    }
+                    if lines.count >= limit { break }
+                }
+                return lines
+            }
+            group.addTask {  // the replay arrives at once; stop listening after a quiet moment
+                try? await Task.sleep(for: .milliseconds(1_500))
+                return nil
+            }
+            var collected: [String] = []
+            for await result in group {
+                group.cancelAll()  // the timer ends the collection; the collection ends the timer
+                if let lines = result {
+                    collected = lines
+                    break
+                }
+            }
+            return collected
+        }
+        return text(lines.isEmpty ? "no retained events of \(agentID)\(event.map { "." + $0 } ?? "") from #\(from)" : lines.joined(separator: "\n"))
+    }
+
+    private func values(_ arguments: ToolArguments, _ name: String, default fallback: Int, maximum: Int) -> Int {
+        min(max((try? arguments.integer(name)) ?? fallback, 1), maximum)
     }
 
     private func nextRequest(waitingUpTo wait: Duration) async -> CallTool.Result {

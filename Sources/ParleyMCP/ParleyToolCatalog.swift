@@ -49,6 +49,16 @@ public enum ParleyToolCatalog {
              properties: ["event": .object(["type": "string", "description": "The event name: letters, digits, _ and -."]),
                           "data": payload("The event's data, as text or a JSON value.")],
              required: ["event"]),
+        tool("recent_events", """
+            The events an agent raised that the broker still retains, oldest first: each with its topic, sequence \
+            number, time and data. `event` narrows it to one event name; `from_sequence` starts there (1 by \
+            default). Events the broker no longer retains are reported as a GAP line.
+            """,
+             properties: ["agent": .object(["type": "string", "description": "The agent whose events to read."]),
+                          "event": .object(["type": "string", "description": "One event name, such as on_error."]),
+                          "from_sequence": .object(["type": "integer", "minimum": 1, "default": 1]),
+                          "limit": .object(["type": "integer", "minimum": 1, "maximum": 500, "default": 50])],
+             required: ["agent"]),
         tool("broker_status", """
             The broker's view of the network: the agents (id, layer, capabilities, alive or away), pending \
             requests and outcome counts, as JSON.

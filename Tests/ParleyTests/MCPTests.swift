@@ -66,10 +66,10 @@ extension BrokerIntegration {
                     (tool.name, (tool.inputSchema.objectValue?["required"]?.arrayValue ?? []).compactMap(\.stringValue))
                 })
                 #expect(tools.map(\.name) == ["request_help", "request_clarification", "coordinate", "call_layer", "publish_event",
-                                              "broker_status", "next_request", "reply", "progress"])
+                                              "recent_events", "broker_status", "next_request", "reply", "progress"])
                 #expect(required == ["request_help": ["to", "problem"], "request_clarification": ["to", "question"],
                                      "coordinate": ["targets", "task"], "call_layer": ["layer", "context"], "publish_event": ["event"],
-                                     "broker_status": [], "next_request": [], "reply": ["request_id", "answer"], "progress": ["request_id"]])
+                                     "recent_events": ["agent"], "broker_status": [], "next_request": [], "reply": ["request_id", "answer"], "progress": ["request_id"]])
                 #expect(tools.allSatisfy { ($0.description ?? "").count > 80 }, "every tool tells a model what it does")
             }
         }
@@ -135,6 +135,46 @@ extension BrokerIntegration {
                 #expect(denied.isError && denied.text.hasPrefix("UNAUTHORIZED: "), "\(denied)")
                 await store.close()
             }
+        }
+
+        @Test("publish_event raises the MCP agent's own event; recent_events reads back what an agent's topics retain, oldest first")
+        func events() async throws {
+            let broker = try await BrokerProcess(["--retention-count", "2"])
+            defer { broker.stop() }
+            let game = try await connectedAgent("game", broker: broker)
+            for level in 1...3 { _ = try await game.publish("on_level", ["level": level]) }
+            _ = try await game.publish("on_error", ["why": "x"])
+            try await withMCPSession(["--broker", broker.endpoint, "--events", broker.eventsEndpoint, "--id", "llm"]) { session in
+                let published = try await session.call("publish_event", ["event": "on_task_complete", "data": ["ok": true]])
+                #expect(published.text == "published callback.llm.on_task_complete #1", "\(published)")
+                let recent = try await session.call("recent_events", ["agent": "game", "event": "on_level"])
+                let lines = recent.text.split(separator: "\n").map(String.init)
+                #expect(lines.count == 3 && lines[0] == "GAP callback.game.on_level #1…#1: no longer retained by the broker"
+                        && lines[1].hasPrefix("callback.game.on_level #2 ") && lines[1].hasSuffix(#"{"level":2}"#)
+                        && lines[2].hasPrefix("callback.game.on_level #3 "), "\(recent)")
+                let own = try await session.call("recent_events", ["agent": "llm"])
+                #expect(own.text.hasPrefix("callback.llm.on_task_complete #1 ") && own.text.hasSuffix(#"{"ok":true}"#), "\(own)")
+            }
+            await game.close()
+        }
+
+        @Test("when the broker goes away mid-call, the tool call ends with a clear error long before the request's deadline")
+        func brokerGoesAway() async throws {
+            let broker = try await BrokerProcess()
+            let slow = try await connectedAgent("slow", capabilities: ["ponder"], broker: broker) { _ in
+                try await Task.sleep(for: .seconds(60))
+                return .answer(bytes: [])
+            }
+            try await withMCPSession(["--broker", broker.endpoint, "--id", "llm"]) { session in
+                let started = ContinuousClock.now
+                async let answer = session.call("request_help", ["to": "cap:ponder", "problem": "?", "timeout_seconds": 60])
+                try await Task.sleep(for: .seconds(1))
+                broker.child.stop(signal: SIGKILL)
+                let ended = try await answer
+                #expect(ended.isError && ended.text.contains("stopped answering"), "\(ended)")
+                #expect(ContinuousClock.now - started < .seconds(30), "the tool call waited for the deadline")
+            }
+            await slow.close()
         }
 
         @Test("bad arguments are MCP errors, not crashes or requests sent anyway; the server keeps serving")
