@@ -56,7 +56,7 @@ func withMCPSession(_ arguments: [String], _ body: (MCPSession) async throws -> 
 extension BrokerIntegration {
     @Suite("parley mcp: an LLM host's MCP client on Parley")
     struct MCPTests {
-        @Test("the tool list and each tool's required arguments are the ones documented (a change to them is deliberate)")
+        @Test("the tools, their descriptions and schemas are the ones docs/mcp/tools.json documents (a change to them is deliberate)")
         func toolList() async throws {
             let broker = try await BrokerProcess()
             defer { broker.stop() }
@@ -71,6 +71,18 @@ extension BrokerIntegration {
                                      "coordinate": ["targets", "task"], "call_layer": ["layer", "context"], "publish_event": ["event"],
                                      "recent_events": ["agent"], "broker_status": [], "next_request": [], "reply": ["request_id", "answer"], "progress": ["request_id"]])
                 #expect(tools.allSatisfy { ($0.description ?? "").count > 80 }, "every tool tells a model what it does")
+
+                // The whole catalogue (descriptions and schemas) against docs/mcp/tools.json, the documented contract:
+                // changing a tool means changing that file in the same commit.
+                let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                let documented = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("docs/mcp/tools.json")))
+                                              as? [[String: Any]])
+                let served = try tools.map { tool -> [String: Any] in
+                    ["name": tool.name, "description": tool.description ?? "",
+                     "inputSchema": try JSONSerialization.jsonObject(with: JSONEncoder().encode(tool.inputSchema))]
+                }
+                let trimmed = documented.map { ["name": $0["name"] ?? "", "description": $0["description"] ?? "", "inputSchema": $0["inputSchema"] ?? [:]] }
+                #expect(NSArray(array: served).isEqual(to: trimmed), "the tools differ from docs/mcp/tools.json; update it if the change is meant")
             }
         }
 
