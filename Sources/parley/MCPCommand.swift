@@ -40,9 +40,12 @@ struct MCPCommand: AsyncParsableCommand {
         try await connection.requireBroker()
         try await agent.connect()
         let calls = ParleyToolCalls(agent: agent, inbox: inbox, brokerEndpoint: connection.broker, brokerCurve: try connection.brokerCurve())
-        let server = Server(name: "parley", version: ParleyVersion.current, capabilities: .init(tools: .init(listChanged: false)))
+        let server = Server(name: "parley", version: ParleyVersion.current,
+                            capabilities: .init(resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false)))
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: ParleyToolCatalog.tools) }
         await server.withMethodHandler(CallTool.self) { parameters in try await calls.call(parameters.name, parameters.arguments) }
+        await server.withMethodHandler(ListResources.self) { _ in .init(resources: calls.resources, nextCursor: nil) }
+        await server.withMethodHandler(ReadResource.self) { parameters in .init(contents: try await calls.read(parameters.uri)) }
         try await server.start(transport: StdioTransport())
         await server.waitUntilCompleted()
         await agent.close()

@@ -149,7 +149,7 @@ extension BrokerIntegration {
             }
         }
 
-        @Test("publish_event raises the MCP agent's own event; recent_events reads back what an agent's topics retain, oldest first")
+        @Test("publish_event raises the MCP agent's own event; recent_events reads back what an agent's topics retain, oldest first; the same as MCP resources")
         func events() async throws {
             let broker = try await BrokerProcess(["--retention-count", "2"])
             defer { broker.stop() }
@@ -166,6 +166,11 @@ extension BrokerIntegration {
                         && lines[2].hasPrefix("callback.game.on_level #3 "), "\(recent)")
                 let own = try await session.call("recent_events", ["agent": "llm"])
                 #expect(own.text.hasPrefix("callback.llm.on_task_complete #1 ") && own.text.hasSuffix(#"{"ok":true}"#), "\(own)")
+                let resources = try await session.client.listResources().resources.map(\.uri)
+                #expect(resources == ["parley://broker/status", "parley://events/llm"])
+                let ownResource = try await session.client.readResource(uri: "parley://events/llm").first?.text
+                #expect(ownResource?.hasPrefix("callback.llm.on_task_complete #1 ") == true, "\(ownResource ?? "nothing")")
+                #expect(try await session.client.readResource(uri: "parley://broker/status").first?.text?.contains(#""id":"game""#) == true)
             }
             await game.close()
         }
