@@ -23,7 +23,6 @@ public actor RequestInbox {
         var request: IncomingRequest
         var deadline: ContinuousClock.Instant
         var answer: CheckedContinuation<Parley.Response, Never>
-        var taken = false
     }
 
     private let clock = ContinuousClock()
@@ -50,7 +49,6 @@ public actor RequestInbox {
             parked[id] = Parked(request: request, deadline: deadline, answer: continuation)
             if let reader = readerOrder.first {
                 readerOrder.removeFirst()
-                parked[id]?.taken = true
                 readers.removeValue(forKey: reader)?.resume(returning: id)
             } else {
                 queue.append(id)
@@ -63,7 +61,6 @@ public actor RequestInbox {
     public func next(waitingUpTo wait: Duration) async -> Taken? {
         if !queue.isEmpty {
             let id = queue.removeFirst()
-            parked[id]?.taken = true
             return taken(id)
         }
         guard wait > .zero else { return nil }

@@ -13,7 +13,7 @@ struct MCPCommand: AsyncParsableCommand {
         discussion: """
             Standard input and output carry MCP; logs go to standard error. The agent stays registered while the \
             host runs the command. Tools: request_help, request_clarification, coordinate, call_layer, \
-            publish_event, broker_status, and for serving next_request, reply, progress (README "LLM agents").
+            publish_event, recent_events, broker_status, and for serving next_request, reply, progress (README "LLM agents").
             """
     )
 
