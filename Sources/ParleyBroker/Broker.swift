@@ -128,7 +128,8 @@ public final class Broker: Sendable {
         let eventsIndex = poller.add(events)
         let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
         try withoutActuallyEscaping(onSample) { onSample in
-            var reactor = BrokerReactor(loop: ReactorLoop(router: router, events: events, journal: journal, core: core, logger: logger),
+            var reactor = BrokerReactor(loop: ReactorLoop(router: router, events: events, journal: journal, core: core,
+                                                          authenticated: options.security != nil, logger: logger),
                                         poller: poller, wake: wake, eventsIndex: eventsIndex, wakeIndex: wakeIndex,
                                         sampler: BrokerSampler(interval: max(options.sampleIntervalMilliseconds, 10), logger: logger),
                                         logger: logger, grace: options.shutdownGraceMilliseconds, onSample: onSample)

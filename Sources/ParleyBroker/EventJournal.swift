@@ -39,6 +39,8 @@ final class EventJournal {
     private var compaction: JournalCompaction?
     /// The size below which no compaction is tried: raised past a failed one, so that it is not retried at once.
     private var nextCompactionSize: off_t = 0
+    /// A compaction was asked for (`compactSoon`) and has not started yet.
+    private var compactionWanted = false
     /// How far the file may grow past twice the retained bytes before it is compacted while the broker runs.
     private let compactionSlack: off_t
 
@@ -137,12 +139,21 @@ final class EventJournal {
         compaction?.committed(upTo: fileEnd)
     }
 
+    /// Asks for a compaction at the next `compactIfDue`, whatever the file's size (after a purge: the purged
+    /// payloads must leave the disk, not wait for the file to grow). One running now copied them already: the next.
+    func compactSoon() {
+        compactionWanted = true
+    }
+
     /// Starts a compaction in the background when the file holds more than twice `retainedBytes` (the retained
-    /// events' footprint) plus the slack and none runs; `floors` gives each topic's floor and each agent's topic
-    /// floor (see `JournalCompaction`).
+    /// events' footprint) plus the slack, or one was asked for (`compactSoon`), and none runs; `floors` gives each
+    /// topic's floor and each agent's topic floor (see `JournalCompaction`).
     func compactIfDue(retainedBytes: Int,
                       floors: () -> (topics: [Topic: UInt64], agents: [(agent: String, floor: UInt64)])) -> CompactionEvent? {
-        guard compaction == nil, fileEnd >= nextCompactionSize, fileEnd > 2 * off_t(retainedBytes) + compactionSlack else { return nil }
+        guard compaction == nil else { return nil }
+        let grown = fileEnd >= nextCompactionSize && fileEnd > 2 * off_t(retainedBytes) + compactionSlack
+        guard grown || compactionWanted else { return nil }
+        compactionWanted = false
         do {
             let (topicFloors, agentFloors) = floors()
             compaction = try JournalCompaction(path: path, floors: topicFloors, agentFloors: agentFloors, end: fileEnd)

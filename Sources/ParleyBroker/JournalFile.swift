@@ -8,6 +8,9 @@ import ZeroMQ
 /// The journal's record format and the file operations the journal and its compaction share.
 /// Records are [u32 length][u8 kind][fields], big-endian (docs/PROTOCOL.md §7.10).
 enum JournalFile {
+    /// The highest record kind this version writes and reads (5: a purge); later kinds are skipped when read.
+    static let latestKind: UInt8 = 5
+
     /// Appends an event record: its EVENT header bytes (encoded through `scratch`), then the body.
     static func appendEvent(_ header: EventHeader, body: Message?, to buffer: inout [UInt8], scratch: inout [UInt8]) {
         scratch.removeAll(keepingCapacity: true)

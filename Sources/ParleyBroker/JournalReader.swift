@@ -36,14 +36,23 @@ struct JournalReader {
     }
 
     /// The next complete record, or nil at the end of the file or at a torn or unreadable record (ignored:
-    /// it was never confirmed).
+    /// it was never confirmed). Records of kinds this version does not know (above 5: written by a later version)
+    /// are skipped whole, so that their neighbours still load.
     mutating func next() throws -> JournalRecord? {
-        guard try fill(4) else { return nil }
-        let length = Int(integer(start, UInt32.self))
-        guard length >= 1, try fill(4 + length) else { return nil }
-        recordStart = start
-        let record = start + 4
-        start = record + length
+        while true {
+            guard try fill(4) else { return nil }
+            let length = Int(integer(start, UInt32.self))
+            guard length >= 1, try fill(4 + length) else { return nil }
+            recordStart = start
+            start += 4 + length
+            guard window[recordStart + 4] > JournalFile.latestKind else { return decodeRecord(length: length) }
+            validEnd = fileOffset - off_t(end - start)
+        }
+    }
+
+    /// Decodes the record just read (kinds 1 to 5), whose `length` bytes after its length field end at `start`.
+    private mutating func decodeRecord(length: Int) -> JournalRecord? {
+        let record = recordStart + 4
         let kind = window[record]
         let recordEnd = fileOffset - off_t(end - start)
         if kind == 1, length >= 5 {

@@ -24,14 +24,15 @@ struct ReactorLoop {
     /// was last logged.
     private(set) var droppedAtHighWaterMark: UInt64 = 0
     private var lastFullQueueLog: UInt64 = 0
+    /// Whether connections authenticate with CURVE: only then is a message's `User-Id` believed.
+    let authenticated: Bool
     /// STATUS replies each asker may still get now: a bucket of 20, refilled at 20 per second, so that a peer asking
     /// over and over (and never reading) cannot pile up large replies in the broker. A STATUS over the limit gets a
     /// small ERROR OVERLOADED instead. With CURVE the bucket is the authenticated identity's, so more connections
-    /// with one key do not get more.
-    private var statusTokens = AskerBuckets(rate: 20, burst: 20)
-    /// Without CURVE, the same again per source address (five connections' worth): more connections from one host
-    /// do not get more.
-    private var statusAddressTokens = AskerBuckets(rate: 100, burst: 100)
+    /// with one key do not get more; without CURVE, the same again per source address (five connections' worth).
+    private var statusRates = AskingRates(command: "STATUS", rate: 20, addressRate: 100)
+    /// ADMIN's own rates, the same as STATUS's but apart from them: a STATUS flood does not lock administrators out.
+    private var adminRates = AskingRates(command: "ADMIN", rate: 20, addressRate: 100)
     /// Events each asker, and all of them together, may still have replayed now (a REPLAY needs one token of each,
     /// then costs the events it sent): one full batch (10,000 events) a second per asker, four for all (one at a time); over it a
     /// REPLAY gets ERROR OVERLOADED (issue 12: a flood of REPLAYs, each answering a full batch, stalled the broker).
@@ -50,11 +51,12 @@ struct ReactorLoop {
     /// have at most 255 bytes each) stay under 1 KiB.
     private static let recordOverhead = 1_024
 
-    init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, logger: Logger) {
+    init(router: Socket, events: Socket, journal: EventJournal?, core: BrokerCore<Message>, authenticated: Bool, logger: Logger) {
         self.router = router
         self.events = events
         self.journal = journal
         self.core = core
+        self.authenticated = authenticated
         self.logger = logger
         encoded.reserveCapacity(256)
     }
@@ -106,9 +108,10 @@ struct ReactorLoop {
             core.refuse(status: .unavailable, command: CommandCode.publish.rawValue, callbackID: publish.eventID, peer: peer,
                         reason: "the broker's data directory is full: the event cannot be journaled; publish again later")
         case .success(.replay(let replay)):
-            let identity = headerFrame.property("User-Id")
+            let origin = PeerOrigin(headerFrame, authenticated: authenticated)
+            let identity = origin.identity
             let asker = Asker(identity: identity, peer: peer)
-            let address = sourceAddress(identity: identity)
+            let address = origin.rateAddress
             guard replayTokens.take(asker, now: now) else {
                 return core.refuse(status: .overloaded, command: CommandCode.replay.rawValue, callbackID: nil, peer: peer,
                                    reason: "REPLAY: more than \(replayTokens.rate) events a second asked by this \(identity == nil ? "connection" : "identity"); ask again later")
@@ -127,7 +130,8 @@ struct ReactorLoop {
             if let address { replayAddressTokens.charge(address, core.counters.eventsReplayed - before) }
             allReplayTokens.charge(core.counters.eventsReplayed - before)
         case .success(let header):
-            core.handle(header, body: body, from: peer, identity: needsIdentity(header) ? headerFrame.property("User-Id") : nil, now: now)
+            core.handle(header, body: body, from: peer, identity: needsIdentity(header) ? PeerOrigin(headerFrame, authenticated: authenticated).identity : nil,
+                        now: now)
         case .failure(let error):
             refuse(command: command, peer: peer, reason: error.description)
         }
@@ -163,45 +167,31 @@ struct ReactorLoop {
         }
     }
 
-    /// Without an identity, the address the message came from (for the per-address rates); nil with CURVE, whose
-    /// identity already covers every connection of one key.
-    private func sourceAddress(identity: String?) -> Asker? {
-        guard identity == nil, let address = headerFrame.property("Peer-Address"), !address.isEmpty else { return nil }
-        return .address(address)
-    }
-
     private mutating func refuse(command: UInt8, peer: PeerID, reason: String) {
         let callbackID = headerFrame.withUnsafeBytes { HeaderDecoder.requestCallbackID($0) }
         logger.debug("refused malformed message", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
         core.refuseMalformed(command: command, callbackID: callbackID, from: peer, reason: reason)
     }
 
-    /// Whether a STATUS or ADMIN from `peer` is within the rates (20 a second per connection or identity, 100 per
-    /// source address without CURVE); else it is refused with ERROR OVERLOADED.
-    private mutating func withinAskingRates(_ command: CommandCode, peer: PeerID, identity: String?, now: UInt64) -> Bool {
-        let name = command == .status ? "STATUS" : "ADMIN"
-        guard statusTokens.take(Asker(identity: identity, peer: peer), now: now) else {
-            core.refuse(status: .overloaded, command: command.rawValue, callbackID: nil, peer: peer,
-                        reason: "\(name) asked more than \(statusTokens.rate) times a second by this \(identity == nil ? "connection" : "identity"); ask again later")
-            return false
-        }
-        if let address = sourceAddress(identity: identity), !statusAddressTokens.take(address, now: now) {
-            core.refuse(status: .overloaded, command: command.rawValue, callbackID: nil, peer: peer,
-                        reason: "\(name) asked more than \(statusAddressTokens.rate) times a second from this address; ask again later")
-            return false
-        }
-        return true
-    }
-
-    /// ADMIN: the core obeys it or refuses it; either way it goes to the log as an audit record (`event: admin`).
+    /// ADMIN: the core obeys it or refuses it (over ADMIN's rates, the reactor refuses it OVERLOADED); either way
+    /// it goes to the log as an audit record (`event: admin`). A purge the core obeys is followed by a compaction
+    /// of the journal, so that the purged payloads leave the disk too.
     private mutating func administer(_ command: AdminCommand, peer: PeerID, now: UInt64) {
-        let identity = headerFrame.property("User-Id")
-        guard withinAskingRates(.admin, peer: peer, identity: identity, now: now) else { return }
-        let address = headerFrame.property("Peer-Address") ?? ""
-        let record = core.administer(command, from: peer, identity: identity, loopback: Self.isLocal(address), now: now)
+        let origin = PeerOrigin(headerFrame, authenticated: authenticated)
+        let record: AdminRecord
+        if let reason = adminRates.refusal(from: origin, peer: peer, now: now) {
+            core.refuse(status: .overloaded, command: CommandCode.admin.rawValue, callbackID: nil, peer: peer, reason: reason)
+            record = AdminRecord(action: command.action, target: command.target, identity: origin.identity, status: .overloaded,
+                                 detail: reason)
+        } else {
+            let room = command.action != .purge || journalHasRoom(for: nil)
+            record = core.administer(command, from: peer, identity: origin.identity, loopback: origin.isLocal,
+                                     journalHasRoom: room, now: now)
+            if record.status == .ok, command.action == .purge { journal?.compactSoon() }
+        }
         var metadata: Logger.Metadata = ["event": "admin", "action": "\(record.action)", "target": "\(record.target)",
-                                         "status": "\(record.status)", "detail": "\(record.detail)", "peer_address": "\(address)"]
-        if let identity { metadata["identity"] = "\(identity)" }
+                                         "status": "\(record.status)", "detail": "\(record.detail)", "peer_address": "\(origin.address)"]
+        if let identity = origin.identity { metadata["identity"] = "\(identity)" }
         if record.status == .ok {
             logger.notice("admin action", metadata: metadata)
         } else {
@@ -209,14 +199,12 @@ struct ReactorLoop {
         }
     }
 
-    /// Whether a connection's `Peer-Address` is this host: loopback, or none at all (ipc and inproc).
-    static func isLocal(_ address: String) -> Bool {
-        address.isEmpty || address == "::1" || address.hasPrefix("127.") || address.hasPrefix("::ffff:127.")
-    }
-
     private mutating func answerStatus(_ peer: PeerID, now: UInt64) {
-        let identity = headerFrame.property("User-Id")
-        guard withinAskingRates(.status, peer: peer, identity: identity, now: now) else { return }
+        let origin = PeerOrigin(headerFrame, authenticated: authenticated)
+        let identity = origin.identity
+        if let reason = statusRates.refusal(from: origin, peer: peer, now: now) {
+            return core.refuse(status: .overloaded, command: CommandCode.status.rawValue, callbackID: nil, peer: peer, reason: reason)
+        }
         let full = core.mayListAgents(identity: identity)
         let report: [UInt8]
         if let cached = largeStatusReports[full], now &- cached.at < 1_000 {
@@ -253,7 +241,9 @@ struct ReactorLoop {
                 try? events.unsubscribe(Array(prefix))
                 return nil
             }
-            if let problem = core.subscriptionProblem(prefix, identity: message.property("User-Id")) { return problem }
+            if let problem = core.subscriptionProblem(prefix, identity: PeerOrigin(message, authenticated: authenticated).identity) {
+                return problem
+            }
             try? events.subscribe(Array(prefix))
             return nil
         }

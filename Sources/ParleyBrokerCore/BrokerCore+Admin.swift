@@ -7,18 +7,29 @@ public struct AdminRecord: Sendable, Equatable {
     public var target: String
     /// The asking connection's authenticated identity (CURVE `User-Id`), nil without CURVE.
     public var identity: String?
-    /// The ADMIN_REPLY's status: OK, UNAUTHORIZED, NO_ROUTE or BAD_REQUEST.
+    /// The ADMIN_REPLY's status: OK, UNAUTHORIZED, NO_ROUTE, BAD_REQUEST or UNAVAILABLE (or the ERROR OVERLOADED a
+    /// question over ADMIN's rates got instead).
     public var status: Status
     /// The ADMIN_REPLY's text: what was done, or why not.
     public var detail: String
+
+    public init(action: AdminAction, target: String, identity: String?, status: Status, detail: String) {
+        self.action = action
+        self.target = target
+        self.identity = identity
+        self.status = status
+        self.detail = detail
+    }
 }
 
 extension BrokerCore {
     /// ADMIN (docs/PROTOCOL.md §6.15): evicts an agent or purges a topic's retention, when the asker may
     /// administer the broker (``mayAdminister(identity:loopback:)``). Sends ADMIN_REPLY to `peer` and returns what
     /// happened, for the audit log. Needs no registration; never touches a request or an event it was not asked to.
+    /// `journalHasRoom` says whether the data directory can take a purge's journal record (a purge it cannot take is
+    /// refused with UNAVAILABLE: an unjournaled purge would be undone by a restart).
     public mutating func administer(_ command: AdminCommand, from peer: PeerID, identity: String?, loopback: Bool,
-                                    now: UInt64) -> AdminRecord {
+                                    journalHasRoom: Bool = true, now: UInt64) -> AdminRecord {
         latestNow = max(latestNow, now)
         let (status, detail): (Status, String)
         if !mayAdminister(identity: identity, loopback: loopback) {
@@ -28,7 +39,7 @@ extension BrokerCore {
         } else {
             switch command.action {
             case .evict: (status, detail) = evict(command.target, now: now)
-            case .purge: (status, detail) = purge(command.target)
+            case .purge: (status, detail) = purge(command.target, journalHasRoom: journalHasRoom)
             }
         }
         send(peer, .adminReply(AdminReply(status: status, action: command.action)), .text(detail))
@@ -49,6 +60,10 @@ extension BrokerCore {
         guard let handle = agents.handle(of: id), let record = agents[handle] else {
             return (.noRoute, "no agent '\(id)' is registered")
         }
+        if record.isGateway {
+            return (.badRequest, "'\(id)' is a gateway, not an agent: evicting it would only fail its cross-layer calls until "
+                    + "it registers again; stop or restart parley-gateway instead")
+        }
         let serving = record.inFlight
         unregister(handle, now: now)
         if record.isAlive {
@@ -60,9 +75,14 @@ extension BrokerCore {
     }
 
     /// Drops every event the topic retains; its sequence goes on, so a REPLAY of them gets GAP.
-    private mutating func purge(_ name: String) -> (Status, String) {
+    private mutating func purge(_ name: String, journalHasRoom: Bool) -> (Status, String) {
         guard let topic = Topic(name) else { return (.badRequest, "invalid topic: '\(name)' is not callback.<agent>.<event>") }
-        guard let purged = topics.purge(topic) else { return (.noRoute, "no topic '\(name)' (nothing published on it, or forgotten)") }
+        guard topics[topic] != nil else { return (.noRoute, "no topic '\(name)' (nothing published on it, or forgotten)") }
+        guard journalHasRoom || !configuration.journaling else {
+            return (.unavailable, "the broker's data directory is full: the purge cannot be journaled, so nothing was purged; "
+                    + "try again when there is room")
+        }
+        let purged = topics.purge(topic)
         if configuration.journaling { topicMarks.append(.purged(topic, through: purged.latest)) }
         return (.ok, "purged \(purged.events) event(s), \(purged.bytes) payload bytes, of \(name); its next event is "
                 + "#\(purged.latest + 1)")

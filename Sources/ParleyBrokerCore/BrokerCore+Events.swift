@@ -132,11 +132,11 @@ extension BrokerCore {
     }
 
     /// Takes back a forgotten or purged topic from the journal: a forgotten one goes (its agent's floor rises), a
-    /// purged one loses the events up to the purge.
+    /// purged one loses the events up to the purge, whether they were read before the mark or come after it.
     public mutating func restore(_ mark: TopicMark) {
         switch mark {
         case .forgotten(let topic, let latest): topics.restoreForgotten(topic, latest: latest)
-        case .purged(let topic, let through): _ = topics.purge(topic, through: through)
+        case .purged(let topic, let through): topics.update(topic) { log, _ in log.restorePurge(through: through) }
         }
     }
 

@@ -71,11 +71,10 @@ struct RetainedTopics<Payload: BrokerPayload> {
         restoreFloor(latest, of: topic.agent)
     }
 
-    /// Drops what `topic` retains up to `sequence` (all of it when nil); nil when the broker holds no such topic.
-    mutating func purge(_ topic: Topic, through sequence: UInt64? = nil) -> (events: Int, bytes: Int, latest: UInt64)? {
-        guard logs[topic] != nil else { return nil }
-        return update(topic) { log, _ in
-            let dropped = log.purge(through: sequence ?? log.latest)
+    /// Drops everything `topic` retains; its sequence goes on. Only for a topic the broker holds (`self[topic]`).
+    mutating func purge(_ topic: Topic) -> (events: Int, bytes: Int, latest: UInt64) {
+        update(topic) { log, _ in
+            let dropped = log.purge(through: log.latest)
             return (dropped.events, dropped.bytes, log.latest)
         }
     }

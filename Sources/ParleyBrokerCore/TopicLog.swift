@@ -53,6 +53,13 @@ struct TopicLog<Payload: BrokerPayload> {
         dropAll()
     }
 
+    /// Takes back a purge from the journal: drops the events up to `sequence` and moves the sequence counter
+    /// past it, so that events up to it read later (a purge journaled in the same batch as its events) stay dropped.
+    mutating func restorePurge(through sequence: UInt64) {
+        _ = purge(through: sequence)
+        latest = max(latest, sequence)
+    }
+
     private mutating func dropAll() {
         retained.removeAll()
         head = 0

@@ -10,12 +10,13 @@ struct AdminCoreTests {
     ])
 
     private func administer(_ harness: inout BrokerHarness, _ action: AdminAction, _ target: String, identity: String? = nil,
-                            loopback: Bool = true) -> (record: AdminRecord, sent: [Outgoing], marks: [TopicMark]) {
+                            loopback: Bool = true, journalHasRoom: Bool = true) -> (record: AdminRecord, sent: [Outgoing], marks: [TopicMark]) {
         let peer = harness.newPeer()
         var record: AdminRecord?
         var marks: [TopicMark] = []
         let sent = harness.direct { core, now in
-            record = core.administer(AdminCommand(action: action, target: target), from: peer, identity: identity, loopback: loopback, now: now)
+            record = core.administer(AdminCommand(action: action, target: target), from: peer, identity: identity, loopback: loopback,
+                                     journalHasRoom: journalHasRoom, now: now)
             marks = core.topicMarks
         }
         let reply = sent.filter { $0.peer == peer }
@@ -104,6 +105,31 @@ struct AdminCoreTests {
         #expect(administer(&harness, .purge, "callback.game").record.status == .badRequest)
     }
 
+    @Test("a gateway is not evicted: BAD_REQUEST, and it stays registered")
+    func gatewayNotEvicted() {
+        var harness = BrokerHarness(.forTests { $0.gatewayToken = "tok"; $0.gatewayIDs = nil })
+        let welcome = harness.send(.gatewayHello(GatewayHello(instance: 1, gatewayID: "gw", token: "tok")), from: harness.newPeer())
+        #expect(welcome.only?.isWelcome == true)
+        let refused = administer(&harness, .evict, "gw")
+        #expect(refused.record.status == .badRequest && refused.record.detail.contains("is a gateway"), "\(refused.record.detail)")
+        #expect(refused.sent.isEmpty, "the gateway was told nothing")
+        #expect(harness.agentState("gw") == "alive")
+    }
+
+    @Test("with a journal and no room in the data directory, a purge is refused UNAVAILABLE and nothing is dropped")
+    func purgeWithFullJournal() throws {
+        var harness = BrokerHarness(.forTests { $0.journaling = true })
+        let publisher = harness.register("game")
+        let topic = try #require(Topic(agent: "game", event: "on_error"))
+        _ = harness.send(.publish(Publish(eventID: .random(), topic: topic, contentType: "")), body: TestPayload("x"), from: publisher)
+        let refused = administer(&harness, .purge, topic.description, journalHasRoom: false)
+        #expect(refused.record.status == .unavailable && refused.record.detail.contains("data directory is full"))
+        #expect(refused.marks.isEmpty)
+        let replay = harness.send(.replay(Replay(selector: .topic(topic), from: 1)), from: harness.newPeer())
+        #expect(replay.compactMap { if case .event(let e) = $0.header { e.sequence } else { nil } } == [1] as [UInt64])
+        #expect(administer(&harness, .purge, topic.description).marks == [.purged(topic, through: 1)])
+    }
+
     @Test("a purge read back from the journal drops the events before it, not those published after it")
     func purgeRestored() throws {
         var harness = BrokerHarness()
@@ -116,5 +142,19 @@ struct AdminCoreTests {
         let replay = harness.send(.replay(Replay(selector: .topic(topic), from: 1)), from: harness.newPeer())
         #expect(replay.first?.header == .gap(Gap(topic: topic, from: 1, to: 3)))
         #expect(replay.compactMap { if case .event(let e) = $0.header { e.sequence } else { nil } } == [4, 5] as [UInt64])
+    }
+
+    @Test("a purge journaled before the events it purged (one batch: marks are written first) still drops them when read back")
+    func purgeRestoredBeforeItsEvents() throws {
+        var harness = BrokerHarness()
+        let topic = try #require(Topic(agent: "game", event: "on_error"))
+        harness.core.restore(.purged(topic, through: 3))
+        for sequence in 1...4 as ClosedRange<UInt64> {
+            let header = EventHeader(sequence: sequence, timestamp: 0, eventID: .random(), topic: topic, contentType: "")
+            harness.core.restore(header, body: TestPayload("x"), age: 0, now: harness.now)
+        }
+        let replay = harness.send(.replay(Replay(selector: .topic(topic), from: 1)), from: harness.newPeer())
+        #expect(replay.first?.header == .gap(Gap(topic: topic, from: 1, to: 3)))
+        #expect(replay.compactMap { if case .event(let e) = $0.header { e.sequence } else { nil } } == [4] as [UInt64])
     }
 }

@@ -128,10 +128,15 @@ extension BrokerIntegration {
             #expect(unknown.status == 1 && unknown.output.contains("refused (NO_ROUTE): no agent 'worker' is registered"), "\(unknown.output)")
 
             let game = try await connectedAgent("game", broker: broker)
-            for index in 1...3 { _ = try await game.publish("on_error", ["n": index]) }
+            for index in 1...3 { _ = try await game.publish("on_error", ["secret": "purge-me-\(index)"]) }
             await game.close()
+            let journal = folder.path + "/events.journal"
+            #expect(try String(decoding: Data(contentsOf: URL(fileURLWithPath: journal)), as: UTF8.self).contains("purge-me-"))
             let purged = try await runToExit("parley", ["admin", "purge", "callback.game.on_error"] + endpoints)
             #expect(purged.status == 0 && purged.output.contains("purged 3 event(s)"), "\(purged.output) \(purged.errors)")
+            try await waitUntil("the purged payloads leave the journal file (a purge compacts it)") {
+                try !String(decoding: Data(contentsOf: URL(fileURLWithPath: journal)), as: UTF8.self).contains("purge-me-")
+            }
             broker.child.stop()
 
             let restarted = try await BrokerProcess(["--data-dir", folder.path])

@@ -107,6 +107,22 @@ extension BrokerIntegration {
             #expect(end.events == UInt32(Self.retainedEvents))
         }
 
+        @Test("a record of a kind a later version writes is skipped whole at start-up: the events around it load, none is cut off")
+        func skipsUnknownRecordKinds() async throws {
+            let folder = try TemporaryFolder()
+            let later: [UInt8] = bigEndian(1 + 12) + [0x63] + Array("from later on".utf8.prefix(12))
+            try writeJournal(in: folder, events: 3, bodyBytes: 10) { $0 == 1 ? later : [] }
+            let broker = try await BrokerProcess(["--data-dir", folder.path])
+            defer { broker.stop() }
+            let raw = try RawAgent(endpoint: broker.endpoint)
+            defer { raw.close() }
+            try await raw.send(.replay(Replay(selector: .topic(Self.topic), from: 1)))
+            let replies = try await raw.next(count: 4, timeout: .seconds(30))
+            #expect(replies.compactMap { reply -> UInt64? in
+                if case .event(let event) = reply.header { event.sequence } else { nil }
+            } == [1, 2, 3], "\(replies.map(\.header))")
+        }
+
         @Test("start-up streams the journal: peak RSS stays within what is retained + 64 MiB, not the journal's size")
         func startsInBoundedMemory() async throws {
             let folder = try TemporaryFolder()
@@ -218,15 +234,16 @@ extension BrokerIntegration {
 
         static let topic = Topic(agent: "game", event: "on_tick")!
 
-        /// Writes `events` events of 1,000,000 bytes on `topic` to the folder's journal, in the record format of
-        /// docs/PROTOCOL.md §7.10, stamped now.
-        private func writeJournal(in folder: TemporaryFolder, events: UInt64) throws {
+        /// Writes `events` events of `bodyBytes` bytes on `topic` to the folder's journal, in the record format of
+        /// docs/PROTOCOL.md §7.10, stamped now; `after` gives raw bytes to write after an event.
+        private func writeJournal(in folder: TemporaryFolder, events: UInt64, bodyBytes: Int = 1_000_000,
+                                  after: (UInt64) -> [UInt8] = { _ in [] }) throws {
             guard FileManager.default.createFile(atPath: folder.path + "/events.journal", contents: nil) else {
                 throw TestFailure("cannot create \(folder.path)/events.journal")
             }
             let file = try FileHandle(forWritingTo: URL(fileURLWithPath: folder.path + "/events.journal"))
             defer { try? file.close() }
-            let body = [UInt8](repeating: 0x2A, count: 1_000_000)
+            let body = [UInt8](repeating: 0x2A, count: bodyBytes)
             let now = UInt64(Date().timeIntervalSince1970 * 1_000)
             for sequence in 1...events {
                 let header = HeaderEncoder.encode(.event(EventHeader(sequence: sequence, timestamp: now, eventID: .random(),
@@ -234,7 +251,7 @@ extension BrokerIntegration {
                 var record = bigEndian(UInt32(1 + 4 + header.count + body.count))
                 record.append(1)  // kind: event
                 record += bigEndian(UInt32(header.count))
-                try file.write(contentsOf: record + header + body)
+                try file.write(contentsOf: record + header + body + after(sequence))
             }
         }
     }

@@ -2,7 +2,7 @@ import Logging
 
 /// How a process writes its logs to standard error.
 public enum LogFormat: String, Sendable, CaseIterable {
-    /// swift-log's text lines, for people at a terminal.
+    /// swift-log's text lines, for people at a terminal (``TextLogHandler``: control characters escaped).
     case text
     /// One JSON object per line (``JSONLogHandler``), for log pipelines.
     case json
@@ -20,9 +20,7 @@ public enum LogSetup {
             case .json:
                 return JSONLogHandler(label: label, level: level)
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                return TextLogHandler(label: label, level: level)
             }
         }
     }
