@@ -16,6 +16,9 @@ import PackageDescription
 //   /health past a probe's timeout). It reuses swift-atomics and swift-collections, already here.
 // - modelcontextprotocol/swift-sdk (MCP): `parley mcp`, the Model Context Protocol server through which LLM hosts join
 //   (issue 18). Its MCP module needs swift-system and swift-log, already here; ~20 s on a clean debug build.
+// - swiftlang/swift-subprocess: every child process the tests, the benchmark harness and the chaos harness start
+//   (ParleyChildProcess), instead of Foundation's Process and two hand-written posix_spawn launchers (issue 16). It
+//   needs swift-system, already here; none of the shipped executables links it.
 // - swift-service-lifecycle: SIGTERM/SIGINT → graceful shutdown of each process's services (the reactor, the
 //   metrics server, the gateway's policy reloads). It brings swift-async-algorithms and two modules of
 //   swift-collections: ~21 s more on a clean debug build (measured the same way).
@@ -37,6 +40,7 @@ let versions: [(url: String, version: Version, direct: Bool)] = [
     ("https://github.com/apple/swift-async-algorithms", "1.1.4", false),
     ("https://github.com/apple/swift-system", "1.8.1", true),
     ("https://github.com/mattt/eventsource", "1.1.1", false),
+    ("https://github.com/swiftlang/swift-subprocess", "1.0.2", true),
 ]
 let pinned = Context.environment["PARLEY_PINNED_DEPENDENCIES"] == "1"
 let dependencies: [Package.Dependency] = versions.compactMap { entry in
@@ -146,15 +150,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(name: "ParleyChildProcess", dependencies: [.product(name: "Subprocess", package: "swift-subprocess"),
+                                                           .product(name: "SystemPackage", package: "swift-system")]),
         .executableTarget(
             name: "parley-bench",
             dependencies: [
-                "ZeroMQ", "CZeroMQ", "ParleyWire", "ParleyStatistics", "Parley", .product(name: "Logging", package: "swift-log"),
+                "ZeroMQ", "CZeroMQ", "ParleyWire", "ParleyStatistics", "Parley", "ParleyChildProcess", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "bench/Sources/parley-bench"
         ),
-        .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ParleyStatistics", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
+        .executableTarget(name: "parley-chaos", dependencies: ["Parley", "ParleyWire", "ParleyStatistics", "ParleyChildProcess", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "chaos/Sources/parley-chaos"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "ParleyWire"]),
         .testTarget(name: "ParleyWireTests", dependencies: ["ParleyWire"]),
         .testTarget(name: "ParleyBrokerTests", dependencies: ["ParleyBrokerCore", "ParleyWire"]),
@@ -163,7 +169,7 @@ let package = Package(
         // swift-system: the MCP tests hand `parley mcp`'s pipes to the MCP client's stdio transport as FileDescriptors.
         .testTarget(name: "ParleyTests", dependencies: ["Parley", "ParleyWire", "ParleyOperations", "ZeroMQ",
                                                         .product(name: "MCP", package: "swift-sdk"),
-                                                        .product(name: "SystemPackage", package: "swift-system")]),
+                                                        "ParleyChildProcess", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "ParleyOperationsTests", dependencies: ["ParleyOperations", "ParleyStatistics", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

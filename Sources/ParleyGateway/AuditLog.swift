@@ -68,9 +68,12 @@ final class AuditLog {
         }
     }
 
+    /// Non-blocking, so that a named pipe never stalls the reactor: opening one that has no reader fails (ENXIO)
+    /// instead of waiting for one, and a write to a full one fails (EAGAIN) instead of waiting; a regular file is
+    /// not affected.
     private static func open(_ path: String) throws(AuditLogError) -> Int32 {
         if path == "-" { return 1 }
-        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o640)
         guard descriptor >= 0 else { throw AuditLogError(path: path, operation: "open", errno: errno) }
         return descriptor
     }

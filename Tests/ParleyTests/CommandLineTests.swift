@@ -12,7 +12,7 @@ extension BrokerIntegration {
             defer { broker.stop() }
             let server = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "echo", "--cap", "echo"],
                                                readyPrefix: "agent echo serving")
-            defer { server.stop() }
+            defer { server.terminate() }
             let ok = try await runToExit("parley", ["request", "--broker", broker.endpoint, "--to", "cap:echo", "--json", #"{"q":1}"#])
             #expect(ok.status == 0)
             #expect(ok.output.contains("OK (attempts: 1)"))
@@ -32,7 +32,7 @@ extension BrokerIntegration {
             let up = try await runToExit("parley", ["health", "--broker", broker.endpoint])
             #expect(up.status == 0)
             #expect(up.output.hasPrefix("healthy"))
-            broker.child.stop()  // waits until it is gone
+            await broker.child.stop()  // waits until it is gone
             let down = try await runToExit("parley", ["health", "--broker", broker.endpoint, "--timeout-ms", "500"])
             #expect(down.status == 1)
             #expect(down.output.hasPrefix("unhealthy"))
@@ -64,7 +64,7 @@ extension BrokerIntegration {
             defer { broker.stop() }
             let server = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "echo", "--cap", "echo"],
                                                readyPrefix: "agent echo serving")
-            defer { server.stop() }
+            defer { server.terminate() }
             let environment = ["PARLEY_BROKER": broker.endpoint, "PARLEY_EVENTS": broker.eventsEndpoint]
             let request = try await runToExit("parley", ["request", "--to", "cap:echo", "--json", #"{"q":1}"#, "--output", "json"],
                                               environment: environment)
@@ -137,7 +137,7 @@ extension BrokerIntegration {
             try await waitUntil("the purged payloads leave the journal file (a purge compacts it)") {
                 try !String(decoding: Data(contentsOf: URL(fileURLWithPath: journal)), as: UTF8.self).contains("purge-me-")
             }
-            broker.child.stop()
+            await broker.child.stop()
 
             let restarted = try await BrokerProcess(["--data-dir", folder.path])
             defer { restarted.stop() }
@@ -161,7 +161,7 @@ extension BrokerIntegration {
             defer { gateway.stop() }
             let store = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "store", "--layer", "infrastructure",
                                                          "--cap", "persistence"], readyPrefix: "agent store serving")
-            defer { store.stop() }
+            defer { store.terminate() }
             let environment = ["PARLEY_BROKER": broker.endpoint, "PARLEY_GATEWAY": gateway.endpoint]
             let allowed = try await runToExit("parley", ["request", "--to", "layer:infrastructure/persistence", "--kind", "call",
                                                          "--json", #"{"key":"order-7"}"#], environment: environment)
@@ -187,25 +187,3 @@ extension BrokerIntegration {
     }
 }
 
-/// Runs a built executable to completion (stopped after `timeout`) and returns its exit status, its stdout (with
-/// `standardError`, stdout and stderr together) and its stderr (empty with `standardError`).
-func runToExit(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60),
-               standardError: Bool = false, environment: [String: String] = [:]) async throws -> (status: Int32, output: String, errors: String) {
-    let process = Process()
-    process.executableURL = TestProcess.buildDirectory.appendingPathComponent(executable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    let errorPipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = standardError ? pipe : errorPipe
-    try process.run()
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
-    try? errorPipe.fileHandleForWriting.close()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let errors = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (process.terminationStatus, output, errors)
-}

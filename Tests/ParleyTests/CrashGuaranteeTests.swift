@@ -26,7 +26,7 @@ extension BrokerIntegration {
             let caller = try await connectedAgent("caller", broker: first)
             let call = Task { await caller.send(.help, to: .agent("worker"), body: Array("once?".utf8), timeout: .seconds(60)) }
             try await waitUntil("the handler started") { runs.withLock { !$0.isEmpty } }
-            _ = first.child.stop(signal: SIGKILL)
+            await first.child.stop(signal: SIGKILL)
 
             let second = try await BrokerProcess(arguments)
             defer { second.stop() }

@@ -43,7 +43,7 @@ extension BrokerIntegration {
             defer { broker.stop() }
             let slow = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "slow", "--cap", "work",
                                                         "--delay-ms", "120000"], readyPrefix: "agent slow serving")
-            defer { slow.stop(signal: SIGKILL) }
+            defer { slow.signal(SIGKILL) }
             let asker = try await connectedAgent("asker", broker: broker)
             let pending = Task { await asker.send(.help, to: .capability("work"), body: Array("job".utf8), timeout: .seconds(60)) }
             try await waitUntil("the slow agent holds the request") {
@@ -52,7 +52,7 @@ extension BrokerIntegration {
             let backup = EchoRecorder()
             let standby = try await connectedAgent("standby", capabilities: ["work"], broker: broker, handler: backup.handler())
             #expect(backup.calls == 0)
-            slow.stop(signal: SIGKILL)
+            await slow.stop(signal: SIGKILL)
             let outcome = await pending.value
             #expect(outcome.status == .ok)
             #expect(outcome.text == "job")

@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 import Testing
 
 extension BrokerIntegration {
@@ -29,15 +30,7 @@ extension BrokerIntegration {
             let dockerfile = try String(contentsOfFile: OperationsTests.deploy + "/Dockerfile", encoding: .utf8)
             let image = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("ARG SWIFT_IMAGE=swift:") })
             let imageVersion = image.dropFirst("ARG SWIFT_IMAGE=swift:".count).prefix { $0 != "-" }
-            let swift = Process()
-            swift.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            swift.arguments = ["swift", "--version"]
-            let pipe = Pipe()
-            swift.standardOutput = pipe
-            swift.standardError = pipe
-            try swift.run()
-            swift.waitUntilExit()
-            let version = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let version = try await runTool(.name("swift"), ["--version"], standardError: true).output
             #expect(version.contains("Swift version \(imageVersion) ") || version.contains("Swift version \(imageVersion)-"),
                     "the image's Swift \(imageVersion), the tests': \(version.prefix(80))")
             #expect(dockerfile.contains(#"CMD ["parley", "health", "--broker", "tcp://127.0.0.1:7410""#), "a HEALTHCHECK using parley health")

@@ -23,7 +23,7 @@ extension BrokerIntegration {
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             let directory = (firstFile.path as NSString).deletingLastPathComponent
             #expect((try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int) == 0o700)
-            #expect(first.child.stop() == 0)
+            #expect(await first.child.stop() == 0)
             #expect(!FileManager.default.fileExists(atPath: firstFile.path), "the token file outlived its broker")
         }
 

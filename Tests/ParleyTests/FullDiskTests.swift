@@ -31,7 +31,7 @@ extension BrokerIntegration {
             try await waitUntil("the metric says the journal is full") {
                 try await scrape("http://127.0.0.1:\(metricsPort)/metrics").value("parley_broker_journal_full") == 1
             }
-            first.child.stop()
+            await first.child.stop()
             await publisher.close(); await helper.close()
 
             // Started again on the full disk: it starts, serves requests and refuses publishes.
@@ -58,7 +58,7 @@ extension BrokerIntegration {
             }
             #expect(received == confirmed + [resumed])
             await watcher.close(); await publisherAgain.close(); await helperAgain.close()
-            second.child.stop()
+            await second.child.stop()
             let lines = second.child.stderrLines
             #expect(lines.contains { $0.contains("event=journal_not_compacted") }, "the restart had no room to compact: \(lines)")
             #expect(lines.filter { $0.contains("event=journal_full") }.count == 1, "\(lines)")
@@ -80,21 +80,13 @@ struct SmallFileSystem {
     init(at path: String, megabytes: Int) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let status = Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path])
-        guard status == 0 else { throw TestFailure("cannot mount a tmpfs on \(path) (exit \(status)); these tests need root") }
+        guard mount("tmpfs", path, "tmpfs", 0, "size=\(megabytes)m") == 0 else {
+            throw TestFailure("cannot mount a tmpfs on \(path): \(String(cString: strerror(errno))); these tests need root")
+        }
     }
 
     /// Detaches it (lazily: a process still holding a file there does not keep it mounted).
     func unmount() {
-        _ = Self.run("/bin/umount", ["-l", path])
-    }
-
-    private static func run(_ tool: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        _ = umount2(path, Int32(MNT_DETACH))
     }
 }

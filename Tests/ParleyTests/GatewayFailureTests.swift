@@ -96,18 +96,21 @@ extension BrokerIntegration {
             #expect(gateway.child.stderrLines.contains { $0.contains("event=audit_recovered") && $0.contains("refused_calls=2") })
         }
 
-        @Test("with the audit trail on a closed standard output the gateway survives, refuses calls UNAVAILABLE and still serves")
-        func closedStandardOutput() async throws {
+        @Test("with the audit trail on a named pipe whose reader went away (EPIPE, SIGPIPE; reopening finds no reader) the gateway survives, refuses calls UNAVAILABLE and still serves")
+        func auditReaderGone() async throws {
             let folder = try TemporaryFolder()
+            let pipe = folder.path + "/audit.pipe"
+            guard mkfifo(pipe, 0o600) == 0 else { throw TestFailure("mkfifo \(pipe): \(String(cString: strerror(errno)))") }
+            let reader = open(pipe, O_RDONLY | O_NONBLOCK)
+            guard reader >= 0 else { throw TestFailure("cannot open \(pipe) for reading") }
             let broker = try await BrokerProcess()
             defer { broker.stop() }
             let gateway = try await GatewayProcess(broker: broker, policy: try folder.write("policy.yaml", policyYAML(domainToInfrastructureRule())),
-                                                   auditLog: "-", captureStandardError: true)
+                                                   auditLog: pipe, captureStandardError: true)
             defer { gateway.stop() }
             let orders = try await RawAgent.caller(gateway)
             defer { orders.close() }
-            gateway.child.closeStandardOutput()
-            // Foundation lets go of the pipe's read end asynchronously: a call may still be audited just after.
+            close(reader)
             var refused: (result: ResultHeader, text: String)?
             try await waitUntil("a call is refused for its audit record") {
                 refused = try await call(orders)
@@ -115,7 +118,7 @@ extension BrokerIntegration {
             }
             #expect(refused?.text.contains("audit trail") == true)
             #expect(try await call(orders)?.result.status == .unavailable)
-            #expect(gateway.child.process.isRunning)
+            #expect(gateway.child.isRunning)
             #expect(gateway.child.stderrLines.contains { $0.contains("event=audit_failed") && $0.contains("Broken pipe") })
             try await orders.send(.status)
             #expect(try await orders.next()?.header == .statusReply)
@@ -177,7 +180,7 @@ extension BrokerIntegration {
             let id = CallbackID.random()
             let (broker, gateway, store, orders) = try await callInFlight(folder, id)
             defer { orders.close(); gateway.stop(); broker.stop() }
-            broker.child.stop(signal: SIGKILL)
+            await broker.child.stop(signal: SIGKILL)
             let outcome = try #require(try await orders.nextResult())
             #expect(outcome.result.callbackID == id)
             #expect(outcome.result.status == .unavailable)

@@ -512,7 +512,7 @@ extension BrokerIntegration {
             #expect(status.agents.map(\.id).sorted() == ["asker", "echo", "latecomer"], "garbage registered nobody")
             #expect(status.outcomes["OK"] == 3 && status.accepted == 3, "garbage started no request")
             print("hostile: garbage connections produced \(status.malformed) malformed messages, all refused")
-            #expect(broker.child.process.isRunning)
+            #expect(broker.child.isRunning)
             // Budget: nothing here holds memory beyond the idle broker (~25 MB) and a few small queues.
             try broker.checkPeakMemory(under: 100, "garbage before the handshake")
             await asker.close()
@@ -576,7 +576,7 @@ extension BrokerIntegration {
             nosy.close()
             await asker.close()
             await helper.close()
-            broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
+            await broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
         }
 
         @Test("40 connections asking for large STATUS reports and never reading hold at most peer-queue-total-bytes together, not 16 MiB each")
@@ -601,7 +601,7 @@ extension BrokerIntegration {
             // Budget: the idle broker with 1,000 agents (~50 MB), 32 MiB + 40 × (1 MiB + one report) of reports, the
             // report being built and shared: ~210 MB at most.
             try broker.checkPeakMemory(under: 220, "40 connections never reading STATUS reports")
-            broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
+            await broker.child.stop(signal: SIGKILL)  // it would otherwise build the remaining replies before it stops
         }
 
         @Test("STATUS from 60 connections of one address, each within its own rate, is limited per address (development mode)")
@@ -708,8 +708,8 @@ extension BrokerIntegration {
             let clock = ContinuousClock()
             let start = clock.now
             while clock.now - start < .seconds(6) {
-                #expect(broker.child.process.isRunning, "the broker is still running \(clock.now - start) after the floods")
-                guard broker.child.process.isRunning else { break }
+                #expect(broker.child.isRunning, "the broker is still running \(clock.now - start) after the floods")
+                guard broker.child.isRunning else { break }
                 try await Task.sleep(for: .milliseconds(250))
             }
             let status = try await BrokerStatus.fetch(endpoint: broker.endpoint, timeout: .seconds(5))
@@ -746,12 +746,12 @@ extension MeasuredProcess {
     func residentBytes() throws -> Int { try statusBytes("VmRSS") }
 
     private func statusBytes(_ field: String) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/\(child.process.processIdentifier)/status", encoding: .utf8)
+        let text = try String(contentsOfFile: "/proc/\(child.processIdentifier)/status", encoding: .utf8)
         for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1_024 }
         }
-        throw TestFailure("no \(field) in /proc/\(child.process.processIdentifier)/status")
+        throw TestFailure("no \(field) in /proc/\(child.processIdentifier)/status")
     }
 
     /// Prints the peak RSS ("broker peak RSS (what): N MB") and expects it under `megabytes`, except under a

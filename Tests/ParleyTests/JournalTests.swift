@@ -23,7 +23,7 @@ extension BrokerIntegration {
             try await waitUntil("a few hundred events are confirmed") {
                 (try? await BrokerStatus.fetch(endpoint: first.endpoint).eventsPublished) ?? 0 >= 300
             }
-            first.child.stop(signal: SIGKILL)
+            await first.child.stop(signal: SIGKILL)
             await publisher.close()
             let sequences = await confirmed.value
             #expect(sequences.count >= 300)
@@ -60,7 +60,7 @@ extension BrokerIntegration {
             #expect(try await flooder.publish("c", ["n": 1]).sequence == 4, "a new topic starts above the forgotten a's #3")
             #expect(try await flooder.publish("a", ["n": 4]).sequence == 4, "a opened again does not reuse #1…#3")
             await flooder.close()
-            first.child.stop()
+            await first.child.stop()
             try await Task.sleep(for: .milliseconds(500))  // c and a age out before the restart
 
             // Loaded back, the expired topics are forgotten before the journal is compacted: their records are gone.
@@ -153,7 +153,7 @@ extension BrokerIntegration {
             #expect(logs.contains { $0.contains("journal_compacted") }, "no compaction logged: \(logs.suffix(5))")
             #expect(!FileManager.default.fileExists(atPath: journalPath + ".compacting"))
             await publisher.close()
-            _ = first.child.stop()
+            await first.child.stop()
 
             // The compacted journal loads back: the retained events, a GAP before them, and the sequence goes on.
             let second = try await BrokerProcess(["--data-dir", folder.path] + Self.retention)
@@ -190,7 +190,7 @@ extension BrokerIntegration {
             try await waitUntil("a compaction has started") {
                 (first.child.stdoutLines + first.child.stderrLines).contains { $0.contains("journal_compaction_started") }
             }
-            first.child.stop(signal: SIGKILL)
+            await first.child.stop(signal: SIGKILL)
             await publisher.close()
             let lastConfirmed = await confirmed.value
 

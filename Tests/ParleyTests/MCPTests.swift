@@ -186,7 +186,7 @@ extension BrokerIntegration {
                 let started = ContinuousClock.now
                 async let answer = session.call("request_help", ["to": "cap:ponder", "problem": "?", "timeout_seconds": 60])
                 try await Task.sleep(for: .seconds(1))
-                broker.child.stop(signal: SIGKILL)
+                await broker.child.stop(signal: SIGKILL)
                 let ended = try await answer
                 #expect(ended.isError && ended.text.contains("stopped answering"), "\(ended)")
                 #expect(ContinuousClock.now - started < .seconds(30), "the tool call waited for the deadline")

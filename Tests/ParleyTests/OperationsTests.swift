@@ -1,4 +1,5 @@
 import Foundation
+import Subprocess
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -30,7 +31,7 @@ extension BrokerIntegration {
                 "--metrics-port", "\(gatewayMetrics)", "--sample-ms", "100", "--heartbeat-ms", "200",
                 "--audit-log", folder.path + "/audit.jsonl",
             ], readyPrefix: "parley-gateway ready on ")
-            defer { gateway.stop() }
+            defer { gateway.terminate() }
             let gatewayEndpoint = String(gateway.readyLine.dropFirst("parley-gateway ready on ".count))
 
             let brokerURL = "http://127.0.0.1:\(brokerMetrics)"
@@ -92,8 +93,8 @@ extension BrokerIntegration {
             try await waitUntil("the broker logs the agents leaving") {
                 broker.child.stderrLines.filter { $0.contains(#""event":"agent_left""#) }.count == 2
             }
-            #expect(gateway.stop() == 0)
-            #expect(broker.child.stop() == 0)
+            #expect(await gateway.stop() == 0)
+            #expect(await broker.child.stop() == 0)
             let events = broker.child.stderrLines.compactMap { line -> String? in
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                     Issue.record("not a JSON line: \(line)")
@@ -169,7 +170,7 @@ extension BrokerIntegration {
                 let result = try await runToExit("parley", ["health", "--gateway", gateway.endpoint, "--timeout-ms", "500"])
                 return result.status == 1 && result.output.contains("not registered with the broker")
             }
-            gateway.child.stop()
+            await gateway.child.stop()
             let down = try await runToExit("parley", ["health", "--gateway", gateway.endpoint, "--timeout-ms", "300"])
             #expect(down.status == 1)
             #expect(down.output.hasPrefix("unhealthy: gateway at \(gateway.endpoint): no answer"))
@@ -193,7 +194,7 @@ extension BrokerIntegration {
                                                                   timeout: .seconds(10), retries: 0))
                 }
                 try await Task.sleep(for: .milliseconds(400))  // the call is at the slow agent
-                kill(gateway.child.process.processIdentifier, SIGTERM)
+                kill(gateway.child.processIdentifier, SIGTERM)
                 if expected == .ok {
                     try await waitUntil("the gateway says it is shutting down") {
                         try await runToExit("parley", ["health", "--gateway", gateway.endpoint, "--timeout-ms", "500"]).output
@@ -203,7 +204,7 @@ extension BrokerIntegration {
                                                                              timeout: .seconds(5), retries: 0))
                     #expect(late.status == .unavailable, "a call after SIGTERM: \(late.status) \(late.text)")
                 }
-                let exit = Task.detached { gateway.child.stop(signal: 0) }  // signal 0: already sent, only wait
+                let exit = Task { await gateway.child.stop(signal: 0) }  // signal 0: already sent, only wait
                 let outcome = try await call.value
                 #expect(outcome.status == expected, "grace \(grace): \(outcome.status) \(outcome.text)")
                 #expect(await exit.value == 0)
@@ -215,16 +216,9 @@ extension BrokerIntegration {
         @Test("the systemd units pass systemd-analyze verify")
         func systemdUnits() async throws {
             let script = Self.deploy + "/verify-units.sh"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script, TestProcess.buildDirectory.path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(output)")
+            let (status, output, _) = try await runTool(.path("/bin/bash"), [script, TestProcess.buildDirectory.path], timeout: .seconds(300),
+                                                        standardError: true)
+            #expect(status == 0, "\(output)")
             #expect(output.contains("parley-broker.service: OK") && output.contains("parley-gateway.service: OK"), "\(output)")
         }
     }

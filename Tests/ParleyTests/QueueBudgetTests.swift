@@ -108,7 +108,7 @@ extension BrokerIntegration {
             // Heartbeats of 2 s: the gateway counts the stopped broker as lost only after 6 s, so that meanwhile every
             // call is forwarded into its queue to the broker.
             let broker = try await BrokerProcess(["--heartbeat-ms", "2000"])
-            defer { kill(broker.child.process.processIdentifier, SIGCONT); broker.stop() }
+            defer { kill(broker.child.processIdentifier, SIGCONT); broker.stop() }
             let gateway = try await GatewayProcess(broker: broker, in: try TemporaryFolder(), maxPayload: "1MiB")
             defer { gateway.stop() }
             let server = try await connectedAgent("store", layer: "infrastructure", capabilities: ["echo"], broker: broker,
@@ -120,14 +120,14 @@ extension BrokerIntegration {
             }
             #expect(try await call("first", timeout: .seconds(10)) == .ok)
 
-            kill(broker.child.process.processIdentifier, SIGSTOP)
+            kill(broker.child.processIdentifier, SIGSTOP)
             // 200 calls of 1 MB: with an unbounded queue the gateway would hold them all (200 MB).
             let body = String(repeating: "x", count: 1_000_000)
             let statuses = try await withThrowingTaskGroup(of: Status.self) { group in
                 for _ in 0..<200 { group.addTask { try await call(body, timeout: .seconds(3)) } }
                 return try await group.reduce(into: [Status]()) { $0.append($1) }
             }
-            kill(broker.child.process.processIdentifier, SIGCONT)
+            kill(broker.child.processIdentifier, SIGCONT)
             #expect(statuses.contains(.overloaded), "calls that found the queue to the broker full: \(Set(statuses))")
             // Budget: the idle gateway (~20 MB), its queue to the broker (64 MiB), each caller's queue (16 MiB) and the
             // calls being read.

@@ -53,8 +53,8 @@ extension BrokerIntegration {
                     try await group.waitForAll()
                 }
                 try await Task.sleep(for: .milliseconds(100))
-                #expect(process.process.isRunning, "the process aborted after reset flood \(round)")
-                guard process.process.isRunning else { return }
+                #expect(process.isRunning, "the process aborted after reset flood \(round)")
+                guard process.isRunning else { return }
             }
         }
     }

@@ -210,7 +210,7 @@ extension BrokerIntegration {
             defer { broker.stop() }
             let killed = try await TestProcess("parley", ["serve", "--broker", broker.endpoint, "--id", "phoenix"],
                                                readyPrefix: "agent phoenix serving")
-            _ = killed.stop(signal: SIGKILL)
+            await killed.stop(signal: SIGKILL)
             let restarted = try await connectedAgent("phoenix", broker: broker) { _ in .answer(bytes: Array("reborn".utf8)) }
             let asker = try await connectedAgent("asker", broker: broker)
             #expect(await asker.send(.help, to: .agent("phoenix"), body: []).text == "reborn")

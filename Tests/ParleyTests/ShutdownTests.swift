@@ -35,7 +35,7 @@ extension BrokerIntegration {
             let helper = try await connectedAgent("slow", broker: broker, handler: EchoRecorder().handler(delay: .milliseconds(700)))
             let (requester, ids) = try await requestsInFlight(broker, count: 3)
             defer { requester.close() }
-            let exit = Task.detached { broker.child.stop(signal: SIGTERM) }
+            let exit = Task { await broker.child.stop(signal: SIGTERM) }
             let statuses = try await results(requester, count: 3)
             #expect(statuses == Dictionary(uniqueKeysWithValues: ids.map { ($0, Status.ok) }))
             #expect(await exit.value == 0)
@@ -65,7 +65,7 @@ extension BrokerIntegration {
             try await waitUntil("the request for the away agent is pending") {
                 try await BrokerStatus.fetch(endpoint: broker.endpoint).pending == 4
             }
-            let exit = Task.detached { broker.child.stop(signal: SIGTERM) }
+            let exit = Task { await broker.child.stop(signal: SIGTERM) }
             var messages: [Header] = []  // heartbeats included
             while let frames = try await requester.receive(timeout: .seconds(5)) { messages.append(try HeaderDecoder.decode(frames[0])) }
             let results = messages.compactMap { header -> ResultHeader? in

@@ -1,20 +1,17 @@
 import Foundation
+import ParleyChildProcess
 import Testing
 
 /// The sanitizer the suite runs under, if any (fuzz/sanitizers/test.sh sets PARLEY_SANITIZER to thread or
 /// address): tests whose figures it skews (peak memory, volume within a timeout) adapt to it.
 let activeSanitizer = ProcessInfo.processInfo.environment["PARLEY_SANITIZER"]
 
-/// A child process started from the package's build folder (the real executables), stopped by process id.
-final class TestProcess: @unchecked Sendable {
-    let process = Process()
-    private let output = Pipe()
-    private let errorOutput = Pipe()
-    /// Everything the process printed on stdout so far (guarded by `lock`).
-    private var printed = ""
-    /// Everything it printed on stderr so far, when captured (guarded by `lock`).
-    private var printedErrors = ""
-    private let lock = NSLock()
+/// One of the package's executables (the real ones, from the build folder) run as a child process, stopped by
+/// process id: a ``ChildProcess`` that printed its ready line.
+final class TestProcess: Sendable {
+    private let child: ChildProcess
+    /// The line that matched the ready prefix.
+    let readyLine: String
 
     /// The folder holding the built executables: next to the test bundle, or $PARLEY_BUILD_DIR.
     static var buildDirectory: URL {
@@ -29,85 +26,47 @@ final class TestProcess: @unchecked Sendable {
     /// `launched` runs with the process id as soon as the process is started, before waiting for the ready line.
     init(_ executable: String, _ arguments: [String], readyPrefix: String, environment: [String: String] = [:],
          captureStandardError: Bool = false, launched: @Sendable (Int32) async throws -> Void = { _ in }) async throws {
-        let url = Self.buildDirectory.appendingPathComponent(executable)
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw TestFailure("\(url.path) is not built; run `swift build` first")
+        let path = Self.buildDirectory.appendingPathComponent(executable).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("\(path) is not built; run `swift build` first")
         }
-        process.executableURL = url
-        process.arguments = arguments
-        process.standardOutput = output
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        child = try await ChildProcess(name: executable, executable: path, arguments: arguments, environment: environment,
+                                       standardError: captureStandardError ? .keep : .discard)
+        try await launched(child.processIdentifier)
+        do {
+            readyLine = try await child.waitForLine(timeout: .seconds(30), what: "'\(readyPrefix)'") { $0.hasPrefix(readyPrefix) }
+        } catch {
+            throw TestFailure("\(error); it printed: \(child.outputLines)")
         }
-        if captureStandardError {
-            process.standardError = errorOutput
-            errorOutput.fileHandleForReading.readabilityHandler = { [weak self] handle in
-                let data = handle.availableData
-                guard let self, !data.isEmpty else { return }
-                self.lock.withLock { self.printedErrors += String(decoding: data, as: UTF8.self) }
-            }
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.printed += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        try await launched(process.processIdentifier)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let line = stdoutLines.first(where: { $0.hasPrefix(readyPrefix) }) {
-                readyLine = line
-                return
-            }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        stop()
-        throw TestFailure("\(executable) did not print '\(readyPrefix)'; it printed: \(stdoutLines)")
     }
 
-    /// The line that matched the ready prefix.
-    private(set) var readyLine = ""
+    var processIdentifier: Int32 { child.processIdentifier }
 
     /// The stdout lines printed so far.
-    var stdoutLines: [String] { lock.withLock { printed.split(separator: "\n").map(String.init) } }
+    var stdoutLines: [String] { child.outputLines }
 
     /// The stderr lines printed so far (empty unless started with `captureStandardError`).
-    var stderrLines: [String] { lock.withLock { printedErrors.split(separator: "\n").map(String.init) } }
+    var stderrLines: [String] { child.errorLines }
 
-    /// Closes the reading end of the process's standard output: its next write there fails (EPIPE, or SIGPIPE).
-    func closeStandardOutput() {
-        output.fileHandleForReading.readabilityHandler = nil
-        try? output.fileHandleForReading.close()
+    /// Whether the process has not exited yet.
+    var isRunning: Bool { child.isRunning }
+
+    /// Sends `signal` and returns at once.
+    func signal(_ signal: Int32) {
+        child.signal(signal)
     }
 
     /// Sends SIGTERM and returns at once.
     func terminate() {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        child.signal(SIGTERM)
     }
 
-    /// Sends `signal` and waits (bounded) for the process to exit; SIGKILL if it does not.
+    /// Sends `signal` (0: none, only wait) and waits (bounded) for the process to exit, with SIGKILL if it does not;
+    /// returns its exit status (the signal's number when a signal ended it).
     @discardableResult
-    func stop(signal: Int32 = SIGTERM) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        if process.standardError as? Pipe === errorOutput {
-            usleep(100_000)  // the readability handler takes the last lines the process wrote
-        }
-        output.fileHandleForReading.readabilityHandler = nil
-        errorOutput.fileHandleForReading.readabilityHandler = nil
-        return process.terminationStatus
+    func stop(signal: Int32 = SIGTERM) async -> Int32 {
+        await child.stop(signal: signal)
     }
-
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
 /// A broker process on an ephemeral loopback port.
@@ -158,9 +117,12 @@ final class GatewayProcess: Sendable {
                             captureStandardError: captureStandardError, launched: launched)
     }
 
-    /// SIGKILL waits for the process to be gone (so its port is free for a restart); SIGTERM does not wait.
-    func stop(signal: Int32 = SIGTERM) {
-        if signal == SIGTERM { child.terminate() } else { child.stop(signal: signal) }
+    /// Sends SIGTERM without waiting.
+    func stop() { child.terminate() }
+
+    /// Sends SIGKILL and waits for the process to be gone (so its port is free for a restart).
+    func kill() async {
+        await child.stop(signal: SIGKILL)
     }
 }
 

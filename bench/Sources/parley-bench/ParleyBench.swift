@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ParleyChildProcess
 
 /// `parley-bench`: delivery rate and latency of every Parley path — request/reply through the broker, through
 /// the gateway and the broker, events, and both through the Swift SDK — each measured in the same run as a
@@ -102,7 +103,12 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        ChildRegistry.installSignalHandlers()
+        try blockingWait { try await self.measure() }
+    }
+
+    /// Every scenario of the plan, `rounds` times, then the report.
+    private func measure() async throws {
+        ChildRegistry.endChildrenOnSignals()
         signal(SIGPIPE, SIG_IGN)
         let ownPath = try executablePath()
         let directory = (ownPath as NSString).deletingLastPathComponent
@@ -125,7 +131,7 @@ struct RunCommand: ParsableCommand {
         }
         // Every endpoint on an ephemeral loopback port, so runs never collide with each other or a broker in use;
         // options are passed only when this broker build has them.
-        let brokerHelp = access(brokerPath, X_OK) == 0 ? try helpText(of: brokerPath) : ""
+        let brokerHelp = access(brokerPath, X_OK) == 0 ? try await helpText(of: brokerPath) : ""
         var brokerBaseArguments = ["--endpoint", "tcp://127.0.0.1:*"]
         if brokerHelp.contains("--events-endpoint") { brokerBaseArguments += ["--events-endpoint", "tcp://127.0.0.1:*"] }
         if brokerHelp.contains("--log-level") { brokerBaseArguments += ["--log-level", "error"] }
@@ -158,10 +164,10 @@ struct RunCommand: ParsableCommand {
                 let rate = fixedRate
                     ?? inRound.last(where: { $0.name == reference && $0.error == nil }).map { $0.rate / 2 }
                     ?? 20_000
-                if settle > 0, !waitForIdleMachine(upTo: settle) {
+                if settle > 0, await !waitForIdleMachine(upTo: settle) {
                     report.human("  (the machine did not go idle within \(format(settle)) s; measuring anyway)")
                 }
-                var measurement = runner.run(spec, fixedRate: rate)
+                var measurement = await runner.run(spec, fixedRate: rate)
                 measurement.round = round
                 if spec.kind.isBaseline, measurement.error == nil {
                     measurement.baseline = BaselineFigures(name: measurement.name, rate: measurement.rate, p99: measurement.latency.p99,
@@ -198,21 +204,19 @@ private func executablePath() throws -> String {
 }
 
 /// What `path --help` prints (to see which options this build of the broker has).
-private func helpText(of path: String) throws -> String {
-    let child = try ChildProcess(name: "parley-broker --help", path: path, arguments: ["--help"])
-    defer { child.terminate() }
-    var lines: [String] = []
-    while let line = try? child.readLine(timeout: 10) { lines.append(line) }
-    return lines.joined(separator: "\n")
+private func helpText(of path: String) async throws -> String {
+    let child = try await ChildProcess(name: "parley-broker --help", executable: path, arguments: ["--help"])
+    await child.stop(signal: 0)
+    return child.outputLines.joined(separator: "\n")
 }
 
 /// Waits until the whole machine used less than 0.3 of a core over half a second (other sessions' builds and
 /// tests finished), at most `seconds`; false when it never did.
-private func waitForIdleMachine(upTo seconds: Double) -> Bool {
+private func waitForIdleMachine(upTo seconds: Double) async -> Bool {
     let deadline = monotonicNanoseconds() + nanoseconds(seconds: seconds)
     while monotonicNanoseconds() < deadline {
         guard let before = machineBusySeconds() else { return true }
-        usleep(500_000)
+        try? await Task.sleep(for: .milliseconds(500))
         guard let after = machineBusySeconds() else { return true }
         if (after.tasks + after.interrupts - before.tasks - before.interrupts) / 0.5 < 0.3 { return true }
     }

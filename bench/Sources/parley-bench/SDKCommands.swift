@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Logging
+import ParleyChildProcess
 import Parley
 import Synchronization
 
@@ -12,19 +13,6 @@ import Glibc
 // (`import Parley`), each in its own process. What they measure is the SDK and the broker together, so the
 // SDK's own CPU is part of the result, not a load-generator overhead to discount.
 
-/// Runs `body` on Swift's cooperative pool and blocks this (main) thread until it ends. The commands stay
-/// synchronous (`ParsableCommand`) so that every other subcommand keeps its loop on the process's main thread.
-private func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-    final class Outcome: @unchecked Sendable { var error: (any Error)? }
-    let outcome = Outcome()
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        do { try await body() } catch { outcome.error = error }
-        done.signal()
-    }
-    done.wait()
-    if let error = outcome.error { throw error }
-}
 
 /// Sends the SDK's log lines to standard error (standard output carries the lines the parent reads).
 private func quietLogging() {
@@ -51,7 +39,7 @@ struct SDKResponderCommand: ParsableCommand {
 
     func run() throws {
         quietLogging()
-        try runBlocking { try await self.body() }
+        try blockingWait { try await self.body() }
     }
 
     private func body() async throws {
@@ -93,7 +81,7 @@ struct SDKRequesterCommand: ParsableCommand {
 
     func run() throws {
         quietLogging()
-        try runBlocking { try await self.body() }
+        try blockingWait { try await self.body() }
     }
 
     private func body() async throws {
@@ -198,7 +186,7 @@ struct SDKPublisherCommand: ParsableCommand {
 
     func run() throws {
         quietLogging()
-        try runBlocking { try await self.body() }
+        try blockingWait { try await self.body() }
     }
 
     private func body() async throws {
@@ -288,7 +276,7 @@ struct SDKSubscriberCommand: ParsableCommand {
 
     func run() throws {
         quietLogging()
-        try runBlocking { try await self.body() }
+        try blockingWait { try await self.body() }
     }
 
     private func body() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyChildProcess
 
 /// What every scenario of one run shares.
 struct Settings: Sendable {
@@ -29,29 +30,31 @@ struct ScenarioRunner {
     /// Numbers the scenario directories.
     private static let sequence = SharedSequence()
 
-    /// Never throws: a scenario that cannot run comes back with `error` set.
-    func run(_ spec: ScenarioSpec, fixedRate: Double) -> Measurement {
+    /// Never throws: a scenario that cannot run comes back with `error` set. Every child it started is stopped
+    /// before it returns, whatever happened.
+    func run(_ spec: ScenarioSpec, fixedRate: Double) async -> Measurement {
         let directory = settings.workDirectory + "/\(ScenarioRunner.sequence.next())-\(spec.name)"
+        let participants = Participants()
+        var measurement: Measurement
         do {
             guard mkdir(directory, 0o700) == 0 else { throw BenchError("cannot create \(directory): errno \(errno)") }
-            defer { removeTree(directory) }
-            return spec.kind.isRequestReply
-                ? try runRequestReply(spec, fixedRate: fixedRate, directory: directory)
-                : try runEvents(spec, directory: directory)
+            measurement = spec.kind.isRequestReply
+                ? try await runRequestReply(spec, fixedRate: fixedRate, directory: directory, participants: participants)
+                : try await runEvents(spec, directory: directory, participants: participants)
         } catch {
-            var failed = Measurement(spec: spec)
-            failed.error = "\(error)"
-            return failed
+            measurement = Measurement(spec: spec)
+            measurement.error = "\(error)"
         }
+        await participants.stopAll()
+        removeTree(directory)
+        return measurement
     }
 
     // MARK: Request/reply
 
-    private func runRequestReply(_ spec: ScenarioSpec, fixedRate: Double, directory: String) throws -> Measurement {
-        var participants: [Participant] = []
-        defer { stopAll(participants) }
+    private func runRequestReply(_ spec: ScenarioSpec, fixedRate: Double, directory: String, participants: Participants) async throws -> Measurement {
         func track(_ child: ChildProcess, _ label: String, system: Bool) {
-            participants.append(Participant(child: child, label: label, system: system))
+            participants.list.append(Participant(child: child, label: label, system: system))
         }
 
         // The thing measured.
@@ -59,23 +62,23 @@ struct ScenarioRunner {
         let responderEndpoint: String
         switch spec.kind {
         case .forwarder:
-            let forwarder = try ChildProcess(name: "forwarder", path: settings.benchPath,
+            let forwarder = try await ChildProcess(name: "forwarder", executable: settings.benchPath,
                                              arguments: ["forwarder", "--workers", String(spec.responders)])
             track(forwarder, "forwarder", system: true)
-            let line = try forwarder.waitForLine(timeout: 10, what: "its ready line") { $0.hasPrefix("forwarder ready ") }
+            let line = try await forwarder.waitForLine(timeout: .seconds(10), what: "its ready line") { $0.hasPrefix("forwarder ready ") }
             let fields = keyValues(line)
             guard let frontend = fields["frontend"], let backend = fields["backend"] else {
                 throw BenchError("cannot read the forwarder's endpoints from: \(line)")
             }
             (requesterEndpoint, responderEndpoint) = (frontend, backend)
         case .helpRR, .sdkRR:
-            let broker = try startBroker(extra: [])
+            let broker = try await startBroker(extra: [])
             track(broker.child, "parley-broker", system: true)
             (requesterEndpoint, responderEndpoint) = (broker.endpoint, broker.endpoint)
         case .crossLayerRR:
-            let broker = try startBroker(extra: [])
+            let broker = try await startBroker(extra: [])
             track(broker.child, "parley-broker", system: true)
-            let gateway = try startGateway(broker: broker.endpoint, directory: directory)
+            let gateway = try await startGateway(broker: broker.endpoint, directory: directory)
             track(gateway.child, "parley-gateway", system: true)
             (requesterEndpoint, responderEndpoint) = (gateway.endpoint, broker.endpoint)
         case .proxy, .events, .sdkEvents:
@@ -87,17 +90,17 @@ struct ScenarioRunner {
         for index in 1...spec.responders {
             let responder: ChildProcess
             if spec.kind == .sdkRR {
-                responder = try ChildProcess(name: "sdk-responder-\(index)", path: settings.benchPath, arguments: [
+                responder = try await ChildProcess(name: "sdk-responder-\(index)", executable: settings.benchPath, arguments: [
                     "sdk-responder", "--endpoint", responderEndpoint, "--agent-id", "bench-echo-\(index)",
                 ])
             } else {
-                responder = try ChildProcess(name: "responder-\(index)", path: settings.benchPath, arguments: [
+                responder = try await ChildProcess(name: "responder-\(index)", executable: settings.benchPath, arguments: [
                     "responder", "--endpoint", responderEndpoint, "--mode", spec.kind == .forwarder ? "raw" : "broker",
                     "--agent-id", "bench-echo-\(index)", "--layer", crossLayer ? "infrastructure" : "bench", "--capability", "echo",
                 ])
             }
             track(responder, spec.responders == 1 ? "responder" : "responder-\(index)", system: false)
-            _ = try responder.waitForLine(timeout: 15, what: "\"responder ready\"") { $0 == "responder ready" }
+            _ = try await responder.waitForLine(timeout: .seconds(15), what: "\"responder ready\"") { $0 == "responder ready" }
         }
         let goFile = directory + "/go"
         var requesters: [(child: ChildProcess, samples: String)] = []
@@ -114,30 +117,30 @@ struct ScenarioRunner {
                 arguments += spec.fixedRate ? ["--rate", String(fixedRate / Double(spec.requesters))] : ["--window", String(spec.window)]
             }
             arguments += ["--body-bytes", String(spec.bodyBytes), "--go-file", goFile, "--samples", samples]
-            let requester = try ChildProcess(name: "requester-\(index)", path: settings.benchPath, arguments: arguments)
+            let requester = try await ChildProcess(name: "requester-\(index)", executable: settings.benchPath, arguments: arguments)
             track(requester, spec.requesters == 1 ? "requester" : "requester-\(index)", system: false)
             requesters.append((requester, samples))
         }
         for requester in requesters {
-            _ = try requester.child.waitForLine(timeout: 30, what: "\"ready\"") { $0 == "ready" }
+            _ = try await requester.child.waitForLine(timeout: .seconds(30), what: "\"ready\"") { $0 == "ready" }
         }
         if settings.verbose {
-            emitError("  pids: " + participants.map { "\($0.label) \($0.child.pid)" }.joined(separator: ", "))
+            emitError("  pids: " + participants.list.map { "\($0.label) \($0.child.processIdentifier)" }.joined(separator: ", "))
         }
 
         // Go: warm-up, then the measurement window, the same for every requester.
         let measureStart = monotonicNanoseconds() + nanoseconds(seconds: settings.warmup)
         let measureEnd = measureStart + nanoseconds(seconds: settings.seconds)
         try GoSignal.post(path: goFile, measureStart: measureStart, measureEnd: measureEnd)
-        sleepUntil(measureStart)
-        let watch = CPUWatch(participants)
-        sleepUntil(measureEnd)
+        await sleep(untilMonotonic: measureStart)
+        let watch = CPUWatch(participants.list)
+        await sleep(untilMonotonic: measureEnd)
         var measurement = Measurement(spec: spec)
         measurement.cpu = watch.stop()
 
         var samples: [UInt64] = []
         for requester in requesters {
-            let line = try requester.child.waitForLine(timeout: spec.fixedRate ? 60 : 30, what: "its figures") { $0.hasPrefix("{") }
+            let line = try await requester.child.waitForLine(timeout: .seconds(spec.fixedRate ? 60 : 30), what: "its figures") { $0.hasPrefix("{") }
             if settings.verbose { emitError("  \(requester.child.name): \(line)") }
             let figures: RequesterFigures
             do {
@@ -158,20 +161,18 @@ struct ScenarioRunner {
 
     // MARK: Events
 
-    private func runEvents(_ spec: ScenarioSpec, directory: String) throws -> Measurement {
-        var participants: [Participant] = []
-        defer { stopAll(participants) }
+    private func runEvents(_ spec: ScenarioSpec, directory: String, participants: Participants) async throws -> Measurement {
         func track(_ child: ChildProcess, _ label: String, system: Bool) {
-            participants.append(Participant(child: child, label: label, system: system))
+            participants.list.append(Participant(child: child, label: label, system: system))
         }
 
         let publishEndpoint: String
         let subscribeEndpoint: String
         switch spec.kind {
         case .proxy:
-            let proxy = try ChildProcess(name: "proxy", path: settings.benchPath, arguments: ["proxy", "--hwm", "1000000", "--engine", settings.proxyEngine])
+            let proxy = try await ChildProcess(name: "proxy", executable: settings.benchPath, arguments: ["proxy", "--hwm", "1000000", "--engine", settings.proxyEngine])
             track(proxy, "proxy", system: true)
-            let line = try proxy.waitForLine(timeout: 10, what: "its ready line") { $0.hasPrefix("proxy ready ") }
+            let line = try await proxy.waitForLine(timeout: .seconds(10), what: "its ready line") { $0.hasPrefix("proxy ready ") }
             let fields = keyValues(line)
             guard let frontend = fields["frontend"], let backend = fields["backend"] else {
                 throw BenchError("cannot read the proxy's endpoints from: \(line)")
@@ -180,7 +181,7 @@ struct ScenarioRunner {
         case .events, .sdkEvents:
             // Subscribers must lose nothing: the broker's queue per subscriber is raised from 100,000 events and 16 MiB
             // (as the proxy's: 1,000,000 messages, no byte budget).
-            let broker = try startBroker(extra: ["--events-hwm", "1000000", "--events-queue-bytes", "1GiB"])
+            let broker = try await startBroker(extra: ["--events-hwm", "1000000", "--events-queue-bytes", "1GiB"])
             track(broker.child, "parley-broker", system: true)
             guard let events = broker.eventsEndpoint else { throw BenchError("the broker printed no events endpoint") }
             (publishEndpoint, subscribeEndpoint) = (broker.endpoint, events)
@@ -196,12 +197,12 @@ struct ScenarioRunner {
                 ? ["sdk-subscriber", "--endpoint", publishEndpoint, "--events-endpoint", subscribeEndpoint,
                    "--agent-id", "bench-sub-\(index)", "--count", String(count), "--samples", samples]
                 : ["subscriber", "--endpoint", subscribeEndpoint, "--count", String(count), "--samples", samples]
-            let subscriber = try ChildProcess(name: "subscriber-\(index)", path: settings.benchPath, arguments: arguments)
+            let subscriber = try await ChildProcess(name: "subscriber-\(index)", executable: settings.benchPath, arguments: arguments)
             track(subscriber, spec.subscribers == 1 ? "subscriber" : "subscriber-\(index)", system: false)
             subscribers.append((subscriber, samples))
         }
         for subscriber in subscribers {
-            _ = try subscriber.child.waitForLine(timeout: 15, what: "\"ready\"") { $0 == "ready" }
+            _ = try await subscriber.child.waitForLine(timeout: .seconds(15), what: "\"ready\"") { $0 == "ready" }
         }
         let goFile = directory + "/go"
         let publisherArguments: [String]
@@ -213,24 +214,24 @@ struct ScenarioRunner {
         default:
             publisherArguments = ["publisher", "--endpoint", publishEndpoint, "--mode", "proxy"]
         }
-        let publisher = try ChildProcess(name: "publisher", path: settings.benchPath, arguments: publisherArguments + [
+        let publisher = try await ChildProcess(name: "publisher", executable: settings.benchPath, arguments: publisherArguments + [
             "--count", String(count), "--body-bytes", String(spec.bodyBytes), "--go-file", goFile,
         ])
         track(publisher, "publisher", system: false)
-        _ = try publisher.waitForLine(timeout: 15, what: "\"ready\"") { $0 == "ready" }
+        _ = try await publisher.waitForLine(timeout: .seconds(15), what: "\"ready\"") { $0 == "ready" }
         // Every subscriber has received a warm-up event: its subscription is in force, nothing counted can be
         // lost to the slow-joiner effect.
         for subscriber in subscribers {
-            _ = try subscriber.child.waitForLine(timeout: 20, what: "\"warm\" (a warm-up event)") { $0 == "warm" }
+            _ = try await subscriber.child.waitForLine(timeout: .seconds(20), what: "\"warm\" (a warm-up event)") { $0 == "warm" }
         }
         if settings.verbose {
-            emitError("  pids: " + participants.map { "\($0.label) \($0.child.pid)" }.joined(separator: ", "))
+            emitError("  pids: " + participants.list.map { "\($0.label) \($0.child.processIdentifier)" }.joined(separator: ", "))
         }
 
-        let watch = CPUWatch(participants)
+        let watch = CPUWatch(participants.list)
         let now = monotonicNanoseconds()
         try GoSignal.post(path: goFile, measureStart: now, measureEnd: now)
-        let publisherLine = try publisher.waitForLine(timeout: 300, what: "its figures") { $0.hasPrefix("{") }
+        let publisherLine = try await publisher.waitForLine(timeout: .seconds(300), what: "its figures") { $0.hasPrefix("{") }
         if settings.verbose { emitError("  publisher: \(publisherLine)") }
         let published: PublisherFigures
         do {
@@ -243,7 +244,7 @@ struct ScenarioRunner {
         var lastDelivery: UInt64 = 0
         var loss: UInt64 = 0
         for subscriber in subscribers {
-            let line = try subscriber.child.waitForLine(timeout: 60, what: "its figures") { $0.hasPrefix("{") }
+            let line = try await subscriber.child.waitForLine(timeout: .seconds(60), what: "its figures") { $0.hasPrefix("{") }
             if settings.verbose { emitError("  \(subscriber.child.name): \(line)") }
             let figures: SubscriberFigures
             do {
@@ -272,11 +273,11 @@ struct ScenarioRunner {
     // MARK: Processes
 
     /// Starts `parley-broker` on ephemeral ports and reads its endpoints from its ready line.
-    private func startBroker(extra: [String]) throws -> (child: ChildProcess, endpoint: String, eventsEndpoint: String?) {
-        let child = try ChildProcess(name: "parley-broker", path: settings.brokerPath,
+    private func startBroker(extra: [String]) async throws -> (child: ChildProcess, endpoint: String, eventsEndpoint: String?) {
+        let child = try await ChildProcess(name: "parley-broker", executable: settings.brokerPath,
                                      arguments: settings.brokerBaseArguments + extra + settings.brokerArguments)
         let prefix = "parley-broker ready on "
-        let line = try child.waitForLine(timeout: 10, what: "\"\(prefix)…\"") { $0.hasPrefix(prefix) }
+        let line = try await child.waitForLine(timeout: .seconds(10), what: "\"\(prefix)…\"") { $0.hasPrefix(prefix) }
         // "parley-broker ready on <endpoint> events <events endpoint>"
         let words = line.dropFirst(prefix.count).split(separator: " ").map(String.init)
         guard let endpoint = words.first else { throw BenchError("cannot read the broker's endpoint from: \(line)") }
@@ -286,7 +287,7 @@ struct ScenarioRunner {
 
     /// Starts `parley-gateway` in front of `broker` with a policy allowing domain → infrastructure (help, call;
     /// no rate limit), its audit trail to /dev/null.
-    private func startGateway(broker: String, directory: String) throws -> (child: ChildProcess, endpoint: String) {
+    private func startGateway(broker: String, directory: String) async throws -> (child: ChildProcess, endpoint: String) {
         let policy = directory + "/policy.yaml"
         try writeText("""
             version: 1
@@ -301,21 +302,32 @@ struct ScenarioRunner {
                 max_payload: 1MiB
 
             """, to: policy)
-        let child = try ChildProcess(name: "parley-gateway", path: settings.gatewayPath, arguments: [
+        let child = try await ChildProcess(name: "parley-gateway", executable: settings.gatewayPath, arguments: [
             "--endpoint", "tcp://127.0.0.1:*", "--broker", broker, "--policy", policy,
             "--audit-log", "/dev/null", "--log-level", "error",
         ])
         let prefix = "parley-gateway ready on "
-        let line = try child.waitForLine(timeout: 10, what: "\"\(prefix)…\"") { $0.hasPrefix(prefix) }
+        let line = try await child.waitForLine(timeout: .seconds(10), what: "\"\(prefix)…\"") { $0.hasPrefix(prefix) }
         return (child, String(line.dropFirst(prefix.count).prefix { $0 != " " }))
     }
 }
 
-/// Stops the load generators first, then what they talked to, so that the system measured never sees its
-/// peers vanish in mid-flight (and never fails sending to them).
-private func stopAll(_ participants: [Participant]) {
-    terminateAll(participants.filter { !$0.system }.map(\.child))
-    terminateAll(participants.filter(\.system).map(\.child))
+/// The processes of one scenario, in the order started.
+final class Participants {
+    var list: [Participant] = []
+
+    /// Stops the load generators first, then what they talked to, so that the system measured never sees its
+    /// peers vanish in mid-flight (and never fails sending to them).
+    func stopAll() async {
+        await terminateAll(list.filter { !$0.system }.map(\.child))
+        await terminateAll(list.filter(\.system).map(\.child))
+    }
+}
+
+/// Sends SIGTERM to all `children` at once, then waits for each (SIGKILL after 3 s).
+private func terminateAll(_ children: [ChildProcess]) async {
+    for child in children { child.signal(SIGTERM) }
+    for child in children { await child.stop(signal: 0, grace: .seconds(3)) }
 }
 
 /// A child process and how it appears in the CPU figures.
@@ -399,15 +411,10 @@ private func keyValues(_ line: String) -> [String: String] {
     }, uniquingKeysWith: { first, _ in first })
 }
 
-/// Sleeps until CLOCK_MONOTONIC reaches `deadline`.
-func sleepUntil(_ deadline: UInt64) {
-    while true {
-        let now = monotonicNanoseconds()
-        guard now < deadline else { return }
-        let wait = deadline - now
-        var request = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
-        _ = nanosleep(&request, nil)
-    }
+/// Sleeps until CLOCK_MONOTONIC reaches `deadline` (nanoseconds).
+func sleep(untilMonotonic deadline: UInt64) async {
+    let now = monotonicNanoseconds()
+    if now < deadline { try? await Task.sleep(nanoseconds: deadline - now) }
 }
 
 func writeText(_ text: String, to path: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyChildProcess
 import Parley
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ final class AgentSlot {
     let id: String
     let role: AgentRole
     var incarnation = 0
-    var process: ChildProcess?
+    var process: ChaosProcess?
     /// Incarnations ended by the harness with `kill -9` (their figures are partial).
     var killed: Set<Int> = []
     /// When each incarnation was started (Unix ms).
@@ -30,11 +31,11 @@ final class AgentSlot {
 final class Cluster {
     var settings: RunSettings
     let log: Log
-    private(set) var broker: ChildProcess?
+    private(set) var broker: ChaosProcess?
     private(set) var brokerEndpoint = "tcp://127.0.0.1:*"
     private(set) var eventsEndpoint = "tcp://127.0.0.1:*"
     private(set) var brokerIncarnation = 0
-    private(set) var gateway: ChildProcess?
+    private(set) var gateway: ChaosProcess?
     private(set) var gatewayEndpoint = "tcp://127.0.0.1:*"
     private var gatewayIncarnation = 0
     private(set) var agents: [AgentSlot] = []
@@ -62,7 +63,7 @@ final class Cluster {
         for attempt in 1...20 {
             let logPath = "\(settings.workDirectory)/logs/broker.\(brokerIncarnation).\(attempt).log"
             lastLog = logPath
-            let process = try ChildProcess(name: "broker", executable: settings.binary("parley-broker"), arguments: [
+            let process = try ChaosProcess(name: "broker", executable: settings.binary("parley-broker"), arguments: [
                 "--endpoint", brokerEndpoint, "--events-endpoint", eventsEndpoint,
                 "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
                 "--data-dir", "\(settings.workDirectory)/data",
@@ -98,7 +99,7 @@ final class Cluster {
         for attempt in 1...20 {
             let logPath = "\(settings.workDirectory)/logs/gateway.\(gatewayIncarnation).\(attempt).log"
             lastLog = logPath
-            let process = try ChildProcess(name: "gateway", executable: settings.binary("parley-gateway"), arguments: [
+            let process = try ChaosProcess(name: "gateway", executable: settings.binary("parley-gateway"), arguments: [
                 "--endpoint", gatewayEndpoint, "--broker", brokerEndpoint,
                 "--policy", "\(settings.workDirectory)/policy.yaml", "--audit-log", "/dev/null",
                 "--heartbeat-ms", "\(settings.heartbeatMilliseconds)",
@@ -152,7 +153,7 @@ final class Cluster {
         case .server, .infraServer:
             arguments += ["--slow-percent", "\(settings.slowPercent)"]
         }
-        slot.process = try ChildProcess(name: slot.id, executable: settings.binary("parley-chaos"), arguments: arguments,
+        slot.process = try ChaosProcess(name: slot.id, executable: settings.binary("parley-chaos"), arguments: arguments,
                                         logPath: "\(settings.workDirectory)/logs/\(slot.id).\(slot.incarnation).log")
     }
 
@@ -208,6 +209,6 @@ final class Cluster {
         }
         gateway?.terminate(grace: 3)
         broker?.terminate(grace: 8)
-        killAllChildren()
+        ChildRegistry.killAll()
     }
 }

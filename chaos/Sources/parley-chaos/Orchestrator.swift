@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ParleyChildProcess
 import Parley
 import Synchronization
 
@@ -31,7 +32,7 @@ enum FaultKind: String, CaseIterable, Sendable {
     }
 }
 
-/// Runs one chaos run on its own long-lived thread (children are started only from it; see `ChildProcess`).
+/// Runs one chaos run on its own long-lived thread (children are started only from it; see `ChaosProcess`).
 final class Orchestrator: @unchecked Sendable {
     private(set) var settings: RunSettings
     let log: Log
@@ -59,14 +60,14 @@ final class Orchestrator: @unchecked Sendable {
 
     /// The whole run; returns the process exit code. Every child is killed before it returns.
     func run() -> Int32 {
-        defer { killAllChildren() }
+        defer { ChildRegistry.killAll() }
         do {
             try prepare()
             let verdict = try runScenario()
             return verdict.passed ? 0 : 1
         } catch {
             log.say("chaos: ERROR: \(error)")
-            if interrupted.load(ordering: .relaxed) { killAllChildren() } else { cluster.stopAll() }
+            if interrupted.load(ordering: .relaxed) { ChildRegistry.killAll() } else { cluster.stopAll() }
             print("chaos: FAIL (the run could not complete: \(error)); work directory \(settings.workDirectory)")
             return 2
         }

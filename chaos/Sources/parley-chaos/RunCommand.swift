@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import ParleyChildProcess
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,7 +60,7 @@ struct RunCommand: ParsableCommand {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                if interrupted.exchange(true, ordering: .relaxed) { killAllChildren(); Glibc.exit(130) }
+                if interrupted.exchange(true, ordering: .relaxed) { ChildRegistry.killAll(); Glibc.exit(130) }
             }
             source.resume()
             return source
@@ -68,7 +69,7 @@ struct RunCommand: ParsableCommand {
         let watchdog = Thread {
             Thread.sleep(forTimeInterval: limit)
             print("chaos: FAIL (watchdog: the run took longer than \(Int(limit)) s; killing everything)")
-            killAllChildren()
+            ChildRegistry.killAll()
             Glibc.exit(3)
         }
         watchdog.start()
@@ -85,7 +86,7 @@ struct RunCommand: ParsableCommand {
         worker.stackSize = 8 << 20
         worker.start()
         done.wait()
-        killAllChildren()
+        ChildRegistry.killAll()
         signals.forEach { $0.cancel() }
         let result = code.withLock { $0 }
         if interrupted.load(ordering: .relaxed) { throw ExitCode(130) }
