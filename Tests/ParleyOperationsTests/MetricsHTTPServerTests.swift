@@ -13,8 +13,8 @@ struct MetricsHTTPServerTests {
     private func withServer(ioTimeoutMilliseconds: Int = 2_000, _ body: (UInt16) async throws -> Void) async throws {
         let ticks = Atomic<Int>(0)
         let server = try MetricsHTTPServer(address: "127.0.0.1", port: 0, ioTimeoutMilliseconds: ioTimeoutMilliseconds, tickMilliseconds: 50,
-                                           route: { _, path in
-                                               path == "/metrics" ? .text(200, "up 1\nticks \(ticks.load(ordering: .relaxed))\n") : nil
+                                           route: { _, target in
+                                               target.path == "/metrics" ? .text(200, "up 1\nticks \(ticks.load(ordering: .relaxed))\n") : nil
                                            },
                                            onTick: { ticks.add(1, ordering: .relaxed) })
         let finished = Mutex(false)

@@ -7,6 +7,8 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
+    /// Set for a server-sent-events stream: the connection stays open and `hub` writes to it (`body` is unused).
+    public var stream: (hub: EventStreamHub, agent: String?)?
 
     public init(status: Int, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
         self.status = status
@@ -18,6 +20,13 @@ public struct HTTPResponse: Sendable {
     public static func text(_ status: Int, _ text: String) -> HTTPResponse {
         HTTPResponse(status: status, body: Array(text.utf8))
     }
+
+    /// A server-sent-events stream of `hub`'s items (only `agent`'s when given).
+    public static func eventStream(_ hub: EventStreamHub, agent: String?) -> HTTPResponse {
+        var response = HTTPResponse(status: 200, contentType: "text/event-stream", body: [])
+        response.stream = (hub, agent)
+        return response
+    }
 }
 
 /// The listening socket could not be set up.
@@ -28,9 +37,10 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
 /// The HTTP/1.1 server behind `/metrics` and `/health`, on SwiftNIO: one event-loop thread serves every connection
 /// at once, so idle or slow clients (a stuck scraper, a load balancer's spare connections) never delay a health probe.
 ///
-/// It answers `GET` and `HEAD` through `route` (404 for unknown paths, 405 for other methods, 400 for garbage, 431
-/// for a request head over 8 KiB), with `Connection: close`, and closes. A connection that sends nothing for
-/// `ioTimeoutMilliseconds` is closed. `route` and `onTick` run on the server's one thread, never at the same time.
+/// It answers `GET` and `HEAD` through `route` (404 for unknown paths, 405 for other methods, 400 for garbage or a
+/// malformed query, 431 for a request head over 8 KiB), with `Connection: close`, and closes. A connection that sends
+/// nothing for `ioTimeoutMilliseconds` is closed. A route may answer with an ``EventStreamHub``'s stream instead: that
+/// connection stays open, and the server stops writing to it while more than 32 KiB wait to be sent. `route` and `onTick` run on the server's one thread, never at the same time.
 ///
 /// `init` binds and listens (so a busy port is a start-up error); `run()` blocks its thread until `stop()`,
 /// calling `onTick` at least every `tickMilliseconds` (the owner refreshes its metrics there). `stop()` is thread-safe.
@@ -46,10 +56,10 @@ public final class MetricsHTTPServer: Sendable {
     /// Binds `address:port` (port 0: any free port; the address an IPv4 or IPv6 literal) and listens.
     ///
     /// - Parameters:
-    ///   - route: the response for a `GET` of `path` (the query string removed), or nil for 404. Runs on the server thread.
+    ///   - route: the response for a `GET` of the request's target, or nil for 404. Runs on the server thread.
     ///   - onTick: runs on the server thread at least every `tickMilliseconds`, and before every request.
     public init(address: String, port: UInt16, ioTimeoutMilliseconds: Int = 2_000, tickMilliseconds: Int32 = 1_000,
-                route: @escaping @Sendable (_ method: String, _ path: String) -> HTTPResponse?,
+                route: @escaping @Sendable (_ method: String, _ target: HTTPRequestTarget) -> HTTPResponse?,
                 onTick: @escaping @Sendable () -> Void = {}) throws {
         let socketAddress: SocketAddress
         do {
@@ -63,13 +73,14 @@ public final class MetricsHTTPServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 << 10, high: 32 << 10))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     var limits = NIOHTTPDecoderLimitConfiguration()
                     limits.maxHeaderListSize = 8_192
                     limits.maxHeaderFieldSize = 8_192
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout), name: MetricsRequestHandler.idleHandlerName)
                     try pipeline.addHandler(HTTPResponseEncoder())
                     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes,
                                                                                     informationalResponseStrategy: .drop,
@@ -108,12 +119,15 @@ private final class MetricsRequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let route: @Sendable (String, String) -> HTTPResponse?
+    static let idleHandlerName = "idle"
+    private let route: @Sendable (String, HTTPRequestTarget) -> HTTPResponse?
     private let onTick: @Sendable () -> Void
     private var request: HTTPRequestHead?
     private var answered = false
+    /// The hub streaming to this connection, and its client id there.
+    private var streaming: (hub: EventStreamHub, id: Int)?
 
-    init(route: @escaping @Sendable (String, String) -> HTTPResponse?, onTick: @escaping @Sendable () -> Void) {
+    init(route: @escaping @Sendable (String, HTTPRequestTarget) -> HTTPResponse?, onTick: @escaping @Sendable () -> Void) {
         self.route = route
         self.onTick = onTick
     }
@@ -130,10 +144,39 @@ private final class MetricsRequestHandler: ChannelInboundHandler {
                 return respond(context, .text(405, "only GET and HEAD\n"), includeBody: true, allow: true)
             }
             onTick()
-            let path = String(head.uri.prefix { $0 != "?" })
-            let response = route(head.method.rawValue, path) ?? .text(404, "not found: try /metrics or /health\n")
+            guard let target = HTTPRequestTarget(head.uri) else {
+                return respond(context, .text(400, "malformed query: expected name=value pairs joined by &\n"), includeBody: true)
+            }
+            let response = route(head.method.rawValue, target) ?? .text(404, "not found: try /, /metrics or /health\n")
+            if let stream = response.stream, head.method == .GET {
+                return startStream(context, stream.hub, agent: stream.agent)
+            }
             respond(context, response, includeBody: head.method == .GET)
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let streaming, context.channel.isWritable { streaming.hub.writable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let streaming { streaming.hub.detach(streaming.id) }
+        context.fireChannelInactive()
+    }
+
+    /// Sends the head of a server-sent-events stream and hands the connection to `hub` (503 when it is full).
+    private func startStream(_ context: ChannelHandlerContext, _ hub: EventStreamHub, agent: String?) {
+        guard let id = hub.attach(context.channel, agent: agent) else {
+            return respond(context, .text(503, "too many event streams open (at most \(hub.maxClients))\n"), includeBody: true)
+        }
+        answered = true
+        streaming = (hub, id)
+        context.pipeline.syncOperations.removeHandler(name: Self.idleHandlerName, promise: nil)  // a stream is quiet at times
+        let headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        // Browsers reconnect a second after the stream ends (a restarted process).
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "retry: 1000\n\n")))), promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
