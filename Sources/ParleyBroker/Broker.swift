@@ -151,6 +151,8 @@ public final class Broker: Sendable {
 public struct BrokerSample: Sendable {
     /// Agents, pending work and the core's running totals (as STATUS reports them).
     public var snapshot: BrokerSnapshot
+    /// How long ago each agent was last heard from, in milliseconds, by id.
+    public var silences: [String: UInt64]
     /// Messages dropped because a peer's queue was full (ZMQ_SNDHWM), since start.
     public var droppedAtHighWaterMark: UInt64
     /// True while the data directory has no room for the journal: publishes are refused with UNAVAILABLE.
@@ -180,7 +182,7 @@ struct BrokerSampler {
         due = now + interval
         let snapshot = loop.core.snapshot()
         if logChanges { logAgentChanges(snapshot.agents) }
-        onSample(BrokerSample(snapshot: snapshot, droppedAtHighWaterMark: loop.droppedAtHighWaterMark, journalFull: loop.journalFull,
+        onSample(BrokerSample(snapshot: snapshot, silences: loop.core.silences(now: now), droppedAtHighWaterMark: loop.droppedAtHighWaterMark, journalFull: loop.journalFull,
                               draining: draining, takenAt: now))
     }
 

@@ -27,6 +27,13 @@ extension BrokerCore {
         return snapshot
     }
 
+    /// How long ago each registered agent was last heard from, in milliseconds, by id (for the console's "last seen").
+    public func silences(now: UInt64) -> [String: UInt64] {
+        var silences: [String: UInt64] = [:]
+        for (_, record) in agents.all { silences[record.id] = now &- min(record.lastHeard, now) }
+        return silences
+    }
+
     /// Whether a STATUS from `identity` (the connection's CURVE `User-Id`) may list the agents: always without CURVE,
     /// with it only for identities the keys file marks `observer: true`.
     public func mayListAgents(identity: String?) -> Bool {

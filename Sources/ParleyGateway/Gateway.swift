@@ -220,8 +220,10 @@ public final class Gateway: Sendable {
 /// What the gateway reactor reports now and then for metrics and health checks: a copy the receiver may keep
 /// and read on any thread.
 public struct GatewaySample: Sendable {
-    /// Decisions since start, by rule and verdict (`allow` or `deny`).
+    /// Decisions since start, by rule, verdict (`allow` or `deny`) and edge.
     public var decisions: [GatewayDecisionKey: UInt64]
+    /// The policy in force (its layers and rules draw the console's layer graph).
+    public var policy: Policy
     /// Outcomes sent to callers since start, by status name (`OK`, `UNAUTHORIZED`, …).
     public var outcomes: [String: UInt64]
     /// How long forwarded calls took from the FORWARD to the broker's outcome.
@@ -250,6 +252,10 @@ public struct GatewayDecisionKey: Hashable, Sendable {
     public var rule: String
     /// `allow` or `deny`.
     public var verdict: String
+    /// The caller's layer.
+    public var fromLayer: String
+    /// The called layer.
+    public var toLayer: String
 }
 
 /// The reactor's running figures: plain values, no locks; copied into a ``GatewaySample`` now and then.
@@ -266,9 +272,12 @@ struct GatewayStatistics {
     mutating func decided(_ records: [AuditRecord]) {
         var start = records.startIndex
         while start < records.endIndex {
-            let (rule, verdict) = (records[start].rule, records[start].verdict)
-            let end = records[start...].firstIndex { $0.rule != rule || $0.verdict != verdict } ?? records.endIndex
-            decisions[GatewayDecisionKey(rule: rule, verdict: verdict), default: 0] += UInt64(end - start)
+            let first = records[start]
+            let end = records[start...].firstIndex {
+                $0.rule != first.rule || $0.verdict != first.verdict || $0.fromLayer != first.fromLayer || $0.toLayer != first.toLayer
+            } ?? records.endIndex
+            let key = GatewayDecisionKey(rule: first.rule, verdict: first.verdict, fromLayer: first.fromLayer, toLayer: first.toLayer)
+            decisions[key, default: 0] += UInt64(end - start)
             start = end
         }
     }
@@ -305,7 +314,7 @@ struct GatewayStatistics {
     func sample(_ core: GatewayCore, draining: Bool, now: UInt64) -> GatewaySample {
         var byName: [String: UInt64] = [:]
         for status in Status.allCases where outcomes[Int(status.rawValue)] > 0 { byName[status.description] = outcomes[Int(status.rawValue)] }
-        return GatewaySample(decisions: decisions, outcomes: byName, forwardLatency: latency, callers: core.callerCount,
+        return GatewaySample(decisions: decisions, policy: core.policy, outcomes: byName, forwardLatency: latency, callers: core.callerCount,
                              forwardsInFlight: core.forwardsInFlight, brokerConnected: core.backendRegistered, draining: draining,
                              policyReloads: policyReloads, policyRules: core.policy.rules.count, auditFailures: auditFailures,
                              takenAt: now)

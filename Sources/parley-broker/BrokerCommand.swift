@@ -75,6 +75,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: .init(BrokerSettings.loader.help("log-format"))) var logFormat: String?
     @Option(name: .customLong("metrics-port"), help: .init(BrokerSettings.loader.help("metrics-port"))) var metricsPort: String?
     @Option(name: .customLong("metrics-address"), help: .init(BrokerSettings.loader.help("metrics-address"))) var metricsAddress: String?
+    @Flag(name: .customLong("metrics-public"), inversion: .prefixedNo, help: .init(BrokerSettings.loader.help("metrics-public"))) var metricsPublic: Bool?
     @Option(name: .customLong("sample-ms"), help: .init(BrokerSettings.loader.help("sample-ms"))) var sample: String?
 
     /// The values given on the command line, by setting key.
@@ -91,7 +92,7 @@ struct BrokerCommand: AsyncParsableCommand {
             ("retention-ms", retention),
             ("data-dir", dataDir), ("journal-sync", journalSync.map { $0 ? "true" : "false" }), ("journal-slack-bytes", journalSlack), ("shutdown-grace-ms", shutdownGrace),
             ("log-level", logLevel), ("log-format", logFormat), ("metrics-port", metricsPort),
-            ("metrics-address", metricsAddress), ("sample-ms", sample),
+            ("metrics-address", metricsAddress), ("metrics-public", metricsPublic.map { $0 ? "true" : "false" }), ("sample-ms", sample),
         ]
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
     }
@@ -146,26 +147,36 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = try Broker(options: options, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var metrics: BrokerMetrics?
+        var console: BrokerConsole?
         let metricsPort: UInt16 = configuration.integer("metrics-port")
         if metricsPort > 0 {
             let exporter = BrokerMetrics(sampleIntervalMilliseconds: options.sampleIntervalMilliseconds)
+            // With CURVE the broker has no client key of its own for its events socket.
+            let pages = BrokerConsole(latest: exporter.latest, sampleIntervalMilliseconds: options.sampleIntervalMilliseconds,
+                                      eventTailProblem: options.security == nil ? nil
+                                          : "the console's event tail is not available with CURVE keys: use `parley tail` with an observer's keys")
             let server: MetricsHTTPServer
             do {
                 server = try MetricsHTTPServer(address: configuration.string("metrics-address"), port: metricsPort,
-                                               route: exporter.route, onTick: exporter.refresh)
+                                               route: { method, target in exporter.route(method, target.path) ?? pages.route(target) },
+                                               onTick: { exporter.refresh(); pages.refresh() })
             } catch {
                 StartupReport.refuse(program, "\(error)")
                 throw ExitCode.failure
             }
-            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics"])
+            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics",
+                                                        "console": "http://\(server.boundAddress)/"])
             print("parley-broker metrics on http://\(server.boundAddress)/metrics")
+            print("parley-broker console on http://\(server.boundAddress)/")
             metrics = exporter
+            console = pages
             // Listed first: the group shuts services down in reverse order, so /metrics outlives the drain.
             services.append(.init(service: ThreadService(name: "parley-metrics", work: server.run, stop: server.stop),
                                   successTerminationBehavior: .gracefullyShutdownGroup))
         }
         services.append(.init(service: SignalNotices(logger: logger), successTerminationBehavior: .ignore))
         let tokenFile = Mutex<GatewayTokenFile?>(nil)
+        let tailConsole = options.security == nil ? console : nil
         let reactor = ThreadService(name: "parley-broker-reactor", work: { [metrics, generatedToken] in
             try broker.run(onReady: { endpoint, eventsEndpoint in
                 if let generatedToken {
@@ -179,6 +190,7 @@ struct BrokerCommand: AsyncParsableCommand {
                                      metadata: ["event": "gateway_token"])
                     }
                 }
+                if let tailConsole { ConsoleEventFeed.start(endpoint: eventsEndpoint, hub: tailConsole.events, logger: logger) }
                 // Supervisors and tests wait for this line before connecting.
                 print("parley-broker ready on \(endpoint) events \(eventsEndpoint)")
                 fflush(nil)

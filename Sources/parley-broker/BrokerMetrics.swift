@@ -11,7 +11,7 @@ import Synchronization
 /// once a second. Thread-safe.
 final class BrokerMetrics: Sendable {
     let endpoint: MetricsEndpoint
-    private let latest: LatestSample<BrokerSample>
+    let latest: LatestSample<BrokerSample>
     private let exported: Mutex<Exported>
 
     init(sampleIntervalMilliseconds: UInt64) {

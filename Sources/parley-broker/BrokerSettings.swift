@@ -76,16 +76,18 @@ enum BrokerSettings {
         Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
         Setting("log-format", .choice(LogFormat.allCases.map(\.rawValue)), default: "text",
                 help: "text for people, json for one JSON object per line (log pipelines)."),
-        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics and /health; 0 turns it off."),
-        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint listens on."),
+        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics, /health and the console (/ and /api/); 0 turns it off."),
+        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint (and its console) listens on; loopback unless metrics-public."),
+        MetricsExposure.setting,
         Setting("sample-ms", .integer(100...60_000), default: "1000",
-                help: "How often the reactor reports to the metrics, /health and the agent joined/left logs."),
+                help: "How often the reactor reports to the metrics, /health, the console and the agent joined/left logs."),
     ]
 
     static let loader = ConfigurationLoader(program: "parley-broker", environmentPrefix: "PARLEY_BROKER_", settings: all)
 
     /// Checks that span settings, naming where the offending value came from.
     static func check(_ configuration: EffectiveConfiguration) throws(ConfigurationProblem) {
+        try MetricsExposure.check(configuration)
         let secretKey = configuration.text("secret-key"), keys = configuration.text("keys")
         if (secretKey == nil) != (keys == nil) {
             let given = secretKey == nil ? "keys" : "secret-key"

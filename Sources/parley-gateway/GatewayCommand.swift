@@ -49,6 +49,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: .init(GatewaySettings.loader.help("log-format"))) var logFormat: String?
     @Option(name: .customLong("metrics-port"), help: .init(GatewaySettings.loader.help("metrics-port"))) var metricsPort: String?
     @Option(name: .customLong("metrics-address"), help: .init(GatewaySettings.loader.help("metrics-address"))) var metricsAddress: String?
+    @Flag(name: .customLong("metrics-public"), inversion: .prefixedNo, help: .init(GatewaySettings.loader.help("metrics-public"))) var metricsPublic: Bool?
     @Option(name: .customLong("sample-ms"), help: .init(GatewaySettings.loader.help("sample-ms"))) var sample: String?
     @Option(name: .customLong("caller-queue-bytes"), help: .init(GatewaySettings.loader.help("caller-queue-bytes"))) var callerQueueBytes: String?
     @Option(name: .customLong("caller-queue-total-bytes"), help: .init(GatewaySettings.loader.help("caller-queue-total-bytes")))
@@ -61,7 +62,8 @@ struct GatewayCommand: AsyncParsableCommand {
             ("endpoint", endpoint), ("broker", broker), ("policy", policy), ("audit-log", auditLog), ("gateway-id", gatewayID),
             ("gateway-token", gatewayToken), ("secret-key", secretKey), ("keys", keys), ("broker-key", brokerKey),
             ("heartbeat-ms", heartbeat), ("shutdown-grace-ms", shutdownGrace), ("log-level", logLevel), ("log-format", logFormat),
-            ("metrics-port", metricsPort), ("metrics-address", metricsAddress), ("sample-ms", sample),
+            ("metrics-port", metricsPort), ("metrics-address", metricsAddress),
+            ("metrics-public", metricsPublic.map { $0 ? "true" : "false" }), ("sample-ms", sample),
             ("caller-queue-bytes", callerQueueBytes), ("caller-queue-total-bytes", callerQueueTotalBytes), ("broker-queue-bytes", brokerQueueBytes),
         ]
         return given.reduce(into: [:]) { flags, pair in if let value = pair.1 { flags[pair.0] = value } }
@@ -129,16 +131,20 @@ struct GatewayCommand: AsyncParsableCommand {
         let metricsPort: UInt16 = configuration.integer("metrics-port")
         if metricsPort > 0 {
             let exporter = GatewayMetrics(sampleIntervalMilliseconds: options.sampleIntervalMilliseconds)
+            let console = GatewayConsole(latest: exporter.latest)
             let server: MetricsHTTPServer
             do {
                 server = try MetricsHTTPServer(address: configuration.string("metrics-address"), port: metricsPort,
-                                               route: exporter.route, onTick: exporter.refresh)
+                                               route: { method, target in exporter.route(method, target.path) ?? console.route(target) },
+                                               onTick: exporter.refresh)
             } catch {
                 StartupReport.refuse(program, "\(error)")
                 throw ExitCode.failure
             }
-            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics"])
+            logger.info("metrics listening", metadata: ["event": "bind", "metrics": "http://\(server.boundAddress)/metrics",
+                                                        "console": "http://\(server.boundAddress)/"])
             print("parley-gateway metrics on http://\(server.boundAddress)/metrics")
+            print("parley-gateway console on http://\(server.boundAddress)/")
             metrics = exporter
             // Listed first: the group shuts services down in reverse order, so /metrics outlives the drain.
             services.append(.init(service: ThreadService(name: "parley-metrics", work: server.run, stop: server.stop),

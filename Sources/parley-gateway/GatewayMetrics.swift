@@ -10,7 +10,7 @@ import Synchronization
 /// swift-metrics counters, gauges and the forward-latency histogram before each scrape and once a second. Thread-safe.
 final class GatewayMetrics: Sendable {
     let endpoint: MetricsEndpoint
-    private let latest: LatestSample<GatewaySample>
+    let latest: LatestSample<GatewaySample>
     private let exported: Mutex<Exported>
     private let reloadsRejected = Atomic<Int>(0)
 
@@ -51,10 +51,16 @@ final class GatewayMetrics: Sendable {
 
 extension GatewaySample: ReactorSample {}
 
+/// The labels of `parley_gateway_decisions_total`.
+private struct RuleVerdict: Hashable {
+    var rule, verdict: String
+}
+
 /// The swift-metrics objects mirroring a sample. Only the metrics server's thread touches them (under the Mutex).
 private final class Exported {
     let factory: any MetricsFactory
-    var decisions: [GatewayDecisionKey: CounterMirror] = [:]
+    /// By rule and verdict (the edges a rule covers are summed).
+    var decisions: [RuleVerdict: CounterMirror] = [:]
     let outcomes: [(String, CounterMirror)]
     let latency: HistogramMirror
     let reloads, reloadsRejected, auditFailures: CounterMirror
@@ -83,7 +89,9 @@ private final class Exported {
     }
 
     func update(_ sample: GatewaySample, rejected: UInt64, age: UInt64) {
-        for (key, total) in sample.decisions {
+        var totals: [RuleVerdict: UInt64] = [:]
+        for (key, total) in sample.decisions { totals[RuleVerdict(rule: key.rule, verdict: key.verdict), default: 0] += total }
+        for (key, total) in totals {
             let mirror = decisions[key] ?? CounterMirror("parley_gateway_decisions_total", [("rule", key.rule), ("verdict", key.verdict)],
                                                          factory: factory)
             decisions[key] = mirror

@@ -23,8 +23,9 @@ enum GatewaySettings {
         Setting("log-level", .choice(LogSetup.levelNames), default: "info", help: "Log level."),
         Setting("log-format", .choice(LogFormat.allCases.map(\.rawValue)), default: "text",
                 help: "text for people, json for one JSON object per line (log pipelines)."),
-        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics and /health; 0 turns it off."),
-        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint listens on."),
+        Setting("metrics-port", .integer(0...65_535), default: "0", help: "Port of the HTTP endpoint serving /metrics, /health and the console (/ and /api/); 0 turns it off."),
+        Setting("metrics-address", .address, default: "127.0.0.1", help: "Address the metrics endpoint (and its console) listens on; loopback unless metrics-public."),
+        MetricsExposure.setting,
         Setting("sample-ms", .integer(100...60_000), default: "1000", help: "How often the reactor reports to the metrics and /health."),
         Setting("caller-queue-bytes", .bytes((64 << 10)...(1 << 40)), default: "16MiB",
                 help: "Bytes queued per caller connection, each way (each frame's size plus 64); a caller whose queue is full is "
@@ -40,6 +41,7 @@ enum GatewaySettings {
 
     /// Checks that span settings, naming where the offending value came from.
     static func check(_ configuration: EffectiveConfiguration) throws(ConfigurationProblem) {
+        try MetricsExposure.check(configuration)
         let curve = ["secret-key", "keys", "broker-key"]
         let given = curve.filter { configuration.text($0) != nil }
         if !given.isEmpty, given.count < curve.count {
