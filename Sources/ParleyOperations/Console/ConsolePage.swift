@@ -35,10 +35,10 @@ public enum ConsolePage {
         function poll(url, ms, render) {
           const tick = async () => {
             try {
-              const r = await fetch(url, {cache: 'no-store'});
+              const r = await fetch(url, {cache: 'no-store', signal: AbortSignal.timeout(5000)});
               if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
               render(await r.json()); $('status').textContent = '';
-            } catch (e) { $('status').textContent = String(e); }
+            } catch (e) { $('status').textContent = String(e); console.error(url, e); }
             setTimeout(tick, ms);
           };
           tick();

@@ -40,7 +40,8 @@ public struct HTTPServerError: Error, Sendable, CustomStringConvertible {
 /// It answers `GET` and `HEAD` through `route` (404 for unknown paths, 405 for other methods, 400 for garbage or a
 /// malformed query, 431 for a request head over 8 KiB), with `Connection: close`, and closes. A connection that sends
 /// nothing for `ioTimeoutMilliseconds` is closed. A route may answer with an ``EventStreamHub``'s stream instead: that
-/// connection stays open, and the server stops writing to it while more than 32 KiB wait to be sent. `route` and `onTick` run on the server's one thread, never at the same time.
+/// connection stays open, and the server stops writing to it while more than 32 KiB wait to be sent (besides the
+/// kernel's send buffer, set to 64 KiB). `route` and `onTick` run on the server's one thread, never at the same time.
 ///
 /// `init` binds and listens (so a busy port is a start-up error); `run()` blocks its thread until `stop()`,
 /// calling `onTick` at least every `tickMilliseconds` (the owner refreshes its metrics there). `stop()` is thread-safe.
@@ -74,6 +75,8 @@ public final class MetricsHTTPServer: Sendable {
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 8 << 10, high: 32 << 10))
+            // A client that stops reading holds at most this much in the kernel too (the kernel doubles it).
+            .childChannelOption(.socketOption(.so_sndbuf), value: 64 << 10)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     var limits = NIOHTTPDecoderLimitConfiguration()
