@@ -30,7 +30,8 @@ run: release
 	wait
 
 ## Every test: unit tests of each module and integration tests against the real executables (Swift Testing),
-## the Python client's tests against the real broker and gateway (pytest), a short chaos run, and every benchmark
+## the Python client's tests against the real broker and gateway (pytest; the console's browser tests need chromium and chromium-driver, which
+## clients/python/run-tests.sh installs with apt-get when missing), a short chaos run, and every benchmark
 ## scenario briefly on the debug build (a smoke test: it fails on errors and lost events, never on figures).
 test: deps
 	swift build --build-tests

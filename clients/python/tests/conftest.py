@@ -128,9 +128,9 @@ class Broker(Process):
 
 
 class Gateway(Process):
-    def __init__(self, broker: Broker, policy: Path, audit: Path, log_path: Path) -> None:
+    def __init__(self, broker: Broker, policy: Path, audit: Path, log_path: Path, extra: Optional[List[str]] = None) -> None:
         args = [executable("parley-gateway"), "--endpoint", "tcp://127.0.0.1:*", "--broker", broker.endpoint,
-                "--policy", str(policy), "--audit-log", str(audit), "--heartbeat-ms", str(HEARTBEAT_MS)]
+                "--policy", str(policy), "--audit-log", str(audit), "--heartbeat-ms", str(HEARTBEAT_MS)] + (extra or [])
         super().__init__(args, r"parley-gateway ready on (\S+)", log_path)
         self.endpoint = self.match.group(1)
         self.audit = audit
