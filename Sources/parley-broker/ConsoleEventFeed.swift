@@ -7,7 +7,8 @@ import ZeroMQ
 /// The console's event tail: a SUB socket on the broker's own events endpoint, like any subscriber, on a thread of
 /// its own for the life of the process. Each EVENT becomes a stream item; a jump in a topic's sequence, or a BEACON
 /// naming a later sequence than the last one seen, becomes a GAP item (the console does not REPLAY). The reactor does
-/// nothing more than for any other subscriber, and a slow console only loses its own copies (the XPUB drops them).
+/// nothing more than for any other subscriber, only while a console streams events, and a slow console only loses its
+/// own copies (the XPUB drops them).
 enum ConsoleEventFeed {
     /// The first bytes of an event's payload the tail shows.
     static let previewBytes = 200
@@ -25,14 +26,22 @@ enum ConsoleEventFeed {
         thread.start()
     }
 
+    /// Subscribes only while a console client streams events (checked every 200 ms): with none, the broker sends
+    /// this socket nothing and this thread encodes nothing.
     private static func follow(_ endpoint: String, _ hub: EventStreamHub) throws {
         let context = try Context()
         let socket = try Socket(context, type: .sub)
         try socket.setLinger(milliseconds: 0)
-        try socket.subscribe("callback.")
+        try socket.setReceiveTimeout(milliseconds: 200)
         try socket.connect(endpoint)
         var latest: [Topic: UInt64] = [:]
+        var subscribed = false
         while true {
+            if (hub.clientCount > 0) != subscribed {
+                subscribed.toggle()
+                if subscribed { try socket.subscribe("callback.") } else { try socket.unsubscribe("callback.") }
+                latest.removeAll()  // what was missed while not subscribed is no GAP
+            }
             guard let frames = try socket.receiveMultipart(), frames.count >= 2,
                   let header = try? HeaderDecoder.decode(frames[1].bytes) else { continue }
             switch header {
