@@ -17,6 +17,8 @@ public final class ChildProcess: Sendable {
         case inherit
         /// Appended to the file at this path (created when missing).
         case file(String)
+        /// Written to this descriptor (a pipe's write end, say), which is closed when the stream ends.
+        case descriptor(Int32)
         /// Dropped.
         case discard
     }
@@ -28,9 +30,10 @@ public final class ChildProcess: Sendable {
     private let runner: Task<Void, Never>
 
     /// Starts `executable` (a path) with `arguments`, `environment` added to this process's own, and returns once
-    /// it runs. Throws when it cannot be started.
+    /// it runs. `standardInput` is a descriptor the child reads (a pipe's read end, say; closed here once the
+    /// child has it), /dev/null when nil. Throws when it cannot be started.
     public init(name: String, executable: String, arguments: [String], environment: [String: String] = [:],
-                standardOutput: Destination = .keep, standardError: Destination = .inherit) async throws {
+                standardInput: Int32? = nil, standardOutput: Destination = .keep, standardError: Destination = .inherit) async throws {
         self.name = name
         let record = ChildRecord()
         self.record = record
@@ -38,12 +41,14 @@ public final class ChildProcess: Sendable {
         let errors = try OutputSink(standardError, standardStream: 2, keep: { text in record.withLock { $0.errors += text } })
         let (started, starting) = AsyncStream.makeStream(of: Int32.self)
         let environment = Environment.inherit.updating(environment.reduce(into: [:]) { $0[.init(stringLiteral: $1.key)] = $1.value })
+        let input = try standardInput.map(FileDescriptor.init(rawValue:)) ?? FileDescriptor.open("/dev/null", .readOnly, options: .closeOnExec)
         runner = Task {
             var status = "could not be started"
             var code: Int32 = -1
             do {
                 let result = try await run(.path(FilePath(executable)), arguments: Arguments(arguments), environment: environment,
-                                           input: .none, output: .sequence, error: .sequence) { execution in
+                                           input: .fileDescriptor(input, closeAfterSpawningProcess: true),
+                                           output: .sequence, error: .sequence) { execution in
                     let pid = execution.processIdentifier.value
                     record.withLock { $0.processIdentifier = pid }
                     ChildRegistry.add(pid)

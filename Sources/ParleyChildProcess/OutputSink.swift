@@ -15,6 +15,7 @@ struct OutputSink: Sendable {
         case .keep: (self.keep, descriptor, ownsDescriptor) = (keep, -1, false)
         case .inherit: (self.keep, descriptor, ownsDescriptor) = (nil, standardStream, false)
         case .discard: (self.keep, descriptor, ownsDescriptor) = (nil, -1, false)
+        case .descriptor(let given): (self.keep, descriptor, ownsDescriptor) = (nil, given, true)
         case .file(let path):
             let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard opened >= 0 else { throw ChildProcessError("cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -38,7 +39,7 @@ struct OutputSink: Sendable {
         }
     }
 
-    /// Closes the file it appended to, if any.
+    /// Closes the file or descriptor it wrote to, if it owns one.
     func close() {
         if ownsDescriptor { _ = Glibc.close(descriptor) }
     }

@@ -283,3 +283,30 @@ def test_fifty_event_stream_clients_that_never_read_do_not_grow_the_brokers_memo
     finally:
         for client in stalled:
             client.close()
+
+
+def test_past_64_event_streams_a_new_one_is_refused_503_and_one_closing_makes_room(start_broker):
+    _, base = console_broker(start_broker)
+    port = int(base.rsplit(":", 1)[1])
+
+    def open_stream() -> Tuple[socket.socket, bytes]:
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET /api/events HTTP/1.1\r\nHost: console\r\n\r\n")
+        return client, client.recv(4096).split(b"\r\n", 1)[0]
+
+    streams = [open_stream() for _ in range(64)]
+    try:
+        assert all(status == b"HTTP/1.1 200 OK" for _, status in streams), {status for _, status in streams}
+        refused, status = open_stream()
+        refused.close()
+        assert status.startswith(b"HTTP/1.1 503"), status
+        assert get(base + "/api/agents")[0] == 200, "the console's other paths still answer"
+        streams.pop()[0].close()
+
+        def reopened() -> bool:
+            streams.append(open_stream())
+            return streams[-1][1] == b"HTTP/1.1 200 OK"
+        wait_until("a closed stream's place is taken", reopened, timeout=10)
+    finally:
+        for client, _ in streams:
+            client.close()
