@@ -14,15 +14,16 @@ extension ParleyToolCalls {
                   mimeType: "text/plain")]
     }
 
-    /// The contents of resource `uri`; an unknown one is an MCP error.
+    /// The contents of resource `uri`; an unknown one is an MCP error, and so is a read that failed (saying why).
     public func read(_ uri: String) async throws -> [Resource.Content] {
-        let (text, mimeType): (CallTool.Result, String)
+        let (result, mimeType): (CallTool.Result, String)
         switch uri {
-        case "parley://broker/status": (text, mimeType) = (try await call("broker_status", nil), "application/json")
-        case ownEventsURI: (text, mimeType) = (try await call("recent_events", ["agent": .string(agent.configuration.id)]), "text/plain")
+        case "parley://broker/status": (result, mimeType) = (try await call("broker_status", nil), "application/json")
+        case ownEventsURI: (result, mimeType) = (try await call("recent_events", ["agent": .string(agent.configuration.id)]), "text/plain")
         default: throw MCPError.invalidParams("unknown resource \(uri); see resources/list")
         }
-        let body = text.content.compactMap { if case .text(let text, _, _) = $0 { text } else { nil } }.joined(separator: "\n")
+        let body = result.content.compactMap { if case .text(let text, _, _) = $0 { text } else { nil } }.joined(separator: "\n")
+        if result.isError == true { throw MCPError.internalError("reading \(uri) failed: \(body)") }
         return [.text(body, uri: uri, mimeType: mimeType)]
     }
 

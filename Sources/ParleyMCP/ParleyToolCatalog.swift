@@ -22,10 +22,12 @@ public enum ParleyToolCatalog {
              required: ["to", "question"]),
         tool("coordinate", """
             Send the same task to several agents at once and gather their replies: `all` of them, the `first` OK \
-            one, or a `quorum` of `quorum_size` OK ones. Each reply says its target, status and answer.
+            one, or a `quorum` of `quorum_size` OK ones (at most the number of targets). Each reply says its \
+            target, status and answer; the result is an error when no target answered OK (or fewer than the \
+            quorum).
             """,
              properties: [
-                "targets": .object(["type": "array", "items": target, "minItems": 1, "maxItems": 32,
+                "targets": .object(["type": "array", "items": target, "minItems": 1, "maxItems": .int(maxCoordinationTargets),
                                     "description": "Agent ids, agent:<id> or cap:<capability> targets."]),
                 "task": payload("The task, as text or a JSON value."),
                 "gather": .object(["type": "string", "enum": ["all", "first", "quorum"], "default": "all"]),
@@ -73,7 +75,8 @@ public enum ParleyToolCatalog {
              required: []),
         tool("reply", """
             Answer a request taken with next_request. `status` is ok (answer is the answer), declined (not this \
-            agent's business; answer is the reason) or failed (tried and failed; answer is the reason).
+            agent's business; answer is the reason) or failed (tried and failed; answer is the reason). A request \
+            that ended meanwhile (its deadline passed, or the broker withdrew it) is refused, saying which.
             """,
              properties: ["request_id": .object(["type": "string"]),
                           "status": .object(["type": "string", "enum": ["ok", "declined", "failed"], "default": "ok"]),
@@ -81,7 +84,8 @@ public enum ParleyToolCatalog {
              required: ["request_id", "answer"]),
         tool("progress", """
             Tell the requester of a request taken with next_request that the work goes on, and ask for \
-            `extend_seconds` more time from now (the broker caps it).
+            `extend_seconds` more time from now. The broker never extends a request past its maximum deadline \
+            (600 s after it received the request, by default): the result says when less was granted.
             """,
              properties: ["request_id": .object(["type": "string"]),
                           "note": .object(["type": "string", "description": "What is happening, for the requester."]),
@@ -93,9 +97,12 @@ public enum ParleyToolCatalog {
     private static let timeout: Value = .object(["type": "number", "minimum": 0.1, "maximum": 600, "default": 30,
                                                  "description": "How long to wait for the answer, in seconds."])
 
-    /// A schema accepting any JSON value (text is sent as a JSON string).
+    /// The most targets one coordinate call takes.
+    static let maxCoordinationTargets = 32
+
+    /// A schema accepting any JSON value (text is sent as a JSON string; null counts as absent).
     private static func payload(_ description: String) -> Value {
-        .object(["description": .string(description)])
+        .object(["description": .string(description + " null counts as absent.")])
     }
 
     private static func tool(_ name: String, _ description: String, properties: [String: Value], required: [String]) -> Tool {

@@ -4,6 +4,7 @@ import Parley
 
 /// A tool call's arguments, read with checks: each accessor throws `MCPError.invalidParams` naming the tool, the
 /// argument and what was expected, so that a bad call is an MCP error, never a crash or a request sent anyway.
+/// An explicit JSON null counts as absent, everywhere.
 struct ToolArguments {
     let tool: String
     let values: [String: Value]
@@ -12,28 +13,39 @@ struct ToolArguments {
         .invalidParams("\(tool): '\(argument)' \(problem)")
     }
 
-    /// Any JSON value (required).
+    /// The argument's value; nil when absent or null.
+    private func given(_ argument: String) -> Value? {
+        guard let value = values[argument], value != .null else { return nil }
+        return value
+    }
+
+    /// Any JSON value but null (required).
     func value(_ argument: String) throws -> Value {
-        guard let value = values[argument], value != .null else { throw invalid(argument, "is required") }
+        guard let value = given(argument) else { throw invalid(argument, "is required (null counts as absent)") }
         return value
     }
 
     /// A JSON value encoded as the request body (text becomes a JSON string); `default` when absent.
     func payload(_ argument: String, default fallback: Value? = nil) throws -> [UInt8] {
-        let value = try values[argument] ?? fallback ?? value(argument)
+        let value = try given(argument) ?? fallback ?? value(argument)
         return Array(try JSONEncoder().encode(value))
     }
 
-    func optionalText(_ argument: String) -> String? { values[argument]?.stringValue }
+    /// A string, or nil when absent.
+    func optionalText(_ argument: String) throws -> String? {
+        guard let value = given(argument) else { return nil }
+        guard let text = value.stringValue else { throw invalid(argument, "must be a string") }
+        return text
+    }
 
     /// A non-empty string.
     func name(_ argument: String) throws -> String {
-        guard let text = values[argument]?.stringValue, !text.isEmpty else { throw invalid(argument, "must be a non-empty string") }
+        guard let text = given(argument)?.stringValue, !text.isEmpty else { throw invalid(argument, "must be a non-empty string") }
         return text
     }
 
     func optionalName(_ argument: String) throws -> String? {
-        values[argument] == nil || values[argument] == .null ? nil : try name(argument)
+        given(argument) == nil ? nil : try name(argument)
     }
 
     /// An agent id, `agent:<id>` or `cap:<capability>`.
@@ -41,9 +53,10 @@ struct ToolArguments {
         try target(from: name(argument), argument)
     }
 
-    /// A non-empty list of targets.
-    func targets(_ argument: String) throws -> [Target] {
-        guard let items = values[argument]?.arrayValue, !items.isEmpty else { throw invalid(argument, "must be a non-empty list of targets") }
+    /// A list of 1 to `maximum` targets.
+    func targets(_ argument: String, maximum: Int) throws -> [Target] {
+        guard let items = given(argument)?.arrayValue, !items.isEmpty else { throw invalid(argument, "must be a non-empty list of targets") }
+        guard items.count <= maximum else { throw invalid(argument, "holds \(items.count) targets; at most \(maximum) are allowed") }
         return try items.map { item in
             guard let text = item.stringValue else { throw invalid(argument, "must hold strings") }
             return try target(from: text, argument)
@@ -58,16 +71,21 @@ struct ToolArguments {
         return target
     }
 
-    func integer(_ argument: String) throws -> Int {
-        guard let number = values[argument]?.intValue ?? values[argument]?.doubleValue.flatMap({ Int(exactly: $0) }), number >= 1 else {
-            throw invalid(argument, "must be a whole number of at least 1")
+    /// A whole number from 1 to `maximum`; `default` when absent, required when there is none.
+    func integer(_ argument: String, default fallback: Int? = nil, maximum: Int = .max) throws -> Int {
+        guard let raw = given(argument) else {
+            guard let fallback else { throw invalid(argument, "is required") }
+            return fallback
+        }
+        guard let number = raw.intValue ?? raw.doubleValue.flatMap({ Int(exactly: $0) }), (1...maximum).contains(number) else {
+            throw invalid(argument, maximum == .max ? "must be a whole number of at least 1" : "must be a whole number from 1 to \(maximum)")
         }
         return number
     }
 
     /// A number of seconds in 0…`maximum` (`default` when absent).
     func seconds(_ argument: String, default fallback: Double, maximum: Double) throws -> Duration {
-        guard let raw = values[argument], raw != .null else { return .milliseconds(Int64(fallback * 1_000)) }
+        guard let raw = given(argument) else { return .milliseconds(Int64(fallback * 1_000)) }
         guard let number = raw.doubleValue ?? raw.intValue.map(Double.init), number >= 0, number <= maximum else {
             throw invalid(argument, "must be a number of seconds from 0 to \(Int(maximum))")
         }
@@ -83,7 +101,7 @@ struct ToolArguments {
 
     /// `status` (ok, declined, failed) with `answer` as its body: the answer as JSON, a reason as text.
     func response() throws -> Parley.Response {
-        switch optionalText("status") ?? "ok" {
+        switch try optionalText("status") ?? "ok" {
         case "ok": return .answer(bytes: try payload("answer"))
         case "declined": return .decline(try reason())
         case "failed": return .fail(try reason())

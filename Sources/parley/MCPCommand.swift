@@ -26,7 +26,20 @@ struct MCPCommand: AsyncParsableCommand {
     var layer = ProcessInfo.processInfo.environment["PARLEY_LAYER"] ?? "domain"
 
     @Option(name: .customLong("cap"), help: "A capability the agent offers (repeat; environment: PARLEY_CAPABILITIES, comma-separated).")
-    var capabilities = ProcessInfo.processInfo.environment["PARLEY_CAPABILITIES"].map { $0.split(separator: ",").map(String.init) } ?? []
+    var capabilities = ProcessInfo.processInfo.environment["PARLEY_CAPABILITIES"].map { list in
+        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    } ?? []
+
+    @Option(name: .customLong("max-deadline-ms"),
+            help: "The broker's --max-deadline-ms: progress never asks past it (environment: PARLEY_MAX_DEADLINE_MS; default 600000).")
+    var maxDeadline = ProcessInfo.processInfo.environment["PARLEY_MAX_DEADLINE_MS"].flatMap { Int($0) } ?? 600_000
+
+    func validate() throws {
+        if let raw = ProcessInfo.processInfo.environment["PARLEY_MAX_DEADLINE_MS"], Int(raw) == nil {
+            throw ValidationError("PARLEY_MAX_DEADLINE_MS must be a whole number of milliseconds, not '\(raw)'")
+        }
+        guard maxDeadline >= 1 else { throw ValidationError("--max-deadline-ms must be at least 1") }
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -34,12 +47,12 @@ struct MCPCommand: AsyncParsableCommand {
             handler.logLevel = .notice
             return handler
         }
-        let inbox = RequestInbox()
+        let inbox = RequestInbox(maxDeadline: .milliseconds(maxDeadline))
         let agent = try Agent(connection.agentConfiguration(id: id, layer: layer, capabilities: capabilities))
         agent.serve { request in await inbox.handle(request) }
         try await connection.requireBroker()
         try await agent.connect()
-        let calls = ParleyToolCalls(agent: agent, inbox: inbox, brokerEndpoint: connection.broker, brokerCurve: try connection.brokerCurve())
+        let calls = ParleyToolCalls(agent: agent, inbox: inbox)
         let server = Server(name: "parley", version: ParleyVersion.current,
                             capabilities: .init(resources: .init(subscribe: false, listChanged: false), tools: .init(listChanged: false)))
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: ParleyToolCatalog.tools) }

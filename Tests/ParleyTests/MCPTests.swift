@@ -1,27 +1,33 @@
 import Foundation
 import MCP
 import Parley
+import ParleyChildProcess
 import SystemPackage
 import Testing
 
-/// `parley mcp` driven by a real MCP client (the swift-sdk's `Client`) over the process's stdin and stdout.
-final class MCPSession: @unchecked Sendable {
-    let process = Process()
+/// `parley mcp` driven by a real MCP client (the swift-sdk's `Client`) over the process's stdin and stdout, two
+/// pipes of this process.
+final class MCPSession: Sendable {
+    let child: ChildProcess
     let client = Client(name: "parley-tests", version: "1")
-    private let toServer = Pipe()
-    private let fromServer = Pipe()
+    /// This side's ends of the pipes: the server's stdin (written) and stdout (read).
+    private let toServer: Int32
+    private let fromServer: Int32
 
     /// Starts `parley mcp` with `arguments` and completes the MCP handshake.
     init(_ arguments: [String], environment: [String: String] = [:]) async throws {
-        process.executableURL = TestProcess.buildDirectory.appendingPathComponent("parley")
-        process.arguments = ["mcp"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardInput = toServer
-        process.standardOutput = fromServer
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let transport = StdioTransport(input: FileDescriptor(rawValue: fromServer.fileHandleForReading.fileDescriptor),
-                                       output: FileDescriptor(rawValue: toServer.fileHandleForWriting.fileDescriptor))
+        let (stdinRead, stdinWrite) = try Self.pipe()
+        let (stdoutRead, stdoutWrite) = try Self.pipe()
+        (toServer, fromServer) = (stdinWrite, stdoutRead)
+        do {
+            child = try await ChildProcess(name: "parley mcp", executable: TestProcess.buildDirectory.appendingPathComponent("parley").path,
+                                           arguments: ["mcp"] + arguments, environment: environment, standardInput: stdinRead,
+                                           standardOutput: .descriptor(stdoutWrite), standardError: .discard)
+        } catch {
+            for end in [stdinRead, stdinWrite, stdoutRead, stdoutWrite] { Glibc.close(end) }
+            throw error
+        }
+        let transport = StdioTransport(input: FileDescriptor(rawValue: stdoutRead), output: FileDescriptor(rawValue: stdinWrite))
         _ = try await client.connect(transport: transport)
     }
 
@@ -32,18 +38,33 @@ final class MCPSession: @unchecked Sendable {
         return (text, isError ?? false)
     }
 
-    /// Disconnects the client (ending its transport's read loop) and stops the server.
-    func close() async {
-        await client.disconnect()
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    /// Starts a call to `tool` and cancels it (MCP notifications/cancelled) once `cancelling` returns.
+    func callCancelled(_ tool: String, _ arguments: [String: Value], after cancelling: () async throws -> Void) async throws {
+        let context: RequestContext<CallTool.Result> = try await client.callTool(name: tool, arguments: arguments)
+        try await cancelling()
+        try await client.cancelRequest(context.requestID, reason: "the test cancels it")
     }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    /// Disconnects the client (ending its transport's read loop), stops the server and closes the pipes.
+    func close() async {
+        await client.disconnect()
+        await child.stop(signal: SIGTERM)
+        Glibc.close(toServer)
+        Glibc.close(fromServer)
+    }
+
+    /// A pipe whose ends are closed on exec (the child gets its end as stdin or stdout only).
+    private static func pipe() throws -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        guard Glibc.pipe(&ends) == 0 else { throw TestFailure("pipe: \(String(cString: strerror(errno)))") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        return (ends[0], ends[1])
+    }
 }
 
 /// Runs `body` with a `parley mcp` session, closing it whether `body` succeeds or throws.
-func withMCPSession(_ arguments: [String], _ body: (MCPSession) async throws -> Void) async throws {
-    let session = try await MCPSession(arguments)
+func withMCPSession(_ arguments: [String], environment: [String: String] = [:], _ body: (MCPSession) async throws -> Void) async throws {
+    let session = try await MCPSession(arguments, environment: environment)
     do {
         try await body(session)
     } catch {
@@ -51,6 +72,12 @@ func withMCPSession(_ arguments: [String], _ body: (MCPSession) async throws -> 
         throw error
     }
     await session.close()
+}
+
+/// The request_id line of a next_request result.
+func requestID(in taken: (text: String, isError: Bool)) throws -> Value {
+    let line = try #require(taken.text.split(separator: "\n").first { $0.hasPrefix("request_id: ") }, "\(taken)")
+    return .string(String(line.dropFirst("request_id: ".count)))
 }
 
 extension BrokerIntegration {
@@ -113,18 +140,18 @@ extension BrokerIntegration {
                 let taken = try await session.call("next_request", ["wait_seconds": 10])
                 #expect(taken.text.contains("kind: clarification") && taken.text.contains("requester: asker") && taken.text.contains(#""why?""#),
                         "\(taken)")
-                let id = try #require(taken.text.split(separator: "\n").first { $0.hasPrefix("request_id: ") }?.dropFirst(12))
-                #expect(try await session.call("progress", ["request_id": .string(String(id)), "note": "thinking", "extend_seconds": 20]).text == "done")
-                #expect(try await session.call("reply", ["request_id": .string(String(id)), "answer": ["because": 42]]).text == "done")
+                let id = try requestID(in: taken)
+                #expect(try await session.call("progress", ["request_id": id, "note": "thinking", "extend_seconds": 20]).text == "done")
+                #expect(try await session.call("reply", ["request_id": id, "answer": ["because": 42]]).text == "done")
                 let outcome = await answered.value
                 #expect(outcome.status == .ok && outcome.text == #"{"because":42}"#, "\(outcome.status) \(outcome.text)")
 
                 let late = Task { await asker.send(.help, to: .agent("llm"), body: Array("1".utf8), timeout: .seconds(1)) }
                 let second = try await session.call("next_request", ["wait_seconds": 10])
-                let lateID = try #require(second.text.split(separator: "\n").first { $0.hasPrefix("request_id: ") }?.dropFirst(12))
+                let lateID = try requestID(in: second)
                 #expect(await late.value.status == .timeout, "the requester is told TIMEOUT at its deadline")
                 try await Task.sleep(for: .milliseconds(300))
-                let tooLate = try await session.call("reply", ["request_id": .string(String(lateID)), "answer": "sorry"])
+                let tooLate = try await session.call("reply", ["request_id": lateID, "answer": "sorry"])
                 #expect(tooLate.isError && tooLate.text.contains("too late") && tooLate.text.contains("deadline passed"), "\(tooLate)")
                 await asker.close()
             }
@@ -206,6 +233,13 @@ extension BrokerIntegration {
                     ("request_help", ["to": "helper", "problem": "hi", "timeout_seconds": -1], "'timeout_seconds' must be a number"),
                     ("reply", ["request_id": "req-1", "answer": "x", "status": "maybe"], "'status' must be ok, declined or failed"),
                     ("coordinate", ["targets": [], "task": "x"], "'targets' must be a non-empty list"),
+                    ("coordinate", ["targets": ["a", "b"], "task": "x", "gather": "quorum", "quorum_size": 3], "'quorum_size' 3 is more than the 2 target(s)"),
+                    ("coordinate", ["targets": .array(Array(repeating: "a", count: 33)), "task": "x"], "at most 32 are allowed"),
+                    ("coordinate", ["targets": ["a"], "task": .null], "'task' is required (null counts as absent)"),
+                    ("recent_events", ["agent": "game", "limit": "ten"], "'limit' must be a whole number from 1 to 500"),
+                    ("recent_events", ["agent": "game", "from_sequence": 0], "'from_sequence' must be a whole number of at least 1"),
+                    ("reply", ["request_id": "req-1", "answer": .null], "'answer' is required"),
+                    ("request_help", ["to": "helper", "problem": .null], "'problem' is required"),
                     ("no_such_tool", [:], "unknown tool"),
                 ]
                 for (tool, arguments, says) in bad {
