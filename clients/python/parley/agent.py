@@ -10,7 +10,9 @@ small thread pool and hand their replies back the same way. Every public method 
 from __future__ import annotations
 
 import collections
+import asyncio
 import concurrent.futures
+import functools
 import json
 import logging
 import os
@@ -18,7 +20,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import zmq
 
@@ -34,6 +36,8 @@ DEFAULT_BROKER = "tcp://127.0.0.1:7410"
 DEFAULT_EVENTS = "tcp://127.0.0.1:7411"
 DEFAULT_GATEWAY = "tcp://127.0.0.1:7420"
 
+_SEND_MORE = zmq.NOBLOCK | zmq.SNDMORE
+_ZERO_COPY = 1 << 16  # frames this long or longer are sent without a copy (pyzmq's own threshold)
 _SYNC_INTERVAL = 3.0  # seconds between subscriber syncs (PROTOCOL.md §7.8 rule 6)
 _POLL_CEILING = 0.05  # the I/O thread wakes at least this often to run its timers
 
@@ -110,6 +114,9 @@ def _leg_reply(target: str, outcome: Outcome) -> CoordinationReply:
         return CoordinationReply(target, outcome, False)
 
 
+_target_problem = functools.lru_cache(maxsize=1024)(wire.target_problem)  # the same few targets, again and again
+
+
 def _on_broker(step: Callable[["_Link", "_Call"], None], call: "_Call") -> Callable[["_IO"], None]:
     """An operation of the driver: ``step`` on the broker link for ``call``."""
     return lambda io: step(io.broker, call)
@@ -151,12 +158,12 @@ class RequestBase:
     """A request delivered to this agent's handler (``Request`` for ``Agent``, ``AsyncRequest`` for
     ``AsyncAgent``: they differ only in ``progress``)."""
 
-    def __init__(self, agent: "AgentCore", header: wire.Header, body: bytes, session: int) -> None:
+    def __init__(self, agent: "AgentCore", header: wire.Deliver, body: bytes, session: int) -> None:
         self._agent = agent
         self._session = session
         self.delivery_id: int = header.delivery_id
         self.callback_id: str = header.callback_id.hex()
-        self.kind: str = header.kind.label
+        self.kind: str = wire.KIND_LABELS[header.kind]
         self.attempt: int = header.attempt
         self.requester: str = header.requester
         self.requester_layer: str = header.requester_layer
@@ -164,7 +171,7 @@ class RequestBase:
         self.body: bytes = body
         self.timeout: float = header.timeout_ms / 1000.0  # seconds left when it was delivered
         self.deadline: float = _now() + self.timeout  # time.monotonic() of the deadline
-        self._revoked = threading.Event()
+        self._revoked = False  # set by the driver's thread, read by any
 
     @property
     def json(self) -> Any:
@@ -178,7 +185,7 @@ class RequestBase:
     @property
     def revoked(self) -> bool:
         """True once the broker took the request back (deadline, cancel, redelivery): a reply would be dropped."""
-        return self._revoked.is_set()
+        return self._revoked
 
     def _progress(self, extend_seconds: float, note: str) -> None:
         extend_ms = max(0, min(int(extend_seconds * 1000), 0xFFFFFFFF))
@@ -188,7 +195,7 @@ class RequestBase:
 
     def _revoke(self) -> None:
         """The broker took it back, or the agent closes: a reply would be dropped."""
-        self._revoked.set()
+        self._revoked = True
 
     def __repr__(self) -> str:
         return f"<Request {self.kind} from {self.requester} ({self.requester_layer}) attempt {self.attempt}>"
@@ -207,18 +214,21 @@ class Request(RequestBase):
 # State owned by the I/O thread
 
 
+_Outcomes = Union["concurrent.futures.Future[Outcome]", "asyncio.Future[Outcome]"]
+
+
 class _Call:
     __slots__ = ("cid", "kind", "target", "content_type", "body", "future", "deadline", "local_deadline",
                  "retries_left", "tries", "next_send", "last", "on_progress", "sent")
 
     def __init__(self, kind: Kind, target: str, content_type: str, body: Optional[bytes], timeout: float,
-                 retries: int, on_progress: Optional[Callable[[str, float], None]]) -> None:
+                 retries: int, on_progress: Optional[Callable[[str, float], None]], future: "_Outcomes") -> None:
         self.cid = os.urandom(16)  # fresh for a new request, the same for every retry
         self.kind = kind
         self.target = target
         self.content_type = content_type
         self.body = body
-        self.future: "concurrent.futures.Future[Outcome]" = concurrent.futures.Future()
+        self.future = future  # set on the driver's thread
         self.deadline = _now() + timeout
         self.local_deadline = self.deadline  # moved by EXTENDED
         self.retries_left = retries
@@ -300,6 +310,7 @@ class _Link:
 
     def close_socket(self, linger_ms: int = 0) -> None:
         if self.sock is not None:
+            self.io.flush()  # what the driver holds for this socket goes before it closes
             self.io.unwatch(self.sock)
             self.io.sockets.pop(self.sock, None)
             self.sock.close(linger=linger_ms)
@@ -310,12 +321,8 @@ class _Link:
         signs of life, so they must not delay the next HEARTBEAT."""
         if self.sock is None:
             return
-        try:
-            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-            if counts:
-                self.last_sent = _now()
-        except zmq.Again:
-            log.warning("%s queue full: a message was dropped (it is recovered by a retry)", self.name)
+        if self.io.transmit(self.sock, frames) and counts:
+            self.last_sent = _now()
 
     def send_hello(self) -> None:
         self.hello_attempt += 1
@@ -394,8 +401,7 @@ class _Link:
         if self.state != "ready":
             return  # sent after the WELCOME
         left_ms = int((call.deadline - _now()) * 1000)
-        header = wire.encode(Command.REQUEST, callback_id=call.cid, kind=call.kind, timeout_ms=max(1, min(left_ms, 0xFFFFFFFF)),
-                             target=call.target, content_type=call.content_type)
+        header = wire.request_frame(call.cid, call.kind, max(1, min(left_ms, 0xFFFFFFFF)), call.target, call.content_type)
         self.send([header] if call.body is None else [header, call.body])
         call.sent = True
 
@@ -437,6 +443,23 @@ class _Link:
     # -- inbound -----------------------------------------------------------------------------------------
 
     def receive(self, frames: List[bytes]) -> None:
+        if self.held is None and len(frames) <= 2:  # the hot path: RESULT and DELIVER, as below without a Header
+            code = wire.command_code(frames[0])
+            if code == Command.RESULT:
+                result = wire.decode_result(frames[0])
+                if result is not None:
+                    self.last_heard = _now()
+                    pending = self.calls.get(result[0])
+                    if pending is not None:
+                        self.result_arrived(pending, Outcome(result[1], frames[1] if len(frames) > 1 else b"", result[2]))
+                    return
+            elif code == Command.DELIVER and self.name == "broker":
+                delivered = wire.decode_deliver(frames[0])
+                if delivered is not None:
+                    self.last_heard = _now()
+                    if self.state == "ready":
+                        self.io.deliver(delivered, frames[1] if len(frames) > 1 else b"", self.session)
+                    return
         try:
             header = wire.decode(frames[0])
         except wire.DecodeError as error:
@@ -470,13 +493,8 @@ class _Link:
                 self.send_hello()
         elif command == Command.RESULT:
             pending = self.calls.get(header.callback_id)
-            if pending is None:
-                return  # a duplicate after a retry
-            outcome = Outcome(header.status, body, header.attempts)
-            if header.status == Status.UNAVAILABLE and header.attempts == 0:
-                self.held = (pending, outcome, _now())  # decided by the next message: a BYE means "not registered"
-                return
-            self.result(pending, outcome)
+            if pending is not None:  # else a duplicate after a retry
+                self.result_arrived(pending, Outcome(header.status, body, header.attempts))
         elif command == Command.EXTENDED:
             extended = self.calls.get(header.callback_id)
             if extended is not None:
@@ -497,13 +515,19 @@ class _Link:
                     waiter.set_result(body)
         elif command == Command.DELIVER and self.name == "broker":
             if self.state == "ready":
-                self.io.deliver(header, body, self.session)
+                self.io.deliver(wire.Deliver(**header.fields), body, self.session)
         elif command == Command.REVOKE and self.name == "broker":
             self.io.revoke(header.delivery_id)
         elif command in (Command.EVENT, Command.GAP, Command.REPLAY_END) and self.name == "broker":
             self.io.replay_answer(header, body)
         else:
             log.debug("%s sent %s; ignored", self.name, command.name)
+
+    def result_arrived(self, call: _Call, outcome: Outcome) -> None:
+        if outcome.status == Status.UNAVAILABLE and outcome.attempts == 0:
+            self.held = (call, outcome, _now())  # decided by the next message: a BYE means "not registered"
+            return
+        self.result(call, outcome)
 
     def error(self, header: wire.Header, body: bytes) -> None:
         reason = body.decode("utf-8", "replace")
@@ -602,10 +626,12 @@ def _full_jitter(attempt: int, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * (2 ** min(attempt, 20))))
 
 
-@dataclass
 class _Delivery:
-    request: RequestBase
-    session: int
+    __slots__ = ("request", "session")
+
+    def __init__(self, request: RequestBase, session: int) -> None:
+        self.request = request
+        self.session = session
 
 
 class _IO:
@@ -642,6 +668,26 @@ class _IO:
         except Exception:
             log.exception("an agent operation failed")
 
+    def transmit(self, sock: zmq.Socket[Any], frames: List[bytes]) -> bool:
+        """Sends one message on ``sock`` (a driver may hold it until ``flush``, which comes before the driver next
+        waits or reads, and before the socket closes); False when it was dropped."""
+        return self.send_now(sock, frames)
+
+    def flush(self) -> None:
+        """Sends what ``transmit`` holds."""
+
+    def send_now(self, sock: zmq.Socket[Any], frames: List[bytes]) -> bool:
+        try:  # one send per frame: send_multipart costs more than the frames' own sends
+            for frame in frames[:-1]:
+                sock.send(frame, _SEND_MORE, copy=len(frame) < _ZERO_COPY)
+            sock.send(frames[-1], zmq.NOBLOCK, copy=len(frames[-1]) < _ZERO_COPY)
+            return True
+        except zmq.Again:  # the first frame was refused: nothing went
+            link = self.sockets.get(sock)
+            log.warning("%s queue full: a message was dropped (it is recovered by a retry)",
+                        link.name if link is not None else "socket")
+            return False
+
     def drain_socket(self, sock: Any) -> int:
         """Reads what ``sock`` holds (at most 1000 messages); how many were read."""
         if sock is self.sub:
@@ -651,13 +697,18 @@ class _IO:
 
     def drain(self, link: _Link) -> int:
         sock = link.sock
+        if sock is None:
+            return 0
+        recv, more = sock.recv, sock.get
         for count in range(1000):
-            if sock is None or link.sock is not sock:
+            if link.sock is not sock:
                 return count
             try:
-                frames = sock.recv_multipart(flags=zmq.NOBLOCK)
+                frames = [recv(zmq.NOBLOCK)]
             except zmq.Again:
                 return count
+            while more(zmq.RCVMORE):
+                frames.append(recv(zmq.NOBLOCK))
             link.receive(frames)
         return 1000
 
@@ -690,13 +741,14 @@ class _IO:
 
     # -- serving ------------------------------------------------------------------------------------------
 
-    def deliver(self, header: wire.Header, body: bytes, session: int) -> None:
+    def deliver(self, header: wire.Deliver, body: bytes, session: int) -> None:
         if not self.agent._serving():
             self.send_reply(header.delivery_id, Status.DECLINED,
                             f"agent '{self.agent.id}' serves no requests".encode(), session)
             return
-        request = self.agent._start_handler(header, body, session)
+        request = self.agent._new_request(header, body, session)
         self.deliveries[header.delivery_id] = _Delivery(request, session)
+        self.agent._start_handler(request)  # after the line above: a handler may answer before it returns
 
     def revoke(self, delivery_id: int) -> None:
         delivery = self.deliveries.pop(delivery_id, None)
@@ -712,7 +764,7 @@ class _IO:
         self.deliveries.pop(delivery_id, None)
         if self.broker.state != "ready" or self.broker.session != session:
             return  # the delivery belongs to a previous session: it is redelivered
-        self.broker.send([wire.encode(Command.REPLY, delivery_id=delivery_id, status=status), body])
+        self.broker.send([wire.reply_frame(delivery_id, status), body])
 
     def finish_delivery(self, request: RequestBase, status: Status, body: bytes) -> None:
         if request.delivery_id not in self.deliveries or request.revoked:
@@ -876,6 +928,11 @@ class _ThreadIO(_IO):
                 pass
 
 
+def _threaded(call: _Call) -> "concurrent.futures.Future[Outcome]":
+    """The future of a call made by ``Agent`` (always a ``concurrent.futures.Future``)."""
+    return cast("concurrent.futures.Future[Outcome]", call.future)
+
+
 def _logged(function: Callable[..., Any], *args: Any) -> None:
     try:
         function(*args)
@@ -961,9 +1018,17 @@ class AgentCore:
         """Whether a request handler is set."""
         raise NotImplementedError
 
-    def _start_handler(self, header: wire.Header, body: bytes, session: int) -> RequestBase:
-        """Starts the handler on a delivered request (on the driver's thread) and returns the request."""
+    def _new_request(self, header: wire.Deliver, body: bytes, session: int) -> RequestBase:
+        """The request object of a delivery (on the driver's thread)."""
         raise NotImplementedError
+
+    def _start_handler(self, request: RequestBase) -> None:
+        """Starts the handler on a delivered request (on the driver's thread)."""
+        raise NotImplementedError
+
+    def _new_future(self) -> "_Outcomes":
+        """The future a call's ``Outcome`` goes to (set on the driver's thread)."""
+        return concurrent.futures.Future()
 
     def _run_user(self, function: Callable[..., Any], *args: Any) -> None:
         """Runs application code (a progress callback) without holding up the driver."""
@@ -973,11 +1038,12 @@ class AgentCore:
 
     def _prepare_call(self, kind: "Kind | str", target: str, payload: Any, timeout: float, retries: int,
                       content_type: str, on_progress: Optional[Callable[[str, float], None]]) -> _Call:
-        if wire.target_problem(target):
+        if _target_problem(target):
             raise ValueError(f"invalid target {target!r}: use agent:<id>, cap:<name> or layer:<name>[/<cap>]")
         if not timeout > 0:
             raise ValueError("timeout must be positive")
-        return _Call(Kind.parse(kind), target, content_type, _encode_payload(payload), timeout, retries, on_progress)
+        return _Call(Kind.parse(kind), target, content_type, _encode_payload(payload), timeout, retries, on_progress,
+                     self._new_future())
 
     def _prepare_legs(self, targets: Sequence[str], task: Any, gather: Gather, timeout: float,
                       retries: int) -> Tuple[List[_Call], int]:
@@ -1164,7 +1230,7 @@ class Agent(AgentCore):
         call = self._prepare_call(kind, target, payload, timeout, retries, content_type, on_progress)
         self._ensure_thread()
         self._schedule(lambda io: io.link(via_gateway).start_call(call))
-        outcome: Outcome = self._wait(call.future, timeout + 10.0, "request")
+        outcome: Outcome = self._wait(_threaded(call), timeout + 10.0, "request")
         return outcome
 
     def request_help(self, target: str, problem: Any, timeout: float = 30.0, retries: int = 3) -> Any:
@@ -1186,7 +1252,7 @@ class Agent(AgentCore):
         self._ensure_thread()
         pending: Dict["concurrent.futures.Future[Outcome]", _Call] = {}
         for call in calls:
-            pending[call.future] = call
+            pending[_threaded(call)] = call
             self._schedule(_on_broker(_Link.start_call, call))
         replies: List[CoordinationReply] = []
         answered = 0
@@ -1198,8 +1264,10 @@ class Agent(AgentCore):
                 if not done:
                     raise ParleyError(Status.TIMEOUT, f"coordinate: the agent's I/O thread did not answer within "
                                                       f"{timeout + 10.0:.1f} s")
-                for call in [c for c in calls if c.future in done]:
-                    reply = _leg_reply(call.target, pending.pop(call.future).future.result())
+                for call in [c for c in calls if _threaded(c) in done]:
+                    future = _threaded(call)
+                    del pending[future]
+                    reply = _leg_reply(call.target, future.result())
                     replies.append(reply)
                     answered += reply.answered
                     if gather != "all" and answered >= needed:
@@ -1246,12 +1314,13 @@ class Agent(AgentCore):
     def _serving(self) -> bool:
         return self._handler is not None
 
-    def _start_handler(self, header: wire.Header, body: bytes, session: int) -> RequestBase:
-        request = Request(self, header, body, session)
+    def _new_request(self, header: wire.Deliver, body: bytes, session: int) -> RequestBase:
+        return Request(self, header, body, session)
+
+    def _start_handler(self, request: RequestBase) -> None:
         handler = self._handler
-        assert handler is not None
+        assert handler is not None and isinstance(request, Request)
         self._executor().submit(self._run_handler, handler, request)
-        return request
 
     def _run_handler(self, handler: Callable[[Request], Any], request: Request) -> None:
         warning: Optional[threading.Timer] = None

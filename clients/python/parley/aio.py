@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sys
 import threading
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, TypeVar, cast
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, cast
 
 import zmq
 
@@ -111,6 +112,7 @@ class _LoopIO(_IO):
         self.timer: Optional[asyncio.TimerHandle] = None
         self.pumping = False
         self.pump_scheduled = False
+        self.outbox: List[Tuple[zmq.Socket[Any], List[bytes]]] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -130,6 +132,28 @@ class _LoopIO(_IO):
     def run_op(self, op: Callable[[_IO], None]) -> None:
         super().run_op(op)
         self.schedule_pump()
+
+    def run_now(self, step: Callable[..., None], *args: Any) -> None:
+        """``step(*args)`` as an operation, called on the loop's thread."""
+        try:
+            step(*args)
+        except Exception:
+            log.exception("an agent operation failed")
+        self.schedule_pump()
+
+    def transmit(self, sock: zmq.Socket[Any], frames: List[bytes]) -> bool:
+        """Holds the message until the pump that ends this loop iteration (or the pass of the pump running now):
+        the messages of one iteration leave together, one wake-up of the ZMQ I/O thread for all."""
+        self.outbox.append((sock, frames))
+        if not self.pumping:
+            self.schedule_pump()
+        return True
+
+    def flush(self) -> None:
+        while self.outbox:
+            outbox, self.outbox = self.outbox, []
+            for sock, frames in outbox:
+                self.send_now(sock, frames)
 
     def schedule_pump(self) -> None:
         """One pump after this loop iteration's operations, not one per operation: the loop runs it before it
@@ -151,14 +175,16 @@ class _LoopIO(_IO):
             self.timer = self.loop.call_later(_POLL_CEILING, self.on_timer)
 
     def pump(self) -> None:
-        """Reads every socket until EAGAIN: the ZMQ descriptor only signals edges, and a send may take one."""
+        """Sends what the outbox holds, then reads every socket until EAGAIN (the ZMQ descriptor only signals
+        edges, and a send may take one), until a pass reads nothing and sends nothing."""
         if self.pumping:
             return  # a send inside a receive: the outer pass goes on reading
         self.pumping = True
         try:
             for _ in range(100):
+                self.flush()
                 counts = [self.drain_socket(sock) for sock in list(self.watched)]
-                if not any(counts):
+                if not any(counts) and not self.outbox:
                     return
             if self.loop is not None:  # a flood: let other tasks run, then go on
                 self.loop.call_soon(self.guarded, self.pump)
@@ -296,12 +322,17 @@ class AsyncAgent(AgentCore):
         self._bind()
         return await self._outcome(call, via_gateway)
 
+    def _new_future(self) -> "asyncio.Future[Outcome]":
+        return asyncio.get_running_loop().create_future()
+
     async def _outcome(self, call: _Call, via_gateway: bool) -> Outcome:
-        self._schedule(lambda io: io.link(via_gateway).start_call(call))
+        io = self._io  # on the loop's thread: the driver's state is ours to touch, no operation to schedule
+        link = io.link(via_gateway)
+        io.run_now(link.start_call, call)
         try:
-            return await self._bridge(call.future)
-        except asyncio.CancelledError:
-            self._schedule(lambda io: io.link(via_gateway).cancel(call))
+            return await cast("asyncio.Future[Outcome]", call.future)
+        except asyncio.CancelledError:  # the future is cancelled with the awaiting task
+            io.run_now(link.cancel, call)
             raise
 
     async def request_help(self, target: str, problem: Any, timeout: float = 30.0, retries: int = 3) -> Any:
@@ -369,14 +400,21 @@ class AsyncAgent(AgentCore):
     def _serving(self) -> bool:
         return self._handler is not None
 
-    def _start_handler(self, header: wire.Header, body: bytes, session: int) -> RequestBase:
-        request = AsyncRequest(self, header, body, session)
-        assert self._loop is not None and self._handler is not None
-        task = self._loop.create_task(self._run_handler(self._handler, request))
+    def _new_request(self, header: wire.Deliver, body: bytes, session: int) -> RequestBase:
+        return AsyncRequest(self, header, body, session)
+
+    def _start_handler(self, request: RequestBase) -> None:
+        assert self._loop is not None and self._handler is not None and isinstance(request, AsyncRequest)
+        coroutine = self._run_handler(self._handler, request)
+        if sys.version_info >= (3, 12):  # runs at once until it first waits: a handler that never waits needs no turn
+            task = asyncio.Task(coroutine, loop=self._loop, eager_start=True)
+            if task.done():
+                return
+        else:
+            task = self._loop.create_task(coroutine)
         request._task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return request
 
     async def _run_handler(self, handler: AsyncHandler, request: AsyncRequest) -> None:
         assert self._loop is not None
@@ -391,7 +429,7 @@ class AsyncAgent(AgentCore):
         finally:
             if warning is not None:
                 warning.cancel()
-        self._schedule(lambda io: io.finish_delivery(request, status, body))
+        self._io.run_now(self._io.finish_delivery, request, status, body)
 
     # -- events -----------------------------------------------------------------------------------------
 

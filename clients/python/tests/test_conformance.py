@@ -106,3 +106,49 @@ def test_random_mutations_of_valid_vectors_decode_or_raise_decode_error_only():
             except wire.DecodeError:
                 continue
             assert header.encode() == bytes(mutated), "whatever decodes re-encodes to the same bytes"
+
+
+def _fast_decodes(frame: bytes):
+    """What the hot path's decoders make of ``frame``: DELIVER's or RESULT's fields, or None."""
+    return wire.decode_deliver(frame) or wire.decode_result(frame)
+
+
+def _mutations(frame: bytes):
+    yield frame
+    for cut in range(len(frame)):
+        yield frame[:cut]
+    yield frame + b"\x00"
+    for index in range(len(frame)):
+        yield frame[:index] + bytes((frame[index] ^ 0x80,)) + frame[index + 1:]
+
+
+@pytest.mark.parametrize("vector", ALL, ids=[v["name"] for v in ALL])
+def test_the_hot_path_decoders_agree_with_decode_on_every_vector_and_its_mutations(vector):
+    for frame in _mutations(frame0(vector)):
+        try:
+            header = wire.decode(frame)
+        except wire.DecodeError:
+            header = None
+        fast = _fast_decodes(frame)
+        if header is not None and header.command == Command.DELIVER:
+            assert fast == wire.Deliver(**header.fields)
+        elif header is not None and header.command == Command.RESULT:
+            assert fast == (header.callback_id, header.status, header.attempts)
+        else:
+            assert fast is None, frame.hex()
+
+
+@pytest.mark.parametrize("vector", [v for v in VALID if v["decode"]["command"] in ("REQUEST", "REPLY")],
+                         ids=lambda v: v["name"])
+def test_the_hot_path_encoders_write_what_encode_writes(vector):
+    header = wire.decode(frame0(vector))
+    if header.command == Command.REQUEST:
+        fast = wire.request_frame(header.callback_id, header.kind, header.timeout_ms, header.target, header.content_type)
+    else:
+        fast = wire.reply_frame(header.delivery_id, header.status)
+    assert fast == frame0(vector)
+
+
+def test_the_request_encoder_refuses_an_over_long_content_type_as_encode_does():
+    with pytest.raises(ValueError, match="at most 255"):
+        wire.request_frame(bytes(16), wire.Kind.HELP, 1000, "cap:echo", "x" * 256)
