@@ -227,9 +227,17 @@ class AsyncAgent(AgentCore):
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
+    def _on_loop(self) -> bool:
+        """Whether the agent's loop runs this code, without asyncio.get_running_loop() (a getpid() system call
+        each time): a thread runs one loop at a time, and a running BaseEventLoop notes its thread."""
+        loop = self._loop
+        return loop is not None and getattr(loop, "_thread_id", None) == threading.get_ident()
+
     def _bind(self) -> asyncio.AbstractEventLoop:
         if self._closed:
             raise ParleyError(Status.UNAVAILABLE, "the agent is closed")
+        if self._on_loop():
+            return cast(asyncio.AbstractEventLoop, self._loop)
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop, self._loop_thread = loop, threading.get_ident()
@@ -323,7 +331,9 @@ class AsyncAgent(AgentCore):
         return await self._outcome(call, via_gateway)
 
     def _new_future(self) -> "asyncio.Future[Outcome]":
-        return asyncio.get_running_loop().create_future()
+        loop = self._loop if self._on_loop() else asyncio.get_running_loop()
+        assert loop is not None
+        return loop.create_future()
 
     async def _outcome(self, call: _Call, via_gateway: bool) -> Outcome:
         io = self._io  # on the loop's thread: the driver's state is ours to touch, no operation to schedule
