@@ -9,8 +9,8 @@ small thread pool and hand their replies back the same way. Every public method 
 
 from __future__ import annotations
 
-import collections
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import itertools
@@ -689,19 +689,19 @@ class _IO:
                         link.name if link is not None else "socket")
             return False
 
-    def drain_socket(self, sock: Any) -> int:
-        """Reads what ``sock`` holds (at most 1000 messages); how many were read."""
+    def drain_socket(self, sock: Any, limit: int = 1000) -> int:
+        """Reads what ``sock`` holds (at most ``limit`` messages); how many were read."""
         if sock is self.sub:
-            return self.drain_sub()
+            return self.drain_sub(limit)
         link = self.sockets.get(sock)
-        return self.drain(link) if link is not None else 0
+        return self.drain(link, limit) if link is not None else 0
 
-    def drain(self, link: _Link) -> int:
+    def drain(self, link: _Link, limit: int = 1000) -> int:
         sock = link.sock
         if sock is None:
             return 0
         recv = sock.recv
-        for count in range(1000):
+        for count in range(limit):
             if link.sock is not sock:
                 return count
             try:  # a Frame says whether more follow: cheaper than recv_multipart's getsockopt(RCVMORE)
@@ -713,7 +713,7 @@ class _IO:
                 frame = recv(zmq.NOBLOCK, copy=False)
                 frames.append(frame.bytes)
             link.receive(frames)
-        return 1000
+        return limit
 
     def link(self, via_gateway: bool) -> _Link:
         return self.gateway if via_gateway else self.broker
@@ -822,8 +822,8 @@ class _IO:
                 if self.sub is not None:
                     self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
 
-    def drain_sub(self) -> int:
-        for count in range(1000):
+    def drain_sub(self, limit: int = 1000) -> int:
+        for count in range(limit):
             if self.sub is None:
                 return count
             try:
@@ -843,7 +843,7 @@ class _IO:
                 for tracker in self.trackers():
                     if tracker.covers(header.topic):
                         self.send_replays(tracker.on_beacon(header.topic, header.latest))
-        return 1000
+        return limit
 
     def event_arrived(self, header: wire.Header, body: bytes, replayed: bool) -> None:
         event = Event(header.topic, header.sequence, header.timestamp, header.event_id.hex(), header.content_type, body, replayed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import sys
 import threading
@@ -37,6 +38,10 @@ log = logging.getLogger("parley")
 
 T = TypeVar("T")
 
+# Messages read from a socket before the loop's other callbacks get a turn: the tasks a batch of RESULTs wakes
+# ask again and their requests leave before the rest is read, so that the peers work at the same time.
+_TURN = 32
+
 
 class AsyncRequest(RequestBase):
     """A request delivered to an ``AsyncAgent``'s handler. Its task is cancelled when the broker takes the
@@ -51,8 +56,12 @@ class AsyncRequest(RequestBase):
 
     def _revoke(self) -> None:
         super()._revoke()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            coroutine = task.get_coro()
+            if inspect.iscoroutine(coroutine) and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                cast("AsyncAgent", self._agent)._tasks.discard(task)  # its coroutine will never run
 
 
 AsyncHandler = Callable[[AsyncRequest], Awaitable[Any]]
@@ -181,13 +190,14 @@ class _LoopIO(_IO):
             return  # a send inside a receive: the outer pass goes on reading
         self.pumping = True
         try:
-            for _ in range(100):
+            while True:
                 self.flush()
-                counts = [self.drain_socket(sock) for sock in list(self.watched)]
+                counts = [self.drain_socket(sock, _TURN) for sock in list(self.watched)]
+                if max(counts, default=0) >= _TURN:  # more wait: first let what this read wake run, then go on
+                    self.schedule_pump()
+                    return
                 if not any(counts) and not self.outbox:
                     return
-            if self.loop is not None:  # a flood: let other tasks run, then go on
-                self.loop.call_soon(self.guarded, self.pump)
         finally:
             self.pumping = False
 
@@ -414,19 +424,27 @@ class AsyncAgent(AgentCore):
         return AsyncRequest(self, header, body, session)
 
     def _start_handler(self, request: RequestBase) -> None:
-        assert self._loop is not None and self._handler is not None and isinstance(request, AsyncRequest)
+        loop = self._loop
+        assert loop is not None and self._handler is not None and isinstance(request, AsyncRequest)
         coroutine = self._run_handler(self._handler, request)
-        if sys.version_info >= (3, 12):  # runs at once until it first waits: a handler that never waits needs no turn
-            task = asyncio.Task(coroutine, loop=self._loop, eager_start=True)
+        if loop.get_task_factory() is not None:
+            task = loop.create_task(coroutine)
+        elif sys.version_info >= (3, 12):  # runs at once until it first waits: a handler that never waits needs no turn
+            task = asyncio.Task(coroutine, loop=loop, eager_start=True)
             if task.done():
                 return
-        else:
-            task = self._loop.create_task(coroutine)
+        else:  # what create_task does without a task factory
+            task = asyncio.Task(coroutine, loop=loop)
         request._task = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _run_handler(self, handler: AsyncHandler, request: AsyncRequest) -> None:
+        try:
+            await self._handle(handler, request)
+        finally:  # the task's strong reference goes when its coroutine ends (cheaper than a done callback)
+            self._tasks.discard(request._task)
+
+    async def _handle(self, handler: AsyncHandler, request: AsyncRequest) -> None:
         assert self._loop is not None
         self._handler_started(request)
         warning: Optional[asyncio.TimerHandle] = None
