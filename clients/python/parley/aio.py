@@ -185,7 +185,8 @@ class _LoopIO(_IO):
 
     def pump(self) -> None:
         """Sends what the outbox holds, then reads every socket until EAGAIN (the ZMQ descriptor only signals
-        edges, and a send may take one), until a pass reads nothing and sends nothing."""
+        edges, and a send may take one), until a pass leaves nothing to send: then every socket was read to EAGAIN
+        after the last send."""
         if self.pumping:
             return  # a send inside a receive: the outer pass goes on reading
         self.pumping = True
@@ -196,7 +197,7 @@ class _LoopIO(_IO):
                 if max(counts, default=0) >= _TURN:  # more wait: first let what this read wake run, then go on
                     self.schedule_pump()
                     return
-                if not any(counts) and not self.outbox:
+                if not self.outbox:
                     return
         finally:
             self.pumping = False

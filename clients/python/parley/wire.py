@@ -15,6 +15,7 @@ The refusal texts are the reference decoder's, so that ``DecodeError`` reads lik
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type, TypeVar
 
@@ -489,22 +490,42 @@ def command_code(frame: bytes) -> int:
     return -1
 
 
+def _deliver_strings(tail: bytes) -> Optional[Tuple[str, str, str]]:
+    """DELIVER's three strings (requester, requester layer, content type) filling ``tail`` exactly, or None."""
+    try:
+        end = 1 + tail[0]
+        requester = tail[1:end].decode("utf-8")
+        start, end = end + 1, end + 1 + tail[end]
+        requester_layer = tail[start:end].decode("utf-8")
+        start, end = end + 1, end + 1 + tail[end]
+        content_type = tail[start:end].decode("utf-8")
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return (requester, requester_layer, content_type) if end == len(tail) else None
+
+
+_DELIVER_TAILS: Dict[bytes, Tuple[str, str, str]] = {}  # the few requesters' strings, decoded once
+_new_deliver = functools.partial(tuple.__new__, Deliver)  # a Deliver from a tuple, without NamedTuple's __new__
+
+
 def decode_deliver(frame: bytes) -> Optional[Deliver]:
     """A well-formed DELIVER's fields, or None (then ``decode`` says what is wrong with the frame)."""
     try:
         prefix, delivery_id, callback_id, kind, attempt, timeout_ms = _DELIVER_FIXED.unpack_from(frame)
-        end = 34 + frame[33]
-        requester = frame[34:end].decode("utf-8")
-        start, end = end + 1, end + 1 + frame[end]
-        requester_layer = frame[start:end].decode("utf-8")
-        start, end = end + 1, end + 1 + frame[end]
-        content_type = frame[start:end].decode("utf-8")
-    except (struct.error, IndexError, UnicodeDecodeError):
+    except struct.error:
         return None
-    if prefix != _DELIVER_PREFIX or end != len(frame) or kind not in _KIND_BY_CODE:
+    if prefix != _DELIVER_PREFIX or kind not in _KIND_BY_CODE:
         return None
-    return Deliver(delivery_id, callback_id, _KIND_BY_CODE[kind], attempt, timeout_ms, requester, requester_layer,
-                   content_type)
+    tail = frame[33:]
+    strings = _DELIVER_TAILS.get(tail)
+    if strings is None:
+        strings = _deliver_strings(tail)
+        if strings is None:
+            return None
+        if len(_DELIVER_TAILS) >= 256:
+            _DELIVER_TAILS.clear()
+        _DELIVER_TAILS[tail] = strings
+    return _new_deliver((delivery_id, callback_id, _KIND_BY_CODE[kind], attempt, timeout_ms) + strings)
 
 
 def decode_result(frame: bytes) -> Optional[Tuple[bytes, Status, int]]:
