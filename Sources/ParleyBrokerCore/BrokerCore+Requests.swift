@@ -90,7 +90,8 @@ extension BrokerCore {
         guard pending[slot].deadline > now else {
             return finish(slot, status: .timeout, body: .text("no agent was available before the deadline"))
         }
-        guard let agent = chooseAgent(for: pending[slot]), hasRoom(agent) else {
+        let inLayer = pending[slot].caller == nil ? pending[slot].requesterLayer : nil
+        guard let agent = chooseAgent(for: pending[slot].target, sameLayer: inLayer), hasRoom(agent) else {
             let request = pending[slot]
             let layer = if case .capability = request.target, request.caller == nil { request.requesterLayer } else { String?.none }
             return waiting.park(slot, waitingFor: .init(request.target, capabilityLayer: layer), requester: request.budgetOwner)
@@ -247,15 +248,15 @@ extension BrokerCore {
         return nil
     }
 
-    /// The live agent with room to deliver to: the addressed one, or the least loaded capable one in the requester's
-    /// layer (ties go round-robin).
-    private mutating func chooseAgent(for request: PendingRequest<Payload>) -> AgentHandle? {
-        switch request.target {
+    /// The live agent to deliver to `target`: the addressed one, or the least loaded capable one (ties go
+    /// round-robin), within `sameLayer` (the requester's layer, for a direct request; nil for a forwarded one).
+    private mutating func chooseAgent(for target: Target, sameLayer: String?) -> AgentHandle? {
+        switch target {
         case .agent(let id):
             guard let handle = agents.handle(of: id), agents[current: handle].isAlive, !agents[current: handle].isGateway else { return nil }
             return handle
         case .capability(let name):
-            return leastLoaded(offering: name, inLayer: request.caller == nil ? request.requesterLayer : nil)
+            return leastLoaded(offering: name, inLayer: sameLayer)
         case .layer(let layer, let capability?):
             return leastLoaded(offering: capability, inLayer: layer)
         case .layer(let layer, nil):

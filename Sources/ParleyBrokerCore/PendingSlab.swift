@@ -26,27 +26,27 @@ struct PendingSlab<Payload: BrokerPayload> {
         deliverySequence = UInt32(truncatingIfNeeded: deliverySeed >> 32) | 1
     }
 
-    /// Stores a request and returns its ticket.
-    mutating func insert(_ request: PendingRequest<Payload>) -> PendingTicket {
+    /// Stores a request (moved in, not copied) and returns its ticket.
+    mutating func insert(_ request: consuming PendingRequest<Payload>) -> PendingTicket {
         count += 1
         if let slot = free.popLast() {
-            slots[Int(slot)] = request
+            slots[Int(slot)] = consume request
             inUse[Int(slot)] = true
             generations[Int(slot)] &+= 1
             return PendingTicket(slot: slot, generation: generations[Int(slot)])
         }
-        slots.append(request)
+        slots.append(consume request)
         inUse.append(true)
         generations.append(0)
         return PendingTicket(slot: Int32(slots.count - 1), generation: 0)
     }
 
-    /// Takes the request out of its slot, which becomes free.
+    /// Takes the request out of its slot (moved out, not copied), which becomes free.
     @discardableResult
     mutating func remove(_ slot: Int32) -> PendingRequest<Payload>? {
         guard inUse[Int(slot)] else { return nil }
-        let request = slots[Int(slot)]
-        slots[Int(slot)] = .vacant
+        var request = PendingRequest<Payload>.vacant
+        swap(&request, &slots[Int(slot)])
         inUse[Int(slot)] = false
         free.append(slot)
         count -= 1
