@@ -43,14 +43,14 @@ struct RecentRing<Value> {
 
     /// Keeps `value` (which holds `bytes` bytes), letting the oldest ones go as the bounds require. Nothing is kept
     /// when the capacity is 0 or the value alone exceeds the byte budget.
-    mutating func insert(_ key: RequestKey, _ value: Value, now: UInt64, bytes size: Int = 0) {
+    mutating func insert(_ key: consuming RequestKey, _ value: consuming Value, now: UInt64, bytes size: Int = 0) {
         guard capacity > 0, size <= byteBudget else { return }
         while count > 0, count >= capacity || bytes + size > byteBudget { dropOldest() }
         if count == storage.count { grow() }
         let position = (head + count) % storage.count
         let tag = index.hashTag(of: key)
-        storage[position] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
         index.set(Int32(position), for: key, tag: tag)
+        storage[position] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
         count += 1
         bytes += size
     }
@@ -61,9 +61,11 @@ struct RecentRing<Value> {
     }
 
     private mutating func dropOldest() {
-        guard count > 0, let oldest = storage[head] else { return }
+        guard count > 0 else { return }
+        var taken: Entry?
+        swap(&taken, &storage[head])  // moved out, not copied
+        guard let oldest = taken else { return }
         index.remove(oldest.key, tag: oldest.tag, ifValue: Int32(head))
-        storage[head] = nil
         head = (head + 1) % storage.count
         count -= 1
         bytes -= oldest.bytes
