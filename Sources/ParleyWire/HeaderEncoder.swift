@@ -153,7 +153,7 @@ public enum HeaderEncoder {
         put(request.callbackID, &bytes)
         bytes.append(request.kind.rawValue)
         put(request.timeoutMilliseconds, &bytes)
-        put(request.target.description, &bytes)
+        put(request.target, &bytes)
         put(request.contentType, &bytes)
     }
 
@@ -182,6 +182,41 @@ public enum HeaderEncoder {
             let length = min(utf8.count, 255)
             bytes.append(UInt8(length))
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[..<length]))
+        }
+    }
+
+    /// `agent:<id>`, `cap:<name>`, `layer:<layer>` or `layer:<layer>/<capability>` (the target's `description`),
+    /// written without building the String.
+    private static func put(_ target: Target, _ bytes: inout [UInt8]) {
+        switch target {
+        case .agent(let id): put(prefix: "agent:", id, nil, &bytes)
+        case .capability(let name): put(prefix: "cap:", name, nil, &bytes)
+        case .layer(let layer, let capability): put(prefix: "layer:", layer, capability, &bytes)
+        }
+    }
+
+    /// A `str8` of `prefix`, `name` and, when given, `/` and `suffix`, cut to 255 bytes like every string.
+    private static func put(prefix: StaticString, _ name: String, _ suffix: String?, _ bytes: inout [UInt8]) {
+        var name = name
+        let slash = suffix == nil ? 0 : 1
+        var suffix = suffix ?? ""
+        name.withUTF8 { name in
+            suffix.withUTF8 { suffix in
+                var left = min(prefix.utf8CodeUnitCount + name.count + slash + suffix.count, 255)
+                bytes.append(UInt8(left))
+                func append(_ part: UnsafeBufferPointer<UInt8>) {
+                    let count = min(part.count, left)
+                    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: part[..<count]))
+                    left -= count
+                }
+                append(UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+                append(name)
+                if slash == 1, left > 0 {
+                    bytes.append(UInt8(ascii: "/"))
+                    left -= 1
+                }
+                append(suffix)
+            }
         }
     }
 
