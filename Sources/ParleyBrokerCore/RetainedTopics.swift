@@ -14,6 +14,10 @@ struct RetainedTopics<Payload: BrokerPayload> {
     private let limits: BrokerConfiguration
     /// Every topic's log (changed only through ``update(_:_:)`` and the evictions, which keep the totals).
     private(set) var logs: [Topic: TopicLog<Payload>] = [:]
+    /// The topic changed last and where it is in `logs`: a publisher's next event is most often on the same topic,
+    /// found then with one comparison instead of hashing its names. Cleared whenever a topic leaves `logs` (which
+    /// may move the others); set anew whenever one is added.
+    private var lastChanged: (topic: Topic, index: Dictionary<Topic, TopicLog<Payload>>.Index)?
     /// Every agent's topics: an agent selector's REPLAY looks only at that agent's topics.
     private var topicsByAgent: [String: AgentTopics] = [:]
 
@@ -110,13 +114,17 @@ struct RetainedTopics<Payload: BrokerPayload> {
     private mutating func modify<Result>(_ topic: Topic, afterFloor: Bool, mayOpen: (Int, Int) -> Bool,
                                          _ change: (inout TopicLog<Payload>, BrokerConfiguration) -> Result) -> Result? {
         let index: Dictionary<Topic, TopicLog<Payload>>.Index
-        if let existing = logs.index(forKey: topic) {
+        if let last = lastChanged, last.topic == topic {
+            index = last.index
+        } else if let existing = logs.index(forKey: topic) {
             index = existing
+            lastChanged = (topic, index)
         } else {
             guard mayOpen(count(of: topic.agent), logs.count) else { return nil }
             logs[topic] = TopicLog(topic: topic, latest: afterFloor ? floor(of: topic.agent) : 0)
             topicsByAgent[topic.agent, default: AgentTopics()].topics.append(topic)
             index = logs.index(forKey: topic)!
+            lastChanged = (topic, index)
         }
         let before = logs.values[index].size
         let result = change(&logs.values[index], limits)  // in place: one lookup, no copy of the log
@@ -151,6 +159,7 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// floors past their sequences. Returns each with its latest sequence.
     private mutating func forget(_ forgotten: [Topic]) -> [(topic: Topic, latest: UInt64)] {
         guard !forgotten.isEmpty else { return [] }
+        lastChanged = nil
         var gone: [(topic: Topic, latest: UInt64)] = []
         var floors: [String: UInt64] = [:]
         for topic in forgotten {
@@ -172,6 +181,7 @@ struct RetainedTopics<Payload: BrokerPayload> {
     /// Drops the oldest events across topics until the footprint is at most 90% of the budget.
     private mutating func shrinkToBudget() {
         let target = limits.retentionTotalBytes - limits.retentionTotalBytes / 10
+        lastChanged = nil  // topics are taken out and put back
         var oldest = Heap<Due<Topic>>()
         for (topic, log) in logs {
             if let retainedAt = log.oldestRetainedAt { oldest.insert(Due(retainedAt, topic)) }

@@ -29,6 +29,22 @@ struct EventCoreTests {
         #expect(harness.published.first?.body?.text == "a")
     }
 
+    @Test("a topic published again after 200 others were opened in between (the topic table grew) continues its own sequence and retention")
+    func topicFoundAgainAfterTheTableGrew() {
+        var harness = BrokerHarness(.forTests { $0.maxTopicsPerAgent = 1_000 })
+        let game = harness.register("game")
+        _ = publish(&harness, game, "steady", body: "s1")
+        _ = publish(&harness, game, "steady", body: "s2")
+        for index in 0..<200 {
+            #expect(confirms(publish(&harness, game, "other_\(index)")).map(\.sequence) == [1])
+            if index % 50 == 0 { #expect(confirms(publish(&harness, game, "steady", body: "s\(3 + index / 50)")).count == 1) }
+        }
+        #expect(confirms(publish(&harness, game, "steady", body: "s7")).map(\.sequence) == [7])
+        let steady = Topic(agent: "game", event: "steady")!
+        let replayed = harness.send(.replay(Replay(selector: .topic(steady), from: 1)), from: harness.newPeer())
+        #expect(replayed.compactMap(\.payload).map(\.text) == ["s1", "s2", "s3", "s4", "s5", "s6", "s7"])
+    }
+
     @Test("a resent event id is confirmed again with its first sequence and not published twice")
     func publisherDedupe() {
         var harness = BrokerHarness()
