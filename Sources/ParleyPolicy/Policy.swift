@@ -32,7 +32,8 @@ public struct Policy: Sendable {
     /// ``PolicyDecision/defaultDenyRule``. Pure and cheap: a scan of the rules.
     public func decide(_ query: PolicyQuery) -> PolicyDecision {
         let from = query.fromLayer, to = query.toLayer
-        for layer in [from, to] where !layers.contains(layer) {
+        // Not `for layer in [from, to]`: that builds an array per call, and this runs for every cross-layer call.
+        if let layer = !layers.contains(from) ? from : !layers.contains(to) ? to : nil {
             return PolicyDecision(verdict: .deny, rule: PolicyDecision.defaultDenyRule,
                                   reason: "unknown layer '\(layer)' (the policy's layers: \(layers.joined(separator: ", ")))")
         }
