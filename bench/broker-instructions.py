@@ -3,10 +3,12 @@
 
 Usage (release build; valgrind installed):
     clients/python/.venv/bin/python bench/broker-instructions.py .build/release/parley-broker [--round-trips N] [--events N]
+        [--publisher-protocol 1.0|1.1]
 
 It starts the broker under `valgrind --tool=callgrind --instr-atstart=no`, registers a raw echo responder and a
 raw requester (100 requests in flight, 100-byte bodies) and a raw publisher (1,000 unconfirmed publishes at most,
-100-byte bodies) with one SUB subscriber, warms each up, then switches instrumentation on for exactly the measured
+100-byte bodies; protocol 1.1 by default, so that a turn's events are confirmed in one CONFIRMS, as for the Swift SDK)
+with one SUB subscriber, warms each up, then switches instrumentation on for exactly the measured
 round trips (or events), dumps, and divides the instructions of every thread of the broker process by their
 number. Instruction counts do not depend on how busy the machine is, so the figure is comparable between runs and
 between builds; the load itself runs slowly under valgrind, so the broker sees bigger batches than at full speed.
@@ -56,11 +58,12 @@ def start_broker(path: str, out_dir: str) -> tuple:
     return process, found[0], found[1]
 
 
-def registered(context: zmq.Context, endpoint: str, agent_id: str, capabilities: list) -> zmq.Socket:
+def registered(context: zmq.Context, endpoint: str, agent_id: str, capabilities: list, features: "int | None" = None) -> zmq.Socket:
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(endpoint)
-    socket.send(wire.encode(Command.HELLO, instance=1, agent_id=agent_id, layer="bench", capabilities=capabilities))
+    socket.send(wire.encode(Command.HELLO, instance=1, agent_id=agent_id, layer="bench", capabilities=capabilities,
+                            features=features))
     reply = wire.decode(socket.recv_multipart()[0])
     assert reply.command == Command.WELCOME, reply
     return socket
@@ -154,10 +157,11 @@ def events(publisher: zmq.Socket, subscriber: zmq.Socket, count: int, first: int
             header = wire.decode(frames[0])
             if header.command == Command.HEARTBEAT:
                 continue
-            if header.command != Command.CONFIRM:
+            if header.command not in (Command.CONFIRM, Command.CONFIRMS):
                 raise SystemExit(f"the broker refused a publish: {header} {frames[1:]}")
-            confirmed += 1
-            if sent < count:
+            newly = len(header.event_ids) if header.command == Command.CONFIRMS else 1
+            confirmed += newly
+            for _ in range(min(newly, count - sent)):
                 send_publish()
                 sent += 1
 
@@ -167,6 +171,8 @@ def main() -> None:
     parser.add_argument("broker")
     parser.add_argument("--round-trips", type=int, default=20_000)
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--publisher-protocol", choices=["1.0", "1.1"], default="1.1",
+                        help="1.1: the publisher asks for confirm batches (CONFIRMS); 1.0: one CONFIRM per event")
     arguments = parser.parse_args()
     out_dir = tempfile.mkdtemp(prefix="parley-callgrind-")
     process, endpoint, events_endpoint = start_broker(arguments.broker, out_dir)
@@ -187,7 +193,8 @@ def main() -> None:
         instrument(process.pid, False)
         rr = dumped_instructions(process.pid, out_dir)
 
-        publisher = registered(context, endpoint, "bench-pub", [])  # registered now: it would go silent meanwhile
+        features = wire.FEATURE_CONFIRM_BATCHES if arguments.publisher_protocol == "1.1" else None
+        publisher = registered(context, endpoint, "bench-pub", [], features)  # registered now: it would go silent meanwhile
         events(publisher, subscriber, EVENT_IDS + 2_000, first=1)  # warm-up: the event-id memory is full
         instrument(process.pid, True)
         events(publisher, subscriber, arguments.events, first=EVENT_IDS + 2_001)
@@ -195,7 +202,7 @@ def main() -> None:
         ev = dumped_instructions(process.pid, out_dir)
         print(f"help-rr-w100-100b: {rr / arguments.round_trips:,.0f} instructions per round trip "
               f"({rr:,} for {arguments.round_trips:,})")
-        print(f"events-1to1-100b: {ev / arguments.events:,.0f} instructions per event "
+        print(f"events-1to1-100b (publisher protocol {arguments.publisher_protocol}): {ev / arguments.events:,.0f} instructions per event "
               f"({ev:,} for {arguments.events:,})")
         print(f"dumps in {out_dir} (callgrind_annotate them to see where the instructions go)")
     finally:

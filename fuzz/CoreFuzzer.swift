@@ -177,7 +177,9 @@ struct ScriptRunner {
             if mask & 0x08 != 0 { capabilities += capabilities }  // repeated names: the broker keeps one of each
             let instance = UInt64(reader.byte() % 4)
             let identity = Tables.pick(Tables.identities, reader.byte())
-            let header = Header.hello(Hello(instance: instance, agentID: agent, layer: layer, capabilities: capabilities))
+            // Bit 0x10 of the mask: a protocol 1.1 HELLO asking for confirm batches.
+            let header = Header.hello(Hello(instance: instance, agentID: agent, layer: layer, capabilities: capabilities,
+                                            features: mask & 0x10 != 0 ? .confirmBatches : nil))
             deliver(HeaderEncoder.encode(header), body: nil, from: peer, identity: identity, label: "HELLO")
         case .request, .forward:
             let peer = Self.peer(reader.byte())
@@ -343,6 +345,7 @@ struct ScriptRunner {
     private mutating func perform(_ input: StepInput, _ body: (inout BrokerCore<FuzzPayload>, UInt64) -> Void) {
         let before = core  // copy-on-write: only the tables the step changes get copied
         body(&core, now)
+        core.closeTurn()
         let outbox = core.outbox.messages
         let publications = core.publications.publications
         let journal = core.journal

@@ -530,7 +530,14 @@ struct Checker {
         require(core.topics.footprint <= configuration.retentionTotalBytes,
                 "retention footprint \(core.topics.footprint) over the budget \(configuration.retentionTotalBytes)")
 
-        let confirmsOut = outbox.filter { if case .confirm = $0.header { true } else { false } }
+        // A CONFIRM, or (for a publisher that asked for batches) a CONFIRMS: of one event, since a step is one turn.
+        let confirmsOut = outbox.flatMap { message -> [(confirm: Confirm, peer: PeerID)] in
+            switch message.header {
+            case .confirm(let confirm): [(confirm, message.peer)]
+            case .confirms(let batch): batch.confirms.map { ($0, message.peer) }
+            default: []
+            }
+        }
         guard case .publish(let publish)? = input.header, let peer = input.peer else {
             require(confirmsOut.isEmpty && published.isEmpty, "CONFIRM or EVENT without a PUBLISH")
             return
@@ -544,14 +551,14 @@ struct Checker {
             require(before.confirmedEvents.lookup(RequestKey(requester: publisher, callbackID: publish.eventID)) != nil, "confirmed event \(publish.eventID) forgotten within the guarantee")
         }
         if let event = published[publish.eventID] {
-            guard case .confirm(let confirm)? = confirmsOut.first?.header else { return require(false, "EVENT published without a CONFIRM") }
+            guard let confirm = confirmsOut.first?.confirm else { return require(false, "EVENT published without a CONFIRM") }
             require(confirm.sequence == event.sequence && confirm.timestamp == event.timestamp && confirmsOut.first?.peer == peer,
                     "CONFIRM \(confirm) does not name EVENT #\(event.sequence)")
             require(event.topic == publish.topic && publish.topic.agent == publisher,
                     "EVENT on \(event.topic) for a PUBLISH on \(publish.topic) by \(publisher)")
             confirms[key] = (confirm, confirmInserts)
             confirmInserts += 1
-        } else if case .confirm(let confirm)? = confirmsOut.first?.header {
+        } else if let confirm = confirmsOut.first?.confirm {
             require(confirms[key]?.confirm == confirm,
                     "resend of \(publish.eventID) confirmed as \(confirm), first confirmed as \(String(describing: confirms[key]?.confirm))")
         }

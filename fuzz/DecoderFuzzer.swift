@@ -118,6 +118,8 @@ func checkDecoder(_ bytes: UnsafeRawBufferPointer) {
         checkTopic(gap.topic)
     case .beacon(let beacon):
         checkTopic(beacon.topic)
+    case .confirms(let batch):
+        require((1...ConfirmBatch.maxCount).contains(batch.eventIDs.count) && batch.firstSequence >= 1, "CONFIRMS of \(batch.eventIDs.count) from \(batch.firstSequence)")
     default:
         break
     }

@@ -51,6 +51,8 @@ enum DecoderSeeds {
         ("replay-end", .replayEnd(ReplayEnd(selector: .topic(topic), events: 4_096, truncated: true))),
         ("replay-end-agent", .replayEnd(ReplayEnd(selector: .agent("a"), events: 0, truncated: false))),
         ("beacon", .beacon(Beacon(topic: topic, latest: 12))),
+        ("confirms", .confirms(ConfirmBatch(firstSequence: 9, timestamp: 1_767_225_600_000, eventIDs: [CallbackID(high: 1, low: 2), CallbackID(high: 3, low: 4)]))),
+        ("hello-with-features", .hello(Hello(instance: 3, agentID: "pub", layer: "app", capabilities: [], features: .confirmBatches))),
         ("gateway-hello", .gatewayHello(GatewayHello(instance: 0xDEAD_BEEF, gatewayID: "gateway-1", token: "s3cret"))),
         ("gateway-hello-no-token", .gatewayHello(GatewayHello(instance: 1, gatewayID: "gw", token: ""))),
         ("forward", .forward(Forward(request: Request(callbackID: id, kind: .call, timeoutMilliseconds: 30_000,

@@ -65,7 +65,8 @@ extension AgentConnection {
 
     func runReactor(connectTimeout: Duration?) {
         let now = MonotonicClock.milliseconds()
-        let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities)
+        let hello = Hello(instance: instance, agentID: configuration.id, layer: configuration.layer, capabilities: target.capabilities,
+                          features: .confirmBatches)
         var core = Core(target: target, hello: hello, subscriptionBacklogLimit: configuration.subscriptionBacklogLimit,
                         connectTimeout: connectTimeout?.wholeMilliseconds, now: now, logger: logger)
         var handlers: [UInt64: Task<Void, Never>] = [:]

@@ -267,6 +267,7 @@ struct ReactorLoop {
             compactJournal()
         }
         for entry in core.publications.entries { publish(entry) }
+        core.closeTurn()
         for entry in core.outbox.entries { send(entry) }
         core.clearOutbox()
         guard !unreachable.isEmpty || core.hasContestedHellos else { return }

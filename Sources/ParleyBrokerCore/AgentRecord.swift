@@ -27,6 +27,8 @@ struct AgentRecord {
     var inFlightBytes = 0
     /// A gateway: it may FORWARD cross-layer requests; it serves none itself.
     var isGateway = false
+    /// It asked for ``Features/confirmBatches`` (protocol 1.1): its events are confirmed with CONFIRMS.
+    var confirmsInBatches = false
 }
 
 extension AgentRecord {

@@ -13,7 +13,7 @@ extension BrokerCore {
             return refuse(status: .unauthorized, command: CommandCode.hello.rawValue, callbackID: nil, peer: peer, reason: problem)
         }
         admit(id: hello.agentID, layer: hello.layer, capabilities: hello.capabilities, instance: hello.instance,
-              isGateway: false, peer: peer, now: now)
+              features: hello.features, isGateway: false, peer: peer, now: now)
     }
 
     /// GATEWAY_HELLO: accepted from a connection CURVE authenticated as a gateway, or in development mode
@@ -36,7 +36,8 @@ extension BrokerCore {
         if let refusal {
             return refuse(status: .unauthorized, command: CommandCode.gatewayHello.rawValue, callbackID: nil, peer: peer, reason: refusal)
         }
-        admit(id: hello.gatewayID, layer: "gateway", capabilities: [], instance: hello.instance, isGateway: true, peer: peer, now: now)
+        admit(id: hello.gatewayID, layer: "gateway", capabilities: [], instance: hello.instance, features: nil, isGateway: true,
+              peer: peer, now: now)
     }
 
     /// With CURVE, why the HELLO does not match the key's identity (id and layer), or nil.
@@ -56,9 +57,10 @@ extension BrokerCore {
 
     /// Registers an agent or gateway: new, the same process reconnecting (same instance: takeover), or a
     /// restarted one whose earlier registration went away. A live id held by another instance is contested first
-    /// (see `settleContestedHellos`); with `contesting` false it is refused.
+    /// (see `settleContestedHellos`); with `contesting` false it is refused. `features` are the protocol 1.1
+    /// features the HELLO asked for (nil: a 1.0 HELLO); the WELCOME grants the known ones.
     private mutating func admit(id agentID: String, layer: String, capabilities requested: [String], instance: UInt64,
-                                isGateway: Bool, peer: PeerID, contesting: Bool = true, now: UInt64) {
+                                features: Features?, isGateway: Bool, peer: PeerID, contesting: Bool = true, now: UInt64) {
         let hello = (agentID: agentID, instance: instance)
         let existingHandle = agents.handle(of: agentID)
         if let existingHandle, agents[current: existingHandle].isGateway != isGateway {
@@ -74,7 +76,7 @@ extension BrokerCore {
                 // The probe: if the holder's connection is gone, sending to it fails and the reactor reports it unreachable.
                 send(agents[current: existingHandle].peer, .heartbeat)
                 contestedHellos.append(ContestedHello(id: agentID, layer: layer, capabilities: requested, instance: instance,
-                                                      isGateway: isGateway, peer: peer))
+                                                      features: features, isGateway: isGateway, peer: peer))
                 return
             }
             counters.duplicateIDsRefused += 1
@@ -90,6 +92,8 @@ extension BrokerCore {
         var record = AgentRecord(id: hello.agentID, layer: layer, capabilities: capabilities,
                                  instance: hello.instance, peer: peer, lastHeard: now)
         record.isGateway = isGateway
+        let granted = features.map { $0.intersection(.known) }
+        record.confirmsInBatches = granted?.contains(.confirmBatches) ?? false
         let handle: AgentHandle
         if let existingHandle {
             // The same agent again (takeover, or back from away): same handle, so its requests stay linked to it.
@@ -110,7 +114,7 @@ extension BrokerCore {
         }
         send(peer, .welcome(Welcome(heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatMilliseconds),
                                     liveness: UInt8(clamping: configuration.liveness),
-                                    maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes))))
+                                    maxBodyBytes: UInt32(clamping: configuration.maxBodyBytes), features: granted)))
         requeueDeliveries(of: handle, now: now)
         serveWaiting(handle, now: now)
     }
@@ -125,7 +129,7 @@ extension BrokerCore {
         contestedHellos.removeAll(keepingCapacity: true)
         for hello in contested {
             admit(id: hello.id, layer: hello.layer, capabilities: hello.capabilities, instance: hello.instance,
-                  isGateway: hello.isGateway, peer: hello.peer, contesting: false, now: now)
+                  features: hello.features, isGateway: hello.isGateway, peer: hello.peer, contesting: false, now: now)
         }
     }
 

@@ -2,9 +2,10 @@ import ParleyWire
 
 /// Events: stamping, confirming, retention, replay with GAP notices, and beacons.
 extension BrokerCore {
-    /// PUBLISH: stamp the next sequence of the topic, send the event out, retain it, confirm it.
-    /// A resend of a confirmed event id is confirmed again with its original sequence, not sent twice.
-    mutating func publish(_ publish: Publish, body: Payload?, from agentID: String, peer: PeerID, now: UInt64) {
+    /// PUBLISH: stamp the next sequence of the topic, send the event out, retain it, confirm it (with a CONFIRM, or
+    /// in the turn's CONFIRMS for a publisher that asked for batches). A resend of a confirmed event id is confirmed
+    /// again with its original sequence, not sent twice.
+    mutating func publish(_ publish: Publish, body: Payload?, from agentID: String, batchingConfirms: Bool, peer: PeerID, now: UInt64) {
         let command = CommandCode.publish.rawValue
         guard publish.topic.agent == agentID else {
             return refuse(status: .unauthorized, command: command, callbackID: publish.eventID, peer: peer,
@@ -45,7 +46,11 @@ extension BrokerCore {
         confirmedEvents.insert(key, confirm, now: now)
         if configuration.journaling { journal.append((header, body)) }
         counters.eventsPublished += 1
-        outbox.append(to: peer) { HeaderEncoder.encodeConfirm(confirm, into: &$0) }
+        if batchingConfirms {
+            confirmBatches.add(confirm, topic: publish.topic, peer: peer)
+        } else {
+            outbox.append(to: peer) { HeaderEncoder.encodeConfirm(confirm, into: &$0) }
+        }
     }
 
     /// REPLAY: the retained events of one topic (or of all of one agent's topics) from a sequence on,

@@ -9,8 +9,10 @@ import ParleyWire
 public struct BrokerCore<Payload: BrokerPayload> {
     /// The tunables in force.
     public let configuration: BrokerConfiguration
-    /// Messages to send to peers, in order. The reactor sends them and calls `clearOutbox()`.
+    /// Messages to send to peers, in order. The reactor calls `closeTurn()`, sends them and calls `clearOutbox()`.
     public internal(set) var outbox = EncodedOutbox<PeerID, Payload>()
+    /// This turn's confirmations for publishers that asked for batches; `closeTurn()` moves them to `outbox`.
+    var confirmBatches = ConfirmBatches()
     /// Messages for the events socket, sent before `outbox` so that a CONFIRM follows its event.
     public internal(set) var publications = EncodedOutbox<[UInt8], Payload>()
     /// Events to write to the journal before the outbox (and its CONFIRMs) goes out; with `journaling` only.
@@ -98,6 +100,11 @@ public struct BrokerCore<Payload: BrokerPayload> {
         }
     }
 
+    /// Ends the turn's messages: the CONFIRMS of the turn's batches join the outbox. Called before it is sent.
+    public mutating func closeTurn() {
+        if !confirmBatches.isEmpty { confirmBatches.flush(into: &outbox) }
+    }
+
     /// Empties the outbox after the reactor has sent it, keeping its storage.
     public mutating func clearOutbox() {
         outbox.removeAll()
@@ -144,10 +151,12 @@ public struct BrokerCore<Payload: BrokerPayload> {
         case .cancel(let callbackID):
             cancel(callbackID, from: agent)
         case .publish(let publish):
-            self.publish(publish, body: body, from: agents[current: agent].id, peer: peer, now: now)
+            self.publish(publish, body: body, from: agents[current: agent].id, batchingConfirms: agents[current: agent].confirmsInBatches,
+                         peer: peer, now: now)
         case .hello, .status, .admin, .replay, .gatewayHello:
             break
-        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .adminReply, .confirm, .event, .gap, .replayEnd, .beacon:
+        case .welcome, .deliver, .extended, .revoke, .result, .error, .statusReply, .adminReply, .confirm, .confirms, .event, .gap,
+             .replayEnd, .beacon:
             refuse(status: .badRequest, command: header.code.rawValue, callbackID: nil, peer: peer,
                    reason: "\(header.code) is sent by the broker, not to it")
         }

@@ -8,6 +8,7 @@ struct ContestedHello {
     let layer: String
     let capabilities: [String]
     let instance: UInt64
+    let features: Features?
     let isGateway: Bool
     let peer: PeerID
 }

@@ -22,6 +22,26 @@ public struct Confirm: Hashable, Sendable {
     }
 }
 
+/// CONFIRMS (protocol 1.1, for a publisher that asked for ``Features/confirmBatches``): consecutive events of one
+/// publisher on one topic, stamped in the same broker turn, confirmed at once. The event with `eventIDs[i]` got
+/// sequence `firstSequence + i`; all of them got `timestamp`.
+public struct ConfirmBatch: Hashable, Sendable {
+    /// At most this many events in one CONFIRMS.
+    public static let maxCount = 4_096
+    public var firstSequence: UInt64
+    public var timestamp: UInt64
+    /// In the order of their sequences; 1 to ``maxCount`` of them.
+    public var eventIDs: [CallbackID]
+    public init(firstSequence: UInt64, timestamp: UInt64, eventIDs: [CallbackID]) {
+        self.firstSequence = firstSequence; self.timestamp = timestamp; self.eventIDs = eventIDs
+    }
+
+    /// The batch as one CONFIRM per event.
+    public var confirms: [Confirm] {
+        eventIDs.enumerated().map { Confirm(eventID: $1, sequence: firstSequence + UInt64($0), timestamp: timestamp) }
+    }
+}
+
 /// EVENT: one event as subscribers receive it, live on the events socket or replayed on the agent socket.
 /// The body is the payload.
 public struct EventHeader: Hashable, Sendable {

@@ -12,6 +12,7 @@ public enum CommandCode: UInt8, Sendable, CaseIterable {
     case cancel = 0x14, revoke = 0x15, reply = 0x16, result = 0x17, error = 0x18
     case status = 0x20, statusReply = 0x21, admin = 0x22, adminReply = 0x23
     case publish = 0x30, confirm = 0x31, event = 0x32, replay = 0x33, gap = 0x34, replayEnd = 0x35, beacon = 0x36
+    case confirms = 0x37
     case gatewayHello = 0x40, forward = 0x41
 }
 
@@ -22,8 +23,12 @@ public struct Hello: Hashable, Sendable {
     public var agentID: String
     public var layer: String
     public var capabilities: [String]
-    public init(instance: UInt64, agentID: String, layer: String, capabilities: [String]) {
+    /// The protocol 1.1 features the agent asks for (``Features``); nil: a 1.0 HELLO,
+    /// which ends after the capabilities.
+    public var features: Features?
+    public init(instance: UInt64, agentID: String, layer: String, capabilities: [String], features: Features? = nil) {
         self.instance = instance; self.agentID = agentID; self.layer = layer; self.capabilities = capabilities
+        self.features = features
     }
 }
 
@@ -35,8 +40,11 @@ public struct Welcome: Hashable, Sendable {
     public var liveness: UInt8
     /// The largest body frame the broker accepts.
     public var maxBodyBytes: UInt32
-    public init(heartbeatMilliseconds: UInt32, liveness: UInt8, maxBodyBytes: UInt32) {
+    /// The features of the HELLO's that the broker grants; nil (a 1.0 WELCOME) when the HELLO asked for none.
+    public var features: Features?
+    public init(heartbeatMilliseconds: UInt32, liveness: UInt8, maxBodyBytes: UInt32, features: Features? = nil) {
         self.heartbeatMilliseconds = heartbeatMilliseconds; self.liveness = liveness; self.maxBodyBytes = maxBodyBytes
+        self.features = features
     }
 }
 
@@ -184,6 +192,8 @@ public enum Header: Hashable, Sendable {
     case adminReply(AdminReply)
     case publish(Publish)
     case confirm(Confirm)
+    /// Protocol 1.1: several of one publisher's events on one topic confirmed at once.
+    case confirms(ConfirmBatch)
     case event(EventHeader)
     case replay(Replay)
     case gap(Gap)
@@ -214,6 +224,7 @@ public enum Header: Hashable, Sendable {
         case .adminReply: .adminReply
         case .publish: .publish
         case .confirm: .confirm
+        case .confirms: .confirms
         case .event: .event
         case .replay: .replay
         case .gap: .gap

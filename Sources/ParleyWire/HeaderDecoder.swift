@@ -44,11 +44,12 @@ public enum HeaderDecoder {
             var capabilities: [String] = []
             capabilities.reserveCapacity(count)
             for _ in 0..<count { capabilities.append(try reader.name("capability", problem: Names.capabilityProblem)) }
-            return .hello(Hello(instance: instance, agentID: agentID, layer: layer, capabilities: capabilities))
+            return .hello(Hello(instance: instance, agentID: agentID, layer: layer, capabilities: capabilities,
+                                features: try reader.features()))
         case .welcome:
             return .welcome(Welcome(heartbeatMilliseconds: try reader.integer("heartbeat"),
                                     liveness: try reader.byte("liveness"),
-                                    maxBodyBytes: try reader.integer("max body")))
+                                    maxBodyBytes: try reader.integer("max body"), features: try reader.features()))
         case .heartbeat: return .heartbeat
         case .bye: return .bye
         case .status: return .status
@@ -92,6 +93,18 @@ public enum HeaderDecoder {
         case .confirm:
             return .confirm(Confirm(eventID: try reader.callbackID("event id"), sequence: try reader.integer("sequence"),
                                     timestamp: try reader.integer("timestamp")))
+        case .confirms:
+            let firstSequence: UInt64 = try reader.integer("first sequence")
+            let timestamp: UInt64 = try reader.integer("timestamp")
+            let count = Int(try reader.integer("count") as UInt16)
+            guard (1...ConfirmBatch.maxCount).contains(count) else {
+                throw .invalidField(field: "count", problem: "\(count) is not from 1 to \(ConfirmBatch.maxCount)")
+            }
+            guard firstSequence >= 1 else { throw .invalidField(field: "first sequence", problem: "sequences start at 1") }
+            var eventIDs: [CallbackID] = []
+            eventIDs.reserveCapacity(count)
+            for _ in 0..<count { eventIDs.append(try reader.callbackID("event id")) }
+            return .confirms(ConfirmBatch(firstSequence: firstSequence, timestamp: timestamp, eventIDs: eventIDs))
         case .event:
             return .event(EventHeader(sequence: try reader.integer("sequence"), timestamp: try reader.integer("timestamp"),
                                       eventID: try reader.callbackID("event id"), topic: try reader.topic(),
@@ -148,6 +161,11 @@ private struct Reader {
 
     mutating func callbackID(_ field: String) throws(DecodeError) -> CallbackID {
         CallbackID(high: try integer(field), low: try integer(field))
+    }
+
+    /// The protocol 1.1 features byte that may end a HELLO or WELCOME; nil when the header ends before it.
+    mutating func features() throws(DecodeError) -> Features? {
+        remaining == 0 ? nil : Features(rawValue: try byte("features"))
     }
 
     /// A length-prefixed field's bytes, not yet checked.

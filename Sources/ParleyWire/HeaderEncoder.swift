@@ -10,10 +10,12 @@ public enum HeaderEncoder {
             put(hello.layer, &bytes)
             bytes.append(UInt8(truncatingIfNeeded: hello.capabilities.count))
             for capability in hello.capabilities { put(capability, &bytes) }
+            if let features = hello.features { bytes.append(features.rawValue) }
         case .welcome(let welcome):
             put(welcome.heartbeatMilliseconds, &bytes)
             bytes.append(welcome.liveness)
             put(welcome.maxBodyBytes, &bytes)
+            if let features = welcome.features { bytes.append(features.rawValue) }
         case .heartbeat, .bye, .status, .statusReply:
             break
         case .admin(let admin):
@@ -53,6 +55,11 @@ public enum HeaderEncoder {
             put(publish.contentType, &bytes)
         case .confirm(let confirm):
             putConfirm(confirm, &bytes)
+        case .confirms(let batch):
+            put(batch.firstSequence, &bytes)
+            put(batch.timestamp, &bytes)
+            put(UInt16(truncatingIfNeeded: batch.eventIDs.count), &bytes)
+            for eventID in batch.eventIDs { put(eventID, &bytes) }
         case .event(let event):
             putEvent(event, &bytes)
         case .replay(let replay):
@@ -102,6 +109,19 @@ public enum HeaderEncoder {
     public static func encodeConfirm(_ confirm: Confirm, into bytes: inout [UInt8]) {
         putPrefix(.confirm, &bytes)
         putConfirm(confirm, &bytes)
+    }
+
+    /// Appends a CONFIRMS header's fixed part for `count` events; the caller appends their ids (``appendEventID``).
+    public static func encodeConfirmsPrefix(firstSequence: UInt64, timestamp: UInt64, count: Int, into bytes: inout [UInt8]) {
+        putPrefix(.confirms, &bytes)
+        put(firstSequence, &bytes)
+        put(timestamp, &bytes)
+        put(UInt16(truncatingIfNeeded: count), &bytes)
+    }
+
+    /// Appends one event id of a CONFIRMS.
+    public static func appendEventID(_ eventID: CallbackID, into bytes: inout [UInt8]) {
+        put(eventID, &bytes)
     }
 
     /// Appends a whole EVENT header.

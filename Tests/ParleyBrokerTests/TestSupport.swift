@@ -149,6 +149,7 @@ struct BrokerHarness {
     /// The outbox so far, emptied (publications are kept in `published`), as the reactor sends it: registrations
     /// contested by this step are settled after it, with every holder reachable (unless the step reported otherwise).
     mutating func take() -> [Outgoing] {
+        core.closeTurn()
         var messages = core.outbox.messages
         published += core.publications.publications
         core.clearOutbox()

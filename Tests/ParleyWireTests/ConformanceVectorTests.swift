@@ -210,6 +210,7 @@ private enum ConformanceFields {
         case .adminReply: "ADMIN_REPLY"
         case .publish: "PUBLISH"
         case .confirm: "CONFIRM"
+        case .confirms: "CONFIRMS"
         case .event: "EVENT"
         case .replay: "REPLAY"
         case .gap: "GAP"
@@ -231,9 +232,10 @@ private enum ConformanceFields {
         switch header {
         case .hello(let h):
             fields = ["instance": u64(h.instance), "agent_id": text(h.agentID), "layer": text(h.layer),
-                      "capabilities": .array(h.capabilities.map(text))]
+                      "capabilities": .array(h.capabilities.map(text))].merging(features(h.features)) { first, _ in first }
         case .welcome(let w):
             fields = ["heartbeat_ms": int(w.heartbeatMilliseconds), "liveness": int(w.liveness), "max_body": int(w.maxBodyBytes)]
+                .merging(features(w.features)) { first, _ in first }
         case .heartbeat, .bye, .status, .statusReply:
             fields = [:]
         case .admin(let a):
@@ -264,6 +266,8 @@ private enum ConformanceFields {
             fields = ["event_id": id(p.eventID), "topic": text(p.topic.description), "content_type": text(p.contentType)]
         case .confirm(let c):
             fields = ["event_id": id(c.eventID), "sequence": u64(c.sequence), "timestamp": u64(c.timestamp)]
+        case .confirms(let b):
+            fields = ["first_sequence": u64(b.firstSequence), "timestamp": u64(b.timestamp), "event_ids": .array(b.eventIDs.map(id))]
         case .event(let e):
             fields = ["sequence": u64(e.sequence), "timestamp": u64(e.timestamp), "event_id": id(e.eventID),
                       "topic": text(e.topic.description), "content_type": text(e.contentType)]
@@ -283,6 +287,11 @@ private enum ConformanceFields {
         return (name(of: header.code), fields)
     }
 
+    /// A HELLO's or WELCOME's protocol 1.1 `features` field, when the header has the byte.
+    private static func features(_ features: Features?) -> [String: ConformanceJSON] {
+        features.map { ["features": int($0.rawValue)] } ?? [:]
+    }
+
     private static func request(_ r: Request) -> [String: ConformanceJSON] {
         ["callback_id": id(r.callbackID), "kind": text(r.kind.description), "timeout_ms": int(r.timeoutMilliseconds),
          "target": text(r.target.description), "content_type": text(r.contentType)]
@@ -297,11 +306,13 @@ private enum ConformanceFields {
                   case .array(let capabilities)? = fields["capabilities"] else { return nil }
             let names = capabilities.compactMap { value -> String? in if case .string(let name) = value { name } else { nil } }
             guard names.count == capabilities.count else { return nil }
-            return .hello(Hello(instance: instance, agentID: agentID, layer: layer, capabilities: names))
+            return .hello(Hello(instance: instance, agentID: agentID, layer: layer, capabilities: names,
+                                features: (reader.int("features") as UInt8?).map(Features.init(rawValue:))))
         case "WELCOME":
             guard let heartbeat: UInt32 = reader.int("heartbeat_ms"), let liveness: UInt8 = reader.int("liveness"),
                   let maxBody: UInt32 = reader.int("max_body") else { return nil }
-            return .welcome(Welcome(heartbeatMilliseconds: heartbeat, liveness: liveness, maxBodyBytes: maxBody))
+            return .welcome(Welcome(heartbeatMilliseconds: heartbeat, liveness: liveness, maxBodyBytes: maxBody,
+                                    features: (reader.int("features") as UInt8?).map(Features.init(rawValue:))))
         case "HEARTBEAT": return .heartbeat
         case "BYE": return .bye
         case "STATUS": return .status
@@ -348,6 +359,12 @@ private enum ConformanceFields {
         case "CONFIRM":
             guard let eventID = reader.id("event_id"), let sequence = reader.u64("sequence"), let timestamp = reader.u64("timestamp") else { return nil }
             return .confirm(Confirm(eventID: eventID, sequence: sequence, timestamp: timestamp))
+        case "CONFIRMS":
+            guard let first = reader.u64("first_sequence"), let timestamp = reader.u64("timestamp"),
+                  case .array(let values)? = fields["event_ids"] else { return nil }
+            let ids = values.compactMap { value -> CallbackID? in if case .string(let hex) = value { CallbackID(hex: hex) } else { nil } }
+            guard ids.count == values.count else { return nil }
+            return .confirms(ConfirmBatch(firstSequence: first, timestamp: timestamp, eventIDs: ids))
         case "EVENT":
             guard let sequence = reader.u64("sequence"), let timestamp = reader.u64("timestamp"), let eventID = reader.id("event_id"),
                   let topic = reader.topic("topic"), let contentType = reader.string("content_type") else { return nil }

@@ -101,10 +101,12 @@ enum Samples {
                                                 attempt: 3, timeoutMilliseconds: 12_345, requester: "ui-agent",
                                                 requesterLayer: "presentation", contentType: "text/plain; charset=utf-8"))
 
-    /// One header of every command, with every field set to a distinctive value.
+    /// One header of every command, with every field set to a distinctive value (HELLO and WELCOME with the protocol
+    /// 1.1 features byte, so that a byte more is a trailing byte).
     static let everyCommand: [Header] = [
-        hello,
-        .welcome(Welcome(heartbeatMilliseconds: 1_000, liveness: 3, maxBodyBytes: 1 << 20)),
+        .hello(Hello(instance: 0xDEAD_BEEF_0000_0001, agentID: "planner-1", layer: "domain", capabilities: ["plan"],
+                     features: [.confirmBatches, Features(rawValue: 0x80)])),
+        .welcome(Welcome(heartbeatMilliseconds: 1_000, liveness: 3, maxBodyBytes: 1 << 20, features: .confirmBatches)),
         .heartbeat,
         .bye,
         request,
@@ -122,6 +124,7 @@ enum Samples {
         .adminReply(AdminReply(status: .unauthorized, action: .evict)),
         .publish(Publish(eventID: callbackID, topic: topic, contentType: "application/json")),
         .confirm(Confirm(eventID: callbackID, sequence: 17, timestamp: 1_767_225_600_000)),
+        .confirms(ConfirmBatch(firstSequence: 18, timestamp: 1_767_225_600_001, eventIDs: [callbackID, CallbackID(high: 1, low: 2)])),
         .event(EventHeader(sequence: .max, timestamp: 1, eventID: callbackID, topic: topic, contentType: "")),
         .replay(Replay(selector: .agent("planner-1"), from: 1, to: 0)),
         .gap(Gap(topic: topic, from: 3, to: 9)),

@@ -49,9 +49,9 @@ extension AgentCore {
             if notice.command == CommandCode.replay.rawValue { table.replaysLost() }
             refused(notice, reason: String(decoding: body, as: UTF8.self))
         case .confirm(let confirm):
-            if let pending = publishes.removeValue(forKey: confirm.eventID) {
-                effects.append(.finishPublish(pending.waiter, .success(confirm)))
-            }
+            confirmed(confirm)
+        case .confirms(let batch):
+            for confirm in batch.confirms { confirmed(confirm) }
         case .event(let event):
             send(table.receive(ReceivedEvent(event, data: body, replayed: true)))
         case .gap(let gap):
@@ -61,6 +61,13 @@ extension AgentCore {
         case .heartbeat, .statusReply, .admin, .adminReply, .hello, .request, .progress, .cancel, .reply, .status, .publish, .replay, .beacon,
              .gatewayHello, .forward:
             break
+        }
+    }
+
+    /// The broker stamped one of this agent's events: its publish call ends (unless it already gave up).
+    private mutating func confirmed(_ confirm: Confirm) {
+        if let pending = publishes.removeValue(forKey: confirm.eventID) {
+            effects.append(.finishPublish(pending.waiter, .success(confirm)))
         }
     }
 

@@ -80,7 +80,8 @@ struct PublisherCommand: ParsableCommand {
             try socket.setSendHighWaterMark(100_000)
             try socket.setReceiveHighWaterMark(100_000)
             try socket.connect(endpoint)
-            try register(socket, agentID: BenchTopics.publisher, layer: "bench", capabilities: [])
+            // Protocol 1.1, as the Swift SDK speaks it: the broker confirms a turn's events in one CONFIRMS.
+            try register(socket, agentID: BenchTopics.publisher, layer: "bench", capabilities: [], features: .confirmBatches)
             socketInUse = socket
             var publisher = BrokerPublisher(socket: socket, bodyBytes: bodyBytes)
             emitLine("ready")
@@ -210,6 +211,11 @@ private struct BrokerPublisher {
             case CommandCode.confirm.rawValue:
                 unconfirmed -= 1
                 confirmed += 1
+            case CommandCode.confirms.rawValue:
+                // The count: a u16 after the first sequence and the timestamp.
+                let count = header.withUnsafeBytes { $0.count >= 21 ? Int($0[19]) << 8 | Int($0[20]) : 0 }
+                unconfirmed -= count
+                confirmed += count
             case CommandCode.error.rawValue:
                 unconfirmed -= 1
                 errors += 1

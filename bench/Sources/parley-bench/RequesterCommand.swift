@@ -119,10 +119,12 @@ struct RequesterCommand: ParsableCommand {
     }
 }
 
-/// Sends HELLO and waits (at most 10 s) for WELCOME. Shared by every protocol-speaking raw generator.
-func register(_ socket: Socket, agentID: String, layer: String, capabilities: [String]) throws {
+/// Sends HELLO (asking for `features`, protocol 1.1, when given) and waits (at most 10 s) for WELCOME. Shared by every
+/// protocol-speaking raw generator.
+func register(_ socket: Socket, agentID: String, layer: String, capabilities: [String], features: Features? = nil) throws {
     var generator = SplitMix64()
-    let hello = Header.hello(Hello(instance: generator.next(), agentID: agentID, layer: layer, capabilities: capabilities))
+    let hello = Header.hello(Hello(instance: generator.next(), agentID: agentID, layer: layer, capabilities: capabilities,
+                                   features: features))
     try socket.send(HeaderEncoder.encode(hello))
     let deadline = monotonicNanoseconds() + nanoseconds(seconds: 10)
     var poller = Poller()

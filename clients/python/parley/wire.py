@@ -26,6 +26,10 @@ MAX_AGENT = 64
 MAX_LAYER = 32
 MAX_CAPABILITY = 64
 MAX_CAPABILITIES = 32
+#: At most this many events in one CONFIRMS (protocol 1.1).
+MAX_CONFIRMS = 4096
+#: Protocol 1.1 features a HELLO may ask for: the broker may confirm several events at once with CONFIRMS.
+FEATURE_CONFIRM_BATCHES = 0x01
 MAX_EVENT = 64
 
 ZERO_ID = bytes(16)
@@ -58,6 +62,7 @@ class Command(enum.IntEnum):
     GAP = 0x34
     REPLAY_END = 0x35
     BEACON = 0x36
+    CONFIRMS = 0x37
     GATEWAY_HELLO = 0x40
     FORWARD = 0x41
 
@@ -242,8 +247,9 @@ _REQUEST_FIELDS = [
 
 LAYOUTS: Dict[Command, List[Tuple[str, str, str]]] = {
     Command.HELLO: [("instance", "instance", "u64"), ("agent_id", "agent id", "agent"), ("layer", "layer", "layer"),
-                    ("capabilities", "capability", "capabilities")],
-    Command.WELCOME: [("heartbeat_ms", "heartbeat", "u32"), ("liveness", "liveness", "u8"), ("max_body", "max body", "u32")],
+                    ("capabilities", "capability", "capabilities"), ("features", "features", "features")],
+    Command.WELCOME: [("heartbeat_ms", "heartbeat", "u32"), ("liveness", "liveness", "u8"), ("max_body", "max body", "u32"),
+                      ("features", "features", "features")],
     Command.HEARTBEAT: [],
     Command.BYE: [],
     Command.REQUEST: _REQUEST_FIELDS,
@@ -269,6 +275,8 @@ LAYOUTS: Dict[Command, List[Tuple[str, str, str]]] = {
     Command.GAP: [("topic", "topic", "topic"), ("from_", "from", "u64"), ("to", "to", "u64")],
     Command.REPLAY_END: [("selector", "topic", "selector"), ("events", "events", "u32"), ("truncated", "truncated", "flag")],
     Command.BEACON: [("topic", "topic", "topic"), ("latest", "latest", "u64")],
+    Command.CONFIRMS: [("first_sequence", "first sequence", "first_sequence"), ("timestamp", "timestamp", "u64"),
+                       ("event_ids", "event id", "event_ids")],
     Command.GATEWAY_HELLO: [("instance", "instance", "u64"), ("gateway_id", "gateway id", "agent"), ("token", "token", "str")],
     Command.FORWARD: _REQUEST_FIELDS + [("caller", "caller", "agent"), ("caller_layer", "caller layer", "layer")],
 }
@@ -409,6 +417,18 @@ def _read(reader: _Reader, wire: str, kind: str) -> Any:
         if problem:
             raise DecodeError(f"invalid topic: {problem}")
         return text
+    if kind == "features":  # protocol 1.1: an optional last byte of HELLO and WELCOME
+        return reader.byte(wire) if reader.remaining else None
+    if kind == "first_sequence":
+        first = struct.unpack(">Q", reader.take(8, wire))[0]
+        if first < 1:
+            raise DecodeError("invalid first sequence: sequences start at 1")
+        return first
+    if kind == "event_ids":
+        count = struct.unpack(">H", reader.take(2, "count"))[0]
+        if not 1 <= count <= MAX_CONFIRMS:
+            raise DecodeError(f"invalid count: {count} is not from 1 to {MAX_CONFIRMS}")
+        return [reader.take(16, wire) for _ in range(count)]
     if kind == "flag":
         raw = reader.byte(wire)
         if raw > 1:
@@ -431,6 +451,8 @@ def decode(frame: bytes) -> Header:
         raise DecodeError(f"unknown command 0x{data[2]:x}")
     reader = _Reader(data, 3)
     fields = {attribute: _read(reader, wire, kind) for attribute, wire, kind in LAYOUTS[command]}
+    if fields.get("features", 0) is None:
+        del fields["features"]  # a protocol 1.0 HELLO or WELCOME
     if command == Command.REPLAY:
         if fields["from_"] < 1:
             raise DecodeError("invalid from: sequences start at 1")
@@ -566,7 +588,19 @@ def _put_string(out: bytearray, text: str, wire: str) -> None:
 
 
 def _write(out: bytearray, value: Any, attribute: str, wire: str, kind: str) -> None:
-    if kind in ("u8", "flag"):
+    if kind == "features":
+        if value is not None:
+            out.append(int(value) & 0xFF)
+    elif kind == "event_ids":
+        ids = [bytes.fromhex(item) if isinstance(item, str) else bytes(item) for item in value]
+        if not 1 <= len(ids) <= MAX_CONFIRMS or any(len(item) != 16 for item in ids):
+            raise ValueError(f"{wire}s: 1 to {MAX_CONFIRMS} ids of 16 bytes")
+        out += struct.pack(">H", len(ids))
+        for item in ids:
+            out += item
+    elif kind == "first_sequence":
+        out += struct.pack(">Q", int(value))
+    elif kind in ("u8", "flag"):
         out.append(int(value) & 0xFF if kind == "u8" else (1 if value else 0))
     elif kind in ("u32", "timeout"):
         out += struct.pack(">I", int(value))
@@ -601,9 +635,9 @@ def encode(command: "Command | int", /, **fields: Any) -> bytes:
     command = Command(command)
     out = bytearray((SIGNATURE, PROTOCOL_VERSION, int(command)))
     for attribute, wire, kind in LAYOUTS[command]:
-        if attribute not in fields:
+        if attribute not in fields and kind != "features":
             raise TypeError(f"{command.name} needs the field {attribute!r}")
-        _write(out, fields[attribute], attribute, wire, kind)
+        _write(out, fields.get(attribute), attribute, wire, kind)
     extra = set(fields) - {attribute for attribute, _, _ in LAYOUTS[command]}
     if extra:
         raise TypeError(f"{command.name} has no field(s) {', '.join(sorted(extra))}")
@@ -613,7 +647,7 @@ def encode(command: "Command | int", /, **fields: Any) -> bytes:
 # --------------------------------------------------------------------------------------------------
 # The conformance vectors' JSON form (docs/conformance/vectors.json)
 
-_U64_FIELDS = {"instance", "delivery_id", "sequence", "timestamp", "from_", "to", "latest"}
+_U64_FIELDS = {"instance", "delivery_id", "sequence", "timestamp", "from_", "to", "latest", "first_sequence"}
 _JSON_KEYS = {"from_": "from", "refused_command": "command"}
 
 
@@ -626,6 +660,8 @@ def to_json_fields(header: Header) -> Dict[str, Any]:
             result[key] = str(value)
         elif isinstance(value, bytes):
             result[key] = value.hex()
+        elif attribute == "event_ids":
+            result[key] = [item.hex() for item in value]
         elif isinstance(value, Status):
             result[key] = value.name
         elif isinstance(value, (Kind, AdminAction)):
@@ -640,8 +676,12 @@ def from_json_fields(command: str, fields: Dict[str, Any]) -> Header:
     cmd = Command[command]
     values: Dict[str, Any] = {}
     for attribute, _, kind in LAYOUTS[cmd]:
+        if kind == "features" and "features" not in fields:
+            continue  # a protocol 1.0 HELLO or WELCOME
         value = fields[_JSON_KEYS.get(attribute, attribute)]
-        if attribute in _U64_FIELDS:
+        if kind == "event_ids":
+            value = [bytes.fromhex(item) for item in value]
+        elif attribute in _U64_FIELDS:
             value = int(value)
         elif kind == "id16":
             value = bytes.fromhex(value)

@@ -4,10 +4,7 @@ names cannot forge a line of the broker's log."""
 
 from __future__ import annotations
 
-import socket
-import struct
 import time
-from typing import List
 
 import zmq
 
@@ -15,57 +12,7 @@ from parley import Status
 from parley import wire
 from parley.wire import Command
 
-
-class RawZMTPDealer:
-    """A DEALER written by hand (ZMTP 3.0, NULL mechanism) so that its READY can carry any property, which libzmq's
-    own sockets refuse to send (they allow only `X-` names): here a forged `User-Id`."""
-
-    def __init__(self, endpoint: str, properties: dict) -> None:
-        host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
-        self.sock.sendall(greeting)
-        self._exactly(64)
-        body = b"\x05READY"
-        for name, value in {"Socket-Type": "DEALER", **properties}.items():
-            body += bytes([len(name)]) + name.encode() + struct.pack(">I", len(value)) + value.encode()
-        self.sock.sendall(bytes([0x04, len(body)]) + body)
-        flags, command = self._frame()
-        assert flags & 0x04 and command.startswith(b"\x05READY"), "the broker answers the handshake with READY"
-
-    def _exactly(self, count: int) -> bytes:
-        data = b""
-        while len(data) < count:
-            chunk = self.sock.recv(count - len(data))
-            assert chunk, "the broker closed the connection"
-            data += chunk
-        return data
-
-    def _frame(self):
-        flags = self._exactly(1)[0]
-        size = struct.unpack(">Q", self._exactly(8))[0] if flags & 0x02 else self._exactly(1)[0]
-        return flags, self._exactly(size)
-
-    def send_many(self, messages: List[List[bytes]]) -> None:
-        """Sends the messages in one write, so that they reach the broker together."""
-        out = b""
-        for frames in messages:
-            for index, frame in enumerate(frames):
-                out += bytes([0x01 if index < len(frames) - 1 else 0x00, len(frame)]) + frame
-        self.sock.sendall(out)
-
-    def receive(self) -> List[bytes]:
-        frames = []
-        while True:
-            flags, frame = self._frame()
-            if flags & 0x04:
-                continue  # a command (PING), not a message
-            frames.append(frame)
-            if not flags & 0x01:
-                return frames
-
-    def close(self) -> None:
-        self.sock.close()
+from raw_zmtp import RawZMTPDealer
 
 
 def test_a_user_id_claimed_in_the_handshake_does_not_buy_more_status_answers_without_curve(broker):
