@@ -3,7 +3,9 @@
 /// and age.
 ///
 /// The oldest value leaves first, one at a time, so that storing one costs one eviction at most instead of freeing
-/// a whole generation at once; the index finds a value by its key in O(1).
+/// a whole generation at once; the index finds a value by its key in O(1). A value's position is fixed from its
+/// insert to its eviction (positions count modulo the capacity), so that the storage grows by appending, without
+/// re-indexing what it holds: a broker that has just started does not stall while its memory of outcomes grows.
 struct RecentRing<Value> {
     private struct Entry {
         let key: RequestKey
@@ -20,7 +22,9 @@ struct RecentRing<Value> {
     let window: UInt64
     /// The most body bytes kept together.
     let byteBudget: Int
+    /// Position `p` is `storage[p]`; the storage grows (by appending) until it covers the capacity.
     private var storage: [Entry?] = []
+    /// The oldest value's position.
     private var head = 0
     /// Values kept now.
     private(set) var count = 0
@@ -46,8 +50,8 @@ struct RecentRing<Value> {
     mutating func insert(_ key: consuming RequestKey, _ value: consuming Value, now: UInt64, bytes size: Int = 0) {
         guard capacity > 0, size <= byteBudget else { return }
         while count > 0, count >= capacity || bytes + size > byteBudget { dropOldest() }
-        if count == storage.count { grow() }
-        let position = (head + count) % storage.count
+        let position = (head + count) % capacity
+        while position >= storage.count { grow() }
         let tag = index.hashTag(of: key)
         index.set(Int32(position), for: key, tag: tag)
         storage[position] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
@@ -66,21 +70,15 @@ struct RecentRing<Value> {
         swap(&taken, &storage[head])  // moved out, not copied
         guard let oldest = taken else { return }
         index.remove(oldest.key, tag: oldest.tag, ifValue: Int32(head))
-        head = (head + 1) % storage.count
+        head = (head + 1) % capacity
         count -= 1
         bytes -= oldest.bytes
     }
 
-    /// Doubles the storage (up to the capacity), oldest first from position 0, and re-indexes.
+    /// Doubles the storage (up to the capacity) by appending empty positions: the entries keep their positions
+    /// (the array moves them without retaining them), so nothing is re-indexed.
     private mutating func grow() {
-        let size = min(max(storage.count * 2, 64), capacity)
-        var fresh: [Entry?] = Array(repeating: nil, count: size)
-        for offset in 0..<count {
-            let entry = storage[(head + offset) % storage.count]!
-            fresh[offset] = entry
-            index.set(Int32(offset), for: entry.key, tag: entry.tag)
-        }
-        storage = fresh
-        head = 0
+        let more = min(max(storage.count, 64), capacity - storage.count)
+        storage.append(contentsOf: repeatElement(nil, count: more))
     }
 }

@@ -127,18 +127,28 @@ struct RequestIndex {
         return x
     }
 
-    /// Doubles the table; entries move by their stored hash bits, without reading the keys' hashes again.
+    /// Doubles the table; entries move by their stored hash bits, without reading the keys' hashes again, and the
+    /// keys are moved, not copied (no retain and release of every requester id: growing must not stall the broker).
     private mutating func grow() {
-        let oldEntries = entries
-        let oldKeys = keys
-        entries = Array(repeating: 0, count: oldEntries.count * 2)
-        keys = Array(repeating: nil, count: oldEntries.count * 2)
-        mask = entries.count - 1
-        for old in oldEntries.indices where oldEntries[old] != 0 {
-            var index = Self.home(UInt32(truncatingIfNeeded: oldEntries[old] >> 32)) & mask
-            while entries[index] != 0 { index = (index + 1) & mask }
-            entries[index] = oldEntries[old]
-            keys[index] = oldKeys[old]
+        var oldEntries: [UInt64] = []
+        var oldKeys: [RequestKey?] = []
+        swap(&oldEntries, &entries)
+        swap(&oldKeys, &keys)
+        var grownEntries = [UInt64](repeating: 0, count: oldEntries.count * 2)
+        var grownKeys = [RequestKey?](repeating: nil, count: oldEntries.count * 2)
+        let grownMask = grownEntries.count - 1
+        oldKeys.withUnsafeMutableBufferPointer { old in
+            grownKeys.withUnsafeMutableBufferPointer { grown in
+                for slot in oldEntries.indices where oldEntries[slot] != 0 {
+                    var index = Self.home(UInt32(truncatingIfNeeded: oldEntries[slot] >> 32)) & grownMask
+                    while grownEntries[index] != 0 { index = (index + 1) & grownMask }
+                    grownEntries[index] = oldEntries[slot]
+                    swap(&grown[index], &old[slot])
+                }
+            }
         }
+        entries = grownEntries
+        keys = grownKeys
+        mask = grownMask
     }
 }
