@@ -339,15 +339,16 @@ struct Checker {
         // The key index (de-duplication): one key per pending request, each naming the slot that holds the request with that key.
         require(core.pendingIndex.count == core.pending.count,
                 "the key index holds \(core.pendingIndex.count) keys for \(core.pending.count) pending requests")
-        for (key, slot) in core.pendingIndex.all {
-            require(occupiedSlots.contains(slot) && core.pending[slot].key == key,
-                    "the key index maps \(key.callbackID) of \(key.requester) to slot \(slot), which does not hold it")
+        for (tag, slot) in core.pendingIndex.all {
+            require(occupiedSlots.contains(slot) && core.pendingIndex.hashTag(of: core.pending[slot].key) == tag
+                    && core.pending[slot].keyTag == tag,
+                    "the key index maps hash bits \(tag) to slot \(slot), which holds no request with them")
         }
         for slot in occupied {
             let request = core.pending[slot]
             let key = request.key
-            require(core.pendingIndex.value(for: key) == slot,
-                    "request \(key.callbackID) of \(key.requester) in slot \(slot) is found at \(String(describing: core.pendingIndex.value(for: key))) by its key")
+            require(core.pendingSlot(for: key) == slot,
+                    "request \(key.callbackID) of \(key.requester) in slot \(slot) is found at \(String(describing: core.pendingSlot(for: key))) by its key")
             byRequester[request.caller ?? key.requester, default: RequesterLoad()].count += 1
             byRequester[request.caller ?? key.requester]!.bytes += request.payload?.byteCount ?? 0
             totalBytes += request.payload?.byteCount ?? 0

@@ -8,7 +8,8 @@ extension BrokerCore {
                          now: UInt64) {
         let key = RequestKey(requester: agents[current: requester].id, callbackID: request.callbackID)
         let fingerprint = body?.fingerprint ?? emptyPayloadFingerprint
-        if let slot = pendingIndex.value(for: key) {
+        let keyTag = pendingIndex.hashTag(of: key)
+        if let slot = pendingSlot(for: key, tag: keyTag) {
             guard pending[slot].fingerprint == fingerprint else { return refuseReuse(key) }
             counters.dedupeHits += 1
             return
@@ -29,11 +30,11 @@ extension BrokerCore {
             return sendResult(key, requester: requester, status: status, attempts: 0, body: .text(reason))
         }
         let timeout = min(UInt64(request.timeoutMilliseconds), configuration.maxDeadlineMilliseconds)
-        let ticket = pending.insert(PendingRequest(key: key, requester: requester, kind: request.kind, target: request.target,
+        let ticket = pending.insert(PendingRequest(key: key, keyTag: keyTag, requester: requester, kind: request.kind, target: request.target,
                                                    contentType: request.contentType, requesterLayer: requesterLayer,
                                                    caller: caller?.id, payload: body, fingerprint: fingerprint,
                                                    deadline: now + timeout, hardDeadline: now + configuration.maxDeadlineMilliseconds))
-        pendingIndex.set(ticket.slot, for: key)
+        pendingIndex.insert(ticket.slot, tag: keyTag)
         if let loadIndex {
             pendingByRequester.values[loadIndex].add(bytes: size)
         } else {
@@ -74,7 +75,7 @@ extension BrokerCore {
     /// CANCEL: ends a pending request with CANCELLED and revokes its delivery; a finished one gets its outcome again.
     mutating func cancel(_ callbackID: CallbackID, from requester: AgentHandle) {
         let key = RequestKey(requester: agents[current: requester].id, callbackID: callbackID)
-        if let slot = pendingIndex.value(for: key) {
+        if let slot = pendingSlot(for: key) {
             return finish(slot, status: .cancelled, body: .text("cancelled by the requester"))
         }
         if let cached = outcomes.lookup(key) {
@@ -158,7 +159,7 @@ extension BrokerCore {
             waiting.remove(slot)
         }
         guard let request = pending.remove(slot) else { return }
-        pendingIndex.remove(request.key)
+        pendingIndex.remove(tag: request.keyTag, value: slot)
         if let agent = request.servingAgent, !status.isHandlerStatus, agents.isAlive(agent), let deliveryID = request.deliveryID {
             send(agents[current: agent].peer, .revoke(deliveryID: deliveryID))
         }

@@ -239,12 +239,19 @@ public struct BrokerCore<Payload: BrokerPayload> {
         }
     }
 
+    /// The slot of the pending request with `key` (whose hash bits in `pendingIndex` are `tag`, when known).
+    func pendingSlot(for key: RequestKey, tag: UInt32? = nil) -> Int32? {
+        pendingIndex.value(tag: tag ?? pendingIndex.hashTag(of: key)) { slot in
+            pending[slot].key.callbackID == key.callbackID && pending[slot].key.requester == key.requester
+        }
+    }
+
     /// Whether the peer's agent already has a request with this callback id (pending or finished): a
     /// refusal then goes out as ERROR, so that the request keeps its one RESULT.
     private func isKnown(_ callbackID: CallbackID, from peer: PeerID) -> Bool {
         guard let agent = agents.handle(of: peer) else { return false }
         let key = RequestKey(requester: agents[current: agent].id, callbackID: callbackID)
-        return pendingIndex.value(for: key) != nil || outcomes.lookup(key) != nil
+        return pendingSlot(for: key) != nil || outcomes.lookup(key) != nil
     }
 
     private mutating func refuseUnregistered(_ header: Header, peer: PeerID) {

@@ -10,6 +10,8 @@ struct RequestKey: Hashable {
 struct PendingRequest<Payload: BrokerPayload> {
     /// The agent (or gateway) that sent it, and where its RESULT goes; with the callback id, the de-duplication key.
     let key: RequestKey
+    /// The key's hash bits in the broker's request index.
+    let keyTag: UInt32
     /// The requester's registration when it sent the request (its id is looked up again if that one ended).
     let requester: AgentHandle
     let kind: RequestKind
@@ -37,7 +39,7 @@ struct PendingRequest<Payload: BrokerPayload> {
 extension PendingRequest {
     /// What a free slot of the slab holds: nothing that keeps memory.
     static var vacant: PendingRequest {
-        PendingRequest(key: RequestKey(requester: "", callbackID: .none), requester: AgentHandle(slot: -1, generation: 0), kind: .help,
+        PendingRequest(key: RequestKey(requester: "", callbackID: .none), keyTag: 0, requester: AgentHandle(slot: -1, generation: 0), kind: .help,
                        target: .agent(""), contentType: "", requesterLayer: "", caller: nil, payload: nil, fingerprint: 0,
                        deadline: 0, hardDeadline: 0)
     }

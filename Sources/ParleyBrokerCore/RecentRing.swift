@@ -41,8 +41,15 @@ struct RecentRing<Value> {
 
     /// The value stored for `key`, if it is still kept.
     func lookup(_ key: RequestKey) -> Value? {
-        guard let position = index.value(for: key) else { return nil }
-        return storage[Int(position)]?.value
+        position(of: key, tag: index.hashTag(of: key)).flatMap { storage[Int($0)]?.value }
+    }
+
+    /// Where `key` (whose hash bits are `tag`) is kept, if it is.
+    private func position(of key: RequestKey, tag: UInt32) -> Int32? {
+        index.value(tag: tag) { position in
+            guard let entry = storage[Int(position)] else { return false }
+            return entry.key.callbackID == key.callbackID && entry.key.requester == key.requester
+        }
     }
 
     /// Keeps `value` (which holds `bytes` bytes), letting the oldest ones go as the bounds require. Nothing is kept
@@ -50,11 +57,15 @@ struct RecentRing<Value> {
     mutating func insert(_ key: consuming RequestKey, _ value: consuming Value, now: UInt64, bytes size: Int = 0) {
         guard capacity > 0, size <= byteBudget else { return }
         while count > 0, count >= capacity || bytes + size > byteBudget { dropOldest() }
-        let position = (head + count) % capacity
-        while position >= storage.count { grow() }
+        let slot = (head + count) % capacity
+        while slot >= storage.count { grow() }
         let tag = index.hashTag(of: key)
-        index.set(Int32(position), for: key, tag: tag)
-        storage[position] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
+        if let older = position(of: key, tag: tag) {
+            index.replace(tag: tag, value: older, with: Int32(slot))  // the newer answers; the older leaves in turn
+        } else {
+            index.insert(Int32(slot), tag: tag)
+        }
+        storage[slot] = Entry(key: key, tag: tag, value: value, bytes: size, finishedAt: now)
         count += 1
         bytes += size
     }
@@ -69,7 +80,7 @@ struct RecentRing<Value> {
         var taken: Entry?
         swap(&taken, &storage[head])  // moved out, not copied
         guard let oldest = taken else { return }
-        index.remove(oldest.key, tag: oldest.tag, ifValue: Int32(head))
+        index.remove(tag: oldest.tag, value: Int32(head))
         head = (head + 1) % capacity
         count -= 1
         bytes -= oldest.bytes

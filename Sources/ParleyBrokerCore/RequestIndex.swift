@@ -1,64 +1,69 @@
 import ParleyWire
 
 /// An open-addressing table from a request's key (requester id, callback id) to a small non-negative integer:
-/// where the broker finds a pending request (its slot) or a remembered value in a ``RecentRing`` (its position).
+/// where the broker keeps the request (its slot in the ``PendingSlab``) or a remembered value (its position in a
+/// ``RecentRing``). The table holds no keys: the owner already keeps each key where the value points, and answers
+/// whether the key there is the one looked for. So a bucket is 8 bytes (31 bits of the key's hash and the value)
+/// and growing the table moves integers only.
 ///
 /// Callback ids are random, so the table hashes the id's bits and the requester's id with a keyed mix instead of
 /// running `Hasher` (SipHash); the mix is keyed with a per-broker seed, so a peer that chooses its ids (or registers
-/// many agent ids sending one callback id) cannot aim them at one chain. Probing reads only a compact array of
-/// 8-byte entries (31 bits of the hash and the value): with 100,000 outcomes remembered, a lookup of a new callback id — the common case — touches one
-/// cache line of a 2 MiB array, and the keys, kept apart, are read only when the hash bits match. Linear probing,
-/// at most half full, deletion by backward shift (no tombstones): every operation is O(1) on average.
+/// many agent ids sending one callback id) cannot aim them at one chain. With 100,000 outcomes remembered, a lookup
+/// of a new callback id — the common case — touches one cache line of a 2 MiB array, and the owner's key is read
+/// only when the hash bits match. Linear probing, at most half full, deletion by backward shift (no tombstones):
+/// every operation is O(1) on average. Values are unique: one value names one key.
 struct RequestIndex {
     /// Per bucket: 0 when empty, else the tag (31 bits of the hash, then a 1) in the upper half, the value in the lower.
     private var entries: [UInt64]
-    private var keys: [RequestKey?]
     private var mask: Int
     private let seed: UInt64
     /// How many keys are stored.
     private(set) var count = 0
 
-    /// An empty table whose hash is keyed with `seed`.
+    /// An empty table for `capacity` keys before it first grows, whose hash is keyed with `seed`.
     init(seed: UInt64, capacity: Int = 16) {
         var size = 16
         while size < capacity * 2 { size *= 2 }
         entries = Array(repeating: 0, count: size)
-        keys = Array(repeating: nil, count: size)
         mask = size - 1
         self.seed = seed
     }
 
-    /// The keyed hash bits of `key`, for a caller that keeps them to find the key again without hashing it.
+    /// The keyed hash bits of `key`: what every other operation takes to find it.
     func hashTag(of key: RequestKey) -> UInt32 { tag(of: key) }
 
-    /// The value stored for `key`, if any.
-    func value(for key: RequestKey) -> Int32? {
-        bucket(holding: key, tag: tag(of: key)).map { Int32(truncatingIfNeeded: entries[$0]) }
+    /// The value stored with `tag` whose key `isKey` recognises (the owner compares the key it keeps for the value).
+    func value(tag: UInt32, where isKey: (Int32) -> Bool) -> Int32? {
+        var index = Self.home(tag) & mask
+        while entries[index] != 0 {
+            if UInt32(truncatingIfNeeded: entries[index] >> 32) == tag {
+                let value = Int32(truncatingIfNeeded: entries[index])
+                if isKey(value) { return value }
+            }
+            index = (index + 1) & mask
+        }
+        return nil
     }
 
-    /// Stores `value` for `key`, replacing what was there. `tag`, when given, is `hashTag(of: key)`.
-    mutating func set(_ value: Int32, for key: RequestKey, tag: UInt32? = nil) {
-        let low = UInt64(UInt32(bitPattern: value))
-        let tag = tag ?? self.tag(of: key)
-        if let index = bucket(holding: key, tag: tag) {
-            entries[index] = entries[index] & ~0xffff_ffff | low
-            return
-        }
+    /// Stores `value` for a key with `tag` that is not in the table (the owner looked it up first).
+    mutating func insert(_ value: Int32, tag: UInt32) {
         if (count + 1) * 2 > entries.count { grow() }
         var index = Self.home(tag) & mask
         while entries[index] != 0 { index = (index + 1) & mask }
-        entries[index] = UInt64(tag) << 32 | low
-        keys[index] = key
+        entries[index] = Self.entry(tag, value)
         count += 1
     }
 
-    /// Removes `key`; does nothing when it is absent, or when its value is not `expected` (if given). `tag`, when
-    /// given, is `hashTag(of: key)`.
-    mutating func remove(_ key: RequestKey, tag: UInt32? = nil, ifValue expected: Int32? = nil) {
-        guard let index = bucket(holding: key, tag: tag ?? self.tag(of: key)) else { return }
-        if let expected, Int32(truncatingIfNeeded: entries[index]) != expected { return }
+    /// Points the key stored with `tag` and `old` at `new` instead; nothing when there is none.
+    mutating func replace(tag: UInt32, value old: Int32, with new: Int32) {
+        guard let index = bucket(tag: tag, value: old) else { return }
+        entries[index] = Self.entry(tag, new)
+    }
+
+    /// Removes the key stored with `tag` and `value`; nothing when there is none.
+    mutating func remove(tag: UInt32, value: Int32) {
+        guard let index = bucket(tag: tag, value: value) else { return }
         entries[index] = 0
-        keys[index] = nil
         count -= 1
         // Backward shift: move later entries of the run into the hole when their home bucket allows it.
         var hole = index
@@ -67,33 +72,31 @@ struct RequestIndex {
             let home = Self.home(UInt32(truncatingIfNeeded: entries[next] >> 32)) & mask
             if (next - home) & mask >= (next - hole) & mask {
                 entries[hole] = entries[next]
-                keys[hole] = keys[next]
                 entries[next] = 0
-                keys[next] = nil
                 hole = next
             }
             next = (next + 1) & mask
         }
     }
 
-    /// Every key and its value, in no particular order (diagnostics and tests).
-    var all: [(key: RequestKey, value: Int32)] {
-        entries.indices.compactMap { index in
-            entries[index] == 0 ? nil : (keys[index]!, Int32(truncatingIfNeeded: entries[index]))
-        }
+    /// Every stored tag and value, in no particular order (diagnostics and tests).
+    var all: [(tag: UInt32, value: Int32)] {
+        entries.compactMap { $0 == 0 ? nil : (UInt32(truncatingIfNeeded: $0 >> 32), Int32(truncatingIfNeeded: $0)) }
     }
 
-    /// The bucket holding `key`, if any: keys are compared only where the stored hash bits match.
-    private func bucket(holding key: RequestKey, tag: UInt32) -> Int? {
+    /// The bucket holding exactly `tag` and `value`, if any.
+    private func bucket(tag: UInt32, value: Int32) -> Int? {
+        let wanted = Self.entry(tag, value)
         var index = Self.home(tag) & mask
         while entries[index] != 0 {
-            if UInt32(truncatingIfNeeded: entries[index] >> 32) == tag, let stored = keys[index],
-               stored.callbackID == key.callbackID, stored.requester == key.requester {
-                return index
-            }
+            if entries[index] == wanted { return index }
             index = (index + 1) & mask
         }
         return nil
+    }
+
+    private static func entry(_ tag: UInt32, _ value: Int32) -> UInt64 {
+        UInt64(tag) << 32 | UInt64(UInt32(bitPattern: value))
     }
 
     /// 31 bits of the keyed mix of the callback id and a 1 (so that no stored entry is 0): the home bucket and the
@@ -127,28 +130,15 @@ struct RequestIndex {
         return x
     }
 
-    /// Doubles the table; entries move by their stored hash bits, without reading the keys' hashes again, and the
-    /// keys are moved, not copied (no retain and release of every requester id: growing must not stall the broker).
+    /// Doubles the table; entries move by their stored hash bits, without reading any key.
     private mutating func grow() {
-        var oldEntries: [UInt64] = []
-        var oldKeys: [RequestKey?] = []
-        swap(&oldEntries, &entries)
-        swap(&oldKeys, &keys)
-        var grownEntries = [UInt64](repeating: 0, count: oldEntries.count * 2)
-        var grownKeys = [RequestKey?](repeating: nil, count: oldEntries.count * 2)
-        let grownMask = grownEntries.count - 1
-        oldKeys.withUnsafeMutableBufferPointer { old in
-            grownKeys.withUnsafeMutableBufferPointer { grown in
-                for slot in oldEntries.indices where oldEntries[slot] != 0 {
-                    var index = Self.home(UInt32(truncatingIfNeeded: oldEntries[slot] >> 32)) & grownMask
-                    while grownEntries[index] != 0 { index = (index + 1) & grownMask }
-                    grownEntries[index] = oldEntries[slot]
-                    swap(&grown[index], &old[slot])
-                }
-            }
+        let old = entries
+        entries = Array(repeating: 0, count: old.count * 2)
+        mask = entries.count - 1
+        for entry in old where entry != 0 {
+            var index = Self.home(UInt32(truncatingIfNeeded: entry >> 32)) & mask
+            while entries[index] != 0 { index = (index + 1) & mask }
+            entries[index] = entry
         }
-        entries = grownEntries
-        keys = grownKeys
-        mask = grownMask
     }
 }

@@ -7,7 +7,7 @@ struct PendingSlabTests {
     /// A request told apart from the others by its requester and callback id (the rest copied from `vacant`).
     private static func request(_ requester: String, _ number: UInt64) -> PendingRequest<TestPayload> {
         let vacant = PendingRequest<TestPayload>.vacant
-        return PendingRequest(key: RequestKey(requester: requester, callbackID: CallbackID(high: 0x5eed, low: number)),
+        return PendingRequest(key: RequestKey(requester: requester, callbackID: CallbackID(high: 0x5eed, low: number)), keyTag: 0,
                               requester: vacant.requester, kind: vacant.kind, target: .agent("solver"),
                               contentType: "text/plain", requesterLayer: "app", caller: nil, payload: TestPayload("r\(number)"),
                               fingerprint: number, deadline: 1_000 + number, hardDeadline: 10_000)

@@ -2,12 +2,45 @@
 import ParleyWire
 import Testing
 
+/// A ``RequestIndex`` with the keys kept beside it by value, as its owners keep them (the pending slab by slot, the
+/// recent ring by position): the key-based view the tests below check against a dictionary.
+private struct KeyedIndex {
+    var index: RequestIndex
+    var keys: [Int32: RequestKey] = [:]
+
+    init(seed: UInt64, capacity: Int = 16) { index = RequestIndex(seed: seed, capacity: capacity) }
+
+    var count: Int { index.count }
+
+    func value(for key: RequestKey) -> Int32? { index.value(tag: index.hashTag(of: key)) { keys[$0] == key } }
+
+    /// Stores `value` (not used for another key) for `key`, replacing the key's value if it has one.
+    mutating func set(_ value: Int32, for key: RequestKey) {
+        let tag = index.hashTag(of: key)
+        if let old = self.value(for: key) {
+            index.replace(tag: tag, value: old, with: value)
+            keys[old] = nil
+        } else {
+            index.insert(value, tag: tag)
+        }
+        keys[value] = key
+    }
+
+    mutating func remove(_ key: RequestKey) {
+        guard let value = value(for: key) else { return }
+        index.remove(tag: index.hashTag(of: key), value: value)
+        keys[value] = nil
+    }
+
+    var all: [(key: RequestKey, value: Int32)] { index.all.map { (keys[$0.value]!, $0.value) } }
+}
+
 @Suite("The request index (open addressing, backward-shift deletion) agrees with a dictionary")
 struct RequestIndexTests {
     private static let requesters = ["asker", "gateway", "w1", "a-much-longer-requester-name-0123456789"]
 
     /// Checks that `index` holds exactly `model`: count, every key's value, and the listing.
-    private static func expectSame(_ index: RequestIndex, _ model: [RequestKey: Int32], _ context: String,
+    private static func expectSame(_ index: KeyedIndex, _ model: [RequestKey: Int32], _ context: String,
                                    sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(index.count == model.count, "count (\(context))", sourceLocation: sourceLocation)
         var missing = 0
@@ -21,7 +54,7 @@ struct RequestIndexTests {
     @Test("50,000 keys set, replaced, looked up and removed in random order agree with a Dictionary throughout")
     func randomAgainstModel() {
         var random = SeededGenerator(seed: 0x1dec_0de5)
-        var index = RequestIndex(seed: random.next())
+        var index = KeyedIndex(seed: random.next())
         var model: [RequestKey: Int32] = [:]
         // The keys present, for picking one at random; `position` finds a key's place in `present` for removal.
         var present: [RequestKey] = []
@@ -36,6 +69,12 @@ struct RequestIndexTests {
             return RequestKey(requester: Self.requesters[Int(random.next() % UInt64(Self.requesters.count))], callbackID: callbackID)
         }
         func randomPresent() -> RequestKey? { present.isEmpty ? nil : present[Int(random.next() % UInt64(present.count))] }
+        // Values are unique, as slots and positions are: one value names one key.
+        var lastValue: Int32 = -1
+        func nextValue() -> Int32 {
+            lastValue += 1
+            return lastValue
+        }
 
         var operations = 0
         var removals = 0
@@ -58,7 +97,7 @@ struct RequestIndexTests {
                     removals += 1
                     #expect(index.value(for: key) == nil, "removed key still found (operation \(operations))")
                 } else if roll < removeShare + 10, let key = randomPresent() {
-                    let value = Int32(truncatingIfNeeded: random.next())
+                    let value = nextValue()
                     index.set(value, for: key)  // replace
                     model[key] = value
                 } else if roll < removeShare + 15 {
@@ -70,7 +109,7 @@ struct RequestIndexTests {
                     }
                 } else {
                     let key = freshKey()
-                    let value = Int32(truncatingIfNeeded: random.next())
+                    let value = nextValue()
                     if model[key] == nil {
                         position[key] = present.count
                         present.append(key)
@@ -106,7 +145,7 @@ struct RequestIndexTests {
         for _ in 0..<300 {
             // 8 keys in a table of 16 buckets: the largest load before it grows. Runs of 3 keys share one home bucket
             // (the hash reads only the callback id), and the other keys land in and around them.
-            var index = RequestIndex(seed: random.next(), capacity: 4)
+            var index = KeyedIndex(seed: random.next(), capacity: 4)
             var keys: [RequestKey] = []
             for _ in 0..<2 {
                 let shared = random.callbackID()
@@ -150,7 +189,7 @@ struct RequestIndexTests {
         // 200 keys with one home bucket in a table that grows to 512 buckets: a run wraps past the end of the table
         // when its home bucket is among the last 200, so over 8 seeds some runs wrap and some do not.
         for seed in 0..<UInt64(8) {
-            var index = RequestIndex(seed: seed &* 0x9e37_79b9_7f4a_7c15)
+            var index = KeyedIndex(seed: seed &* 0x9e37_79b9_7f4a_7c15)
             let keys = (0..<200).map { RequestKey(requester: "r\($0)", callbackID: shared) }
             for (value, key) in keys.enumerated() { index.set(Int32(value), for: key) }
             var model = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, Int32($0)) })
@@ -171,7 +210,7 @@ struct RequestIndexTests {
     @Test("growth keeps every key and value, from the smallest table to 100,000 keys")
     func growthKeepsEverything() {
         var random = SeededGenerator(seed: 2_024)
-        var index = RequestIndex(seed: random.next())
+        var index = KeyedIndex(seed: random.next())
         var model: [RequestKey: Int32] = [:]
         var keys: [RequestKey] = []
         for value in 0..<100_000 {
@@ -192,7 +231,7 @@ struct RequestIndexTests {
 
     @Test("set replaces the value of a present key without adding one; keys differing only by requester are distinct")
     func replaceAndDistinctRequesters() {
-        var index = RequestIndex(seed: 5)
+        var index = KeyedIndex(seed: 5)
         let id = CallbackID(high: 1, low: 2)
         let a = RequestKey(requester: "a", callbackID: id)
         let b = RequestKey(requester: "b", callbackID: id)
