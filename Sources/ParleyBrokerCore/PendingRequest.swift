@@ -6,16 +6,22 @@ struct RequestKey: Hashable {
     let callbackID: CallbackID
 }
 
-/// A request accepted by the broker and not yet ended. It lives in a slot of the ``PendingSlab``.
+/// A request accepted by the broker and not yet ended. It lives in a slot of the ``PendingSlab``. The fields are
+/// declared so that the small ones fill what the larger ones would leave as padding (192 bytes a request, not 208:
+/// with 100,000 requests pending, 1.6 MB).
 struct PendingRequest<Payload: BrokerPayload> {
     /// The agent (or gateway) that sent it, and where its RESULT goes; with the callback id, the de-duplication key.
     let key: RequestKey
+    let target: Target
+    let kind: RequestKind
+    var attempts: UInt8 = 0
     /// The key's hash bits in the broker's request index.
     let keyTag: UInt32
+    /// The neighbours in the serving agent's list of requests (slots; -1: none).
+    var previousServed: Int32 = -1
+    var nextServed: Int32 = -1
     /// The requester's registration when it sent the request (its id is looked up again if that one ended).
     let requester: AgentHandle
-    let kind: RequestKind
-    let target: Target
     let contentType: String
     let requesterLayer: String
     /// The caller a gateway forwarded the request for (shown to the handler); nil for direct requests.
@@ -24,13 +30,25 @@ struct PendingRequest<Payload: BrokerPayload> {
     let fingerprint: UInt64
     var deadline: UInt64
     let hardDeadline: UInt64
-    var attempts: UInt8 = 0
     /// The current delivery and its agent, when delivered.
     var deliveryID: UInt64?
     var servingAgent: AgentHandle?
-    /// The neighbours in the serving agent's list of requests (slots; -1: none).
-    var previousServed: Int32 = -1
-    var nextServed: Int32 = -1
+
+    init(key: RequestKey, keyTag: UInt32, requester: AgentHandle, kind: RequestKind, target: Target, contentType: String,
+         requesterLayer: String, caller: String?, payload: Payload?, fingerprint: UInt64, deadline: UInt64, hardDeadline: UInt64) {
+        self.key = key
+        self.target = target
+        self.kind = kind
+        self.keyTag = keyTag
+        self.requester = requester
+        self.contentType = contentType
+        self.requesterLayer = requesterLayer
+        self.caller = caller
+        self.payload = payload
+        self.fingerprint = fingerprint
+        self.deadline = deadline
+        self.hardDeadline = hardDeadline
+    }
 
     /// Who the request is for in the agent's view: the forwarded caller, or the requester itself.
     var budgetOwner: String { caller ?? key.requester }

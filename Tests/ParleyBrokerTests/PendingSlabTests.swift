@@ -20,6 +20,11 @@ struct PendingSlabTests {
         return id
     }
 
+    @Test("a pending request takes 192 bytes in the slab (its fields laid out without padding holes), with a payload class as the broker's")
+    func compactLayout() {
+        #expect(MemoryLayout<PendingRequest<TestPayload>>.stride <= 192, "stride \(MemoryLayout<PendingRequest<TestPayload>>.stride)")
+    }
+
     @Test("a removed request's slot is taken by the next request (free list) before the slab grows")
     func slotReuse() throws {
         var slab = PendingSlab<TestPayload>(deliverySeed: 42)
