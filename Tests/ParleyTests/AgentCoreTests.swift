@@ -149,6 +149,25 @@ struct AgentCoreTests {
         #expect(ended.first?.1.text.contains("id in use") == true)
     }
 
+    @Test("a server of protocol revision 1.0 refusing the features byte: the core registers again without it, and stays up")
+    func fallsBackToRevision10() {
+        let hello = Hello(instance: 7, agentID: "asker", layer: "domain", capabilities: [], features: .confirmBatches)
+        var core = Core(target: .broker(Self.configuration), hello: hello, subscriptionBacklogLimit: 100, connectTimeout: 10_000,
+                        now: 0, logger: Logger(label: "test"))
+        #expect(Self.sent(core.takeEffects()) == [.hello(hello)])
+        let notice = ErrorNotice(status: .badRequest, command: CommandCode.hello.rawValue, callbackID: .none)
+        core.receive(header: HeaderEncoder.encode(.error(notice)), body: Array("1 unexpected bytes after the last header field".utf8), now: 5)
+        var plain = hello
+        plain.features = nil
+        #expect(Self.sent(core.takeEffects()) == [.hello(plain)])
+        #expect(!core.isFinished)
+        core.receive(header: Self.welcome(), body: [], now: 10)
+        #expect(core.takeEffects().contains { if case .registered = $0 { true } else { false } })
+        // The same refusal once the HELLO has no features byte is a refusal like any other.
+        core.receive(header: HeaderEncoder.encode(.error(notice)), body: Array("1 unexpected bytes after the last header field".utf8), now: 20)
+        #expect(Self.sent(core.takeEffects()).isEmpty)
+    }
+
     @Test("a background link keeps trying after a refusal; its calls end with the refusal at their deadline")
     func refusedInBackground() {
         var core = Self.core(waits: false)

@@ -47,7 +47,7 @@ extension AgentCore {
             if deliveries.remove(deliveryID) != nil { effects.append(.revoke(deliveryID: deliveryID)) }
         case .error(let notice):
             if notice.command == CommandCode.replay.rawValue { table.replaysLost() }
-            refused(notice, reason: String(decoding: body, as: UTF8.self))
+            refused(notice, reason: String(decoding: body, as: UTF8.self), now: now)
         case .confirm(let confirm):
             confirmed(confirm)
         case .confirms(let batch):
@@ -107,7 +107,14 @@ extension AgentCore {
         for pending in publishes.values { send(.publish(pending.publish), body: pending.body, now: now) }
     }
 
-    private mutating func refused(_ notice: ErrorNotice, reason: String) {
+    private mutating func refused(_ notice: ErrorNotice, reason: String, now: UInt64) {
+        if notice.command == CommandCode.hello.rawValue, hello.features != nil, notice.status == .badRequest,
+           reason.contains("unexpected bytes after the last header field") {
+            // A server of protocol revision 1.0 knows no features byte: register as a 1.0 agent (plain CONFIRMs).
+            logger.info("the \(target.name) speaks protocol revision 1.0; registering without 1.1 features")
+            hello.features = nil
+            return sendHello(now: now)
+        }
         if notice.command == CommandCode.hello.rawValue {
             let detail = "the \(target.name) refused the registration: \(reason)"
             refusal = Outcome(status: notice.status, body: Array(detail.utf8), attempts: 0)

@@ -48,7 +48,8 @@ struct AgentCore<CallWaiter: Sendable, PublishWaiter: Sendable> {
     static var maximumWait: UInt64 { 1_000 }
 
     let target: ConnectionTarget
-    let hello: Hello
+    /// What registers the agent; its protocol 1.1 features are dropped for a server that speaks revision 1.0.
+    var hello: Hello
     let logger: Logger
     var effects: [Effect] = []
 
